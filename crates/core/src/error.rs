@@ -1,0 +1,247 @@
+//! The one error type of pilot-light, and its stable `error_type` names.
+//!
+//! A state machine's `Retry` / `Catch` match on [`PilotLightError::error_type`]; the names never change
+//! once released. [`ERROR_TYPES`] lists them all, and a test checks every `ErrorEquals` name in the ASL
+//! is one of them.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
+
+/// Everything a pilot-light handler can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PilotLightError {
+    /// The step input could not be read: not JSON of the expected shape.
+    #[error("invalid input at `{field}`: {reason}")]
+    InvalidInput { field: String, reason: String },
+
+    /// The `action` field names an action this handler does not have.
+    #[error("unknown action `{action}`; expected one of: {expected}")]
+    UnknownAction { action: String, expected: String },
+
+    /// The configuration document is missing a field, has an unknown one, or a value that cannot work.
+    #[error("configuration invalid at `{field}`: {reason}")]
+    ConfigInvalid { field: String, reason: String },
+
+    /// The standby database named as the replica does not exist in the standby region.
+    #[error("replica `{instance_id}` not found in {region}")]
+    ReplicaNotFound { instance_id: String, region: String },
+
+    /// The instance is standalone and carries no evidence of ever having been a replica.
+    #[error(
+        "`{instance_id}` in {region} is not a read replica and was never promoted by pilot-light"
+    )]
+    NotAReplica { instance_id: String, region: String },
+
+    /// The resource is in a state where the action cannot run now (and waiting will not help).
+    #[error("{resource} is `{state}`: {reason}")]
+    InvalidState {
+        resource: String,
+        state: String,
+        reason: String,
+    },
+
+    /// The action would be unsafe (lose data, act on the wrong thing); nothing was changed.
+    #[error("refused: {reason}")]
+    UnsafeOperation { reason: String },
+
+    /// AWS throttled us and the SDK's own retries did not get through; the state machine retries.
+    #[error("throttled by AWS in {operation}: {message}")]
+    Throttled { operation: String, message: String },
+
+    /// AWS could not be reached, timed out or answered 5xx after the SDK's own retries.
+    #[error("AWS unavailable in {operation}: {message}")]
+    AwsUnavailable { operation: String, message: String },
+
+    /// Any other error AWS answered with; `code` is the AWS error code.
+    #[error("AWS error in {operation}: {code}: {message}")]
+    AwsServiceError {
+        operation: String,
+        code: String,
+        message: String,
+    },
+}
+
+/// Every `error_type` a handler can return. The ASL may match only these (and the `States.*` /
+/// `Lambda.*` names of the service itself).
+pub const ERROR_TYPES: &[&str] = &[
+    "InvalidInput",
+    "UnknownAction",
+    "ConfigInvalid",
+    "ReplicaNotFound",
+    "NotAReplica",
+    "InvalidState",
+    "UnsafeOperation",
+    "Throttled",
+    "AwsUnavailable",
+    "AwsServiceError",
+];
+
+/// AWS error codes that mean "slow down".
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+];
+
+impl PilotLightError {
+    /// The stable name the state machines match on.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "InvalidInput",
+            Self::UnknownAction { .. } => "UnknownAction",
+            Self::ConfigInvalid { .. } => "ConfigInvalid",
+            Self::ReplicaNotFound { .. } => "ReplicaNotFound",
+            Self::NotAReplica { .. } => "NotAReplica",
+            Self::InvalidState { .. } => "InvalidState",
+            Self::UnsafeOperation { .. } => "UnsafeOperation",
+            Self::Throttled { .. } => "Throttled",
+            Self::AwsUnavailable { .. } => "AwsUnavailable",
+            Self::AwsServiceError { .. } => "AwsServiceError",
+        }
+    }
+
+    /// Shorthand for a configuration error at `field`.
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::ConfigInvalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Classifies an SDK error that no handler-specific rule recognised: throttling, unavailability,
+    /// or a plain service error with its AWS code.
+    pub fn from_sdk<E, R>(operation: &str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let operation = operation.to_string();
+        match err {
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                let code = inner.code().unwrap_or("Unknown").to_string();
+                let message = inner.message().unwrap_or_default().to_string();
+                if THROTTLING_CODES.contains(&code.as_str()) {
+                    Self::Throttled { operation, message }
+                } else {
+                    Self::AwsServiceError {
+                        operation,
+                        code,
+                        message,
+                    }
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Self::AwsUnavailable {
+                operation,
+                message: describe_chain(err),
+            },
+            SdkError::ResponseError(_) => Self::AwsUnavailable {
+                operation,
+                message: describe_chain(err),
+            },
+            _ => Self::AwsServiceError {
+                operation,
+                code: err.code().unwrap_or("Unknown").to_string(),
+                message: describe_chain(err),
+            },
+        }
+    }
+}
+
+/// The error and its sources on one line (SDK errors put the useful part in the source chain).
+fn describe_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl From<PilotLightError> for Diagnostic {
+    fn from(err: PilotLightError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<PilotLightError> {
+        let s = || "x".to_string();
+        vec![
+            PilotLightError::InvalidInput {
+                field: s(),
+                reason: s(),
+            },
+            PilotLightError::UnknownAction {
+                action: s(),
+                expected: s(),
+            },
+            PilotLightError::ConfigInvalid {
+                field: s(),
+                reason: s(),
+            },
+            PilotLightError::ReplicaNotFound {
+                instance_id: s(),
+                region: s(),
+            },
+            PilotLightError::NotAReplica {
+                instance_id: s(),
+                region: s(),
+            },
+            PilotLightError::InvalidState {
+                resource: s(),
+                state: s(),
+                reason: s(),
+            },
+            PilotLightError::UnsafeOperation { reason: s() },
+            PilotLightError::Throttled {
+                operation: s(),
+                message: s(),
+            },
+            PilotLightError::AwsUnavailable {
+                operation: s(),
+                message: s(),
+            },
+            PilotLightError::AwsServiceError {
+                operation: s(),
+                code: s(),
+                message: s(),
+            },
+        ]
+    }
+
+    #[test]
+    fn error_types_list_matches_the_enum_one_to_one() {
+        let names: Vec<&str> = every_variant().iter().map(|e| e.error_type()).collect();
+        assert_eq!(names, ERROR_TYPES);
+    }
+
+    #[test]
+    fn diagnostic_carries_the_stable_name_and_the_message() {
+        let diagnostic = Diagnostic::from(PilotLightError::ReplicaNotFound {
+            instance_id: "orders-dr".into(),
+            region: "us-west-2".into(),
+        });
+        assert_eq!(diagnostic.error_type, "ReplicaNotFound");
+        assert_eq!(
+            diagnostic.error_message,
+            "replica `orders-dr` not found in us-west-2"
+        );
+    }
+}

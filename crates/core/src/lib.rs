@@ -1,0 +1,21 @@
+//! Shared library of the pilot-light handlers.
+//!
+//! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
+//! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
+//! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
+//! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
+//! * [`logging`]: JSON logs.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod step;
+
+pub use clients::Regional;
+pub use config::PilotLightConfig;
+pub use error::PilotLightError;
+pub use step::{parse_step_input, StepStatus, Timestamp};
+
+/// The tag key every resource pilot-light manages carries; IAM conditions use it (DESIGN.md §3).
+pub const ENV_TAG_KEY: &str = "pilot-light:env";

@@ -1,0 +1,183 @@
+//! Step input/output types shared with the state machines (camelCase JSON), and the decoding of a
+//! handler's raw event into its typed input with errors that name the bad field.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+use crate::error::PilotLightError;
+
+/// What an action found and did. Observe-then-act: every action returns one of these, and running an
+/// action twice gives the same end state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepStatus {
+    /// The action asked AWS to change something; poll with `status` until `done`.
+    Started,
+    /// The change is under way (started by this or an earlier run); poll again.
+    InProgress,
+    /// The resource is in the wanted end state.
+    Done,
+    /// Nothing to do: the resource already was in the wanted end state.
+    AlreadyDone,
+}
+
+impl StepStatus {
+    /// True when the wanted end state is reached (`done` or `alreadyDone`).
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::AlreadyDone)
+    }
+}
+
+/// An RFC 3339 UTC timestamp with millisecond precision, as the report needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub String);
+
+impl Timestamp {
+    /// Now, from the system clock.
+    pub fn now() -> Self {
+        Self::from_system_time(SystemTime::now())
+    }
+
+    /// Formats a `SystemTime` as RFC 3339 UTC (`2026-11-22T02:13:04.512Z`).
+    pub fn from_system_time(time: SystemTime) -> Self {
+        let millis = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let datetime = aws_smithy_types::DateTime::from_millis(millis);
+        let text = datetime
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
+        Self(text)
+    }
+}
+
+/// Decodes a raw JSON event into `T`. An `action` that is a string but not one of `actions` is an
+/// `UnknownAction` (pass `&[]` for handlers with one action); any other wrong shape is an
+/// `InvalidInput` naming the JSON path of the bad field (`database.replicaInstanceId`). Never a panic.
+pub fn parse_step_input<T: DeserializeOwned>(
+    event: serde_json::Value,
+    actions: &[&str],
+) -> Result<T, PilotLightError> {
+    if let Some(action) = event.get("action").and_then(|a| a.as_str()) {
+        if !actions.is_empty() && !actions.contains(&action) {
+            return Err(PilotLightError::UnknownAction {
+                action: action.to_string(),
+                expected: actions.join(", "),
+            });
+        }
+    }
+    decode_json(event).map_err(|(field, reason)| PilotLightError::InvalidInput { field, reason })
+}
+
+/// Decodes JSON into `T`, returning `(path of the bad field, reason)` on failure. A missing field's
+/// path ends with the missing field's own name.
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let mut field = err.path().to_string();
+        let reason = err.inner().to_string();
+        if let Some(missing) = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            field = if field == "." {
+                missing.to_string()
+            } else {
+                format!("{field}.{missing}")
+            };
+        }
+        (field, reason)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        action: String,
+        database: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        replica_instance_id: String,
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let cases = [
+            (
+                json!({"database": {"replicaInstanceId": "a"}}),
+                "action",
+                "missing field",
+            ),
+            (
+                json!({"action": "promote", "database": {}}),
+                "database.replicaInstanceId",
+                "missing field",
+            ),
+            (
+                json!({"action": 7, "database": {"replicaInstanceId": "a"}}),
+                "action",
+                "invalid type",
+            ),
+            (
+                json!({"action": "x", "database": {"replicaInstanceId": "a", "extra": 1}}),
+                "database.extra",
+                "unknown field",
+            ),
+            (json!("just a string"), ".", "invalid type"),
+        ];
+        for (event, field, reason) in cases {
+            let err = parse_step_input::<Sample>(event.clone(), &[]).unwrap_err();
+            let PilotLightError::InvalidInput {
+                field: got_field,
+                reason: got_reason,
+            } = &err
+            else {
+                panic!("expected InvalidInput for {event}, got {err:?}");
+            };
+            assert_eq!(got_field, field, "{event}");
+            assert!(got_reason.contains(reason), "{event}: {got_reason}");
+            assert_eq!(err.error_type(), "InvalidInput");
+        }
+    }
+
+    #[test]
+    fn unknown_actions_are_named() {
+        let event = json!({"action": "explode", "database": {"replicaInstanceId": "a"}});
+        let err = parse_step_input::<Sample>(event.clone(), &["promote", "status"]).unwrap_err();
+        assert_eq!(err.error_type(), "UnknownAction");
+        assert_eq!(
+            err.to_string(),
+            "unknown action `explode`; expected one of: promote, status"
+        );
+        assert!(parse_step_input::<Sample>(event, &["explode"]).is_ok());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = Timestamp::from_system_time(
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
+        );
+        assert_eq!(t.0, "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn finished_statuses() {
+        assert!(StepStatus::Done.is_finished());
+        assert!(StepStatus::AlreadyDone.is_finished());
+        assert!(!StepStatus::Started.is_finished());
+        assert!(!StepStatus::InProgress.is_finished());
+    }
+}

@@ -1,0 +1,258 @@
+//! The handler's error paths against mocked RDS responses (faults the emulator cannot produce:
+//! throttling, odd states), with the real `aws_sdk_rds::Client`.
+
+use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
+use aws_sdk_rds::operation::promote_read_replica::{
+    PromoteReadReplicaError, PromoteReadReplicaOutput,
+};
+use aws_sdk_rds::types::error::{DbInstanceNotFoundFault, InvalidDbInstanceStateFault};
+use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use pilot_light_core::{PilotLightError, Regional};
+use promote_replica::{handler, Clients, PromoteReplicaOutput};
+use serde_json::{json, Value};
+
+const STANDBY: &str = "us-west-2";
+const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
+
+fn event(action: &str) -> Value {
+    json!({
+        "action": action,
+        "primaryRegion": "us-east-1",
+        "standbyRegion": STANDBY,
+        "database": {"name": "orders", "primaryInstanceId": "orders", "replicaInstanceId": "orders-dr"}
+    })
+}
+
+fn replica(status: &str, source: Option<&str>) -> DbInstance {
+    let mut builder = DbInstance::builder()
+        .db_instance_identifier("orders-dr")
+        .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:orders-dr")
+        .db_instance_status(status);
+    if let Some(source) = source {
+        builder = builder.read_replica_source_db_instance_identifier(source);
+    }
+    builder.build()
+}
+
+fn describe_returns(instance: DbInstance) -> Rule {
+    mock!(Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(instance.clone())
+            .build()
+    })
+}
+
+fn clients(rules: &[&Rule]) -> Clients {
+    let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(
+        aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(3)
+    ));
+    Clients {
+        rds: Regional::fixed([(STANDBY.to_string(), client)]),
+    }
+}
+
+async fn run(event: Value, rules: &[&Rule]) -> Result<PromoteReplicaOutput, PilotLightError> {
+    handler(event, &clients(rules)).await
+}
+
+#[tokio::test]
+async fn missing_instance_is_replica_not_found() {
+    let rule = mock!(Client::describe_db_instances).then_error(|| {
+        DescribeDBInstancesError::DbInstanceNotFoundFault(
+            DbInstanceNotFoundFault::builder()
+                .message("DBInstance orders-dr not found.")
+                .build(),
+        )
+    });
+    let err = run(event("promote"), &[&rule]).await.unwrap_err();
+    assert_eq!(err.error_type(), "ReplicaNotFound");
+    assert_eq!(
+        err.to_string(),
+        "replica `orders-dr` not found in us-west-2"
+    );
+}
+
+#[tokio::test]
+async fn standalone_instance_never_promoted_is_not_a_replica_and_nothing_is_changed() {
+    let describe = describe_returns(replica("available", None));
+    let tag = mock!(Client::add_tags_to_resource)
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    let err = run(event("promote"), &[&describe, &tag, &promote])
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NotAReplica");
+    assert_eq!(tag.num_calls(), 0, "no tag may be written on refusal");
+    assert_eq!(promote.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_then_surfaced_as_throttled() {
+    let throttled = mock!(Client::describe_db_instances)
+        .sequence()
+        .http_status(400, Some(throttling_body()))
+        .times(3)
+        .build();
+    let err = run(event("status"), &[&throttled]).await.unwrap_err();
+    assert_eq!(err.error_type(), "Throttled");
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "the SDK retries throttling before we see it"
+    );
+}
+
+#[tokio::test]
+async fn throttling_that_clears_within_the_sdk_retries_succeeds() {
+    let instance = replica("available", Some(SOURCE));
+    let flaky = mock!(Client::describe_db_instances)
+        .sequence()
+        .http_status(400, Some(throttling_body()))
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance.clone())
+                .build()
+        })
+        .build();
+    let tag = mock!(Client::add_tags_to_resource)
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    // After the promote call the describe rule is exhausted; answer from a second rule.
+    let after = describe_returns(replica("modifying", Some(SOURCE)));
+    let out = run(event("promote"), &[&flaky, &tag, &promote, &after])
+        .await
+        .unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::Started);
+    assert_eq!(out.db_instance_status, "modifying");
+    assert_eq!(promote.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn rds_refusing_the_promotion_is_invalid_state() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    let tag = mock!(Client::add_tags_to_resource)
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica).then_error(|| {
+        PromoteReadReplicaError::InvalidDbInstanceStateFault(
+            InvalidDbInstanceStateFault::builder()
+                .message("Instance is not in available state")
+                .build(),
+        )
+    });
+    let err = run(event("promote"), &[&describe, &tag, &promote])
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidState");
+    assert!(err.to_string().contains("not in available state"), "{err}");
+}
+
+#[tokio::test]
+async fn replica_that_is_still_creating_is_invalid_state_without_a_promote_call() {
+    let describe = describe_returns(replica("creating", Some(SOURCE)));
+    let promote = mock!(Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    let err = run(event("promote"), &[&describe, &promote])
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidState");
+    assert_eq!(promote.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn server_errors_become_aws_unavailable_after_retries() {
+    let broken = mock!(Client::describe_db_instances)
+        .sequence()
+        .http_status(503, None)
+        .times(3)
+        .build();
+    let err = run(event("status"), &[&broken]).await.unwrap_err();
+    assert!(
+        matches!(err.error_type(), "AwsUnavailable" | "AwsServiceError"),
+        "5xx must be a typed AWS error, got {err:?}"
+    );
+    assert_eq!(broken.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn bad_input_gives_typed_errors_and_makes_no_call() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!("not an object"), "InvalidInput", "invalid type"),
+        (json!({"action": "explode"}), "UnknownAction", "explode"),
+        (json!({"action": 3}), "InvalidInput", "action"),
+        (
+            json!({"action": "promote", "primaryRegion": "us-east-1", "standbyRegion": STANDBY}),
+            "InvalidInput",
+            "database",
+        ),
+        (
+            {
+                let mut e = event("promote");
+                e["database"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("replicaInstanceId");
+                e
+            },
+            "InvalidInput",
+            "database.replicaInstanceId",
+        ),
+        (
+            {
+                let mut e = event("promote");
+                e["database"]["replicaInstanceId"] = json!("not valid!");
+                e
+            },
+            "InvalidInput",
+            "database.replicaInstanceId",
+        ),
+        (
+            {
+                let mut e = event("promote");
+                e["standbyRegion"] = json!("us-east-1");
+                e
+            },
+            "UnsafeOperation",
+            "same-region",
+        ),
+        (
+            {
+                let mut e = event("promote");
+                e["standbyRegion"] = json!("nowhere");
+                e
+            },
+            "InvalidInput",
+            "region",
+        ),
+        (
+            {
+                let mut e = event("promote");
+                e["surprise"] = json!(true);
+                e
+            },
+            "InvalidInput",
+            "surprise",
+        ),
+    ];
+    for (input, error_type, mentions) in cases {
+        let err = run(input.clone(), &[&describe]).await.unwrap_err();
+        assert_eq!(err.error_type(), error_type, "{input}: {err}");
+        assert!(
+            err.to_string().contains(mentions),
+            "{input}: `{err}` should mention `{mentions}`"
+        );
+    }
+    assert_eq!(describe.num_calls(), 0, "bad input must not reach AWS");
+}
+
+fn throttling_body() -> String {
+    r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#
+        .to_string()
+}

@@ -1,0 +1,627 @@
+//! One test's world in the shared local AWS: its own `env` name, resource prefix, state machines and
+//! parameters, torn down when the `World` is dropped.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::config::Credentials;
+use pilot_light_core::config::config_parameter_name;
+use pilot_light_core::ENV_TAG_KEY;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::{local_aws, template, LocalAws, ACCOUNT_ID, PRIMARY_REGION, STANDBY_REGION};
+
+/// A database seeded as the pilot light has it: primary in the primary region, cross-region read
+/// replica in the standby region.
+#[derive(Debug, Clone)]
+pub struct SeededDatabase {
+    pub name: String,
+    pub primary_id: String,
+    pub primary_arn: String,
+    pub replica_id: String,
+}
+
+/// A finished (or timed-out) Step Functions execution, with its history.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub arn: String,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history: Vec<HistoryEntry>,
+    /// Wall time from start to the end of the execution as seen by the harness.
+    pub elapsed: Duration,
+}
+
+/// One history event: its type, and the state it concerns when it has one.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub previous_id: i64,
+    pub kind: String,
+    pub state: Option<String>,
+    /// The state's input, on `*StateEntered` events.
+    pub input: Option<Value>,
+    pub timestamp: SystemTime,
+}
+
+/// One state's run in an execution: when it was entered and left, and the database (or other item)
+/// it worked on when it ran inside a Map iteration.
+#[derive(Debug, Clone)]
+pub struct StepSpan {
+    pub state: String,
+    pub item: Option<String>,
+    pub entered: SystemTime,
+    pub exited: SystemTime,
+}
+
+impl Execution {
+    /// Every state's span, in the order they were entered. Exits are paired with their entry through
+    /// the history's `previousEventId` chain, so parallel Map iterations do not get mixed up.
+    pub fn spans(&self) -> Vec<StepSpan> {
+        let by_id: BTreeMap<i64, &HistoryEntry> = self.history.iter().map(|e| (e.id, e)).collect();
+        let mut spans = Vec::new();
+        for exit in self.history.iter().filter(|e| e.kind.ends_with("StateExited")) {
+            let mut cursor = by_id.get(&exit.previous_id).copied();
+            let mut hops = 0;
+            while let Some(event) = cursor {
+                if event.kind.ends_with("StateEntered") && event.state == exit.state {
+                    let item = event.input.as_ref().and_then(|i| {
+                        i.pointer("/database/name").and_then(Value::as_str).map(str::to_string)
+                    });
+                    spans.push(StepSpan {
+                        state: exit.state.clone().unwrap_or_default(),
+                        item,
+                        entered: event.timestamp,
+                        exited: exit.timestamp,
+                    });
+                    break;
+                }
+                hops += 1;
+                if hops > 10_000 {
+                    break;
+                }
+                cursor = by_id.get(&event.previous_id).copied();
+            }
+        }
+        spans.sort_by_key(|s| s.entered);
+        spans
+    }
+
+    /// How many times the state `name` was entered.
+    pub fn times_entered(&self, name: &str) -> usize {
+        self.history
+            .iter()
+            .filter(|e| e.kind.ends_with("StateEntered") && e.state.as_deref() == Some(name))
+            .count()
+    }
+}
+
+/// One AWS request the emulator received.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LoggedRequest {
+    pub seq: u64,
+    pub service: String,
+    pub action: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+}
+
+#[derive(Default)]
+struct Created {
+    db_instances: Vec<(String, String)>,
+    parameters: Vec<(String, String)>,
+    state_machines: Vec<String>,
+}
+
+/// One test's environment. See the crate documentation.
+pub struct World {
+    /// The environment name: prefix of every resource and parameter of this test.
+    pub env: String,
+    pub aws: &'static LocalAws,
+    base: SdkConfig,
+    created: Mutex<Created>,
+}
+
+impl World {
+    /// A new world named after `label` (a few lower-case letters), on the shared local AWS.
+    pub async fn new(label: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let aws = local_aws();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let unique = (nanos ^ (std::process::id() << 8))
+            .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed) << 20);
+        let env = format!("{label}-{:06x}", unique & 0xff_ffff);
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&aws.moto_url)
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "pilot-light-tests",
+            ))
+            .region(Region::new(STANDBY_REGION))
+            .load()
+            .await;
+        let world = Self {
+            env,
+            aws,
+            base,
+            created: Mutex::new(Created::default()),
+        };
+        world.clear_durations();
+        world
+    }
+
+    fn config(&self, region: &str) -> SdkConfig {
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.config(region))
+    }
+
+    pub fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config(region))
+    }
+
+    pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config(region))
+    }
+
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.config(STANDBY_REGION))
+    }
+
+    /// A resource name of this world: `<env>-<suffix>`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.env)
+    }
+
+    /// Creates a KMS key (with an alias `alias/<env>`) in each region; returns the key ids by region.
+    pub async fn seed_kms_keys(&self) -> BTreeMap<String, String> {
+        let mut keys = BTreeMap::new();
+        for region in [PRIMARY_REGION, STANDBY_REGION] {
+            let kms = self.kms(region);
+            let key = kms
+                .create_key()
+                .description(format!("pilot-light {} test key", self.env))
+                .send()
+                .await
+                .expect("create KMS key");
+            let key_id = key
+                .key_metadata()
+                .map(|m| m.key_id().to_string())
+                .expect("key id");
+            kms.create_alias()
+                .alias_name(format!("alias/{}", self.env))
+                .target_key_id(&key_id)
+                .send()
+                .await
+                .expect("create KMS alias");
+            keys.insert(region.to_string(), key_id);
+        }
+        keys
+    }
+
+    /// Seeds one logical database: a MySQL primary in the primary region and its cross-region read
+    /// replica in the standby region, both tagged with this env.
+    pub async fn seed_database(&self, name: &str) -> SeededDatabase {
+        let primary_id = self.name(name);
+        let replica_id = self.name(&format!("{name}-dr"));
+        let primary_arn = self
+            .create_standalone_instance(PRIMARY_REGION, &primary_id)
+            .await;
+        self.rds(STANDBY_REGION)
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&replica_id)
+            .source_db_instance_identifier(&primary_arn)
+            .db_instance_class("db.t3.micro")
+            .tags(self.env_tag())
+            .send()
+            .await
+            .expect("create the cross-region read replica");
+        self.track_db(STANDBY_REGION, &replica_id);
+        SeededDatabase {
+            name: name.to_string(),
+            primary_id,
+            primary_arn,
+            replica_id,
+        }
+    }
+
+    /// Creates a standalone MySQL instance; returns its ARN.
+    pub async fn create_standalone_instance(&self, region: &str, id: &str) -> String {
+        let created = self
+            .rds(region)
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("mysql")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("admin")
+            .master_user_password("not-a-real-password-1")
+            .tags(self.env_tag())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create DB instance {id} in {region}: {e:?}"));
+        self.track_db(region, id);
+        created
+            .db_instance()
+            .and_then(|i| i.db_instance_arn())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("arn:aws:rds:{region}:{ACCOUNT_ID}:db:{id}"))
+    }
+
+    fn env_tag(&self) -> aws_sdk_rds::types::Tag {
+        aws_sdk_rds::types::Tag::builder()
+            .key(ENV_TAG_KEY)
+            .value(&self.env)
+            .build()
+    }
+
+    fn track_db(&self, region: &str, id: &str) {
+        self.created
+            .lock()
+            .unwrap()
+            .db_instances
+            .push((region.to_string(), id.to_string()));
+    }
+
+    /// Describes a DB instance; `None` when it does not exist.
+    pub async fn describe_db(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Option<aws_sdk_rds::types::DbInstance> {
+        match self
+            .rds(region)
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+        {
+            Ok(out) => out.db_instances().first().cloned(),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+            {
+                None
+            }
+            Err(err) => panic!("describe {id} in {region}: {err:?}"),
+        }
+    }
+
+    /// A configuration document for these databases, with test poll intervals, in this env.
+    pub fn config_document(&self, databases: &[&SeededDatabase]) -> Value {
+        json!({
+            "env": self.env,
+            "regions": {"primary": PRIMARY_REGION, "standby": STANDBY_REGION},
+            "databases": databases.iter().map(|db| json!({
+                "name": db.name,
+                "primaryInstanceId": db.primary_id,
+                "replicaInstanceId": db.replica_id,
+            })).collect::<Vec<_>>(),
+            "poll": {"promotion": {"intervalSeconds": 1, "maxAttempts": 30}}
+        })
+    }
+
+    /// Validates and writes the configuration document to `/pilot-light/<env>/config` in the standby.
+    pub async fn write_config(&self, document: &Value) {
+        pilot_light_core::PilotLightConfig::from_json(document.clone())
+            .unwrap_or_else(|e| panic!("the test wrote an invalid configuration: {e}"));
+        self.put_parameter(
+            STANDBY_REGION,
+            &config_parameter_name(&self.env),
+            &document.to_string(),
+        )
+        .await;
+    }
+
+    /// Writes a String parameter (overwriting) and remembers it for teardown.
+    pub async fn put_parameter(&self, region: &str, name: &str, value: &str) {
+        self.ssm(region)
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put parameter {name}: {e:?}"));
+        self.created
+            .lock()
+            .unwrap()
+            .parameters
+            .push((region.to_string(), name.to_string()));
+    }
+
+    /// Deploys `state-machines/<stem>.asl.json` as `template.yaml` declares it, with local ARNs.
+    pub async fn deploy(&self, stem: &str) -> String {
+        let specs = template::load().expect("template.yaml");
+        let wanted = format!("state-machines/{stem}.asl.json");
+        let spec = specs
+            .iter()
+            .find(|s| s.definition_uri == wanted)
+            .unwrap_or_else(|| panic!("template.yaml deploys no {wanted}"));
+        let definition = template::render(spec, STANDBY_REGION, &BTreeMap::new())
+            .expect("render the definition");
+        let created = self
+            .sfn()
+            .create_state_machine()
+            .name(self.name(stem))
+            .definition(definition)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT_ID}:role/{}-state-machine",
+                self.env
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create state machine {stem}: {e:?}"));
+        let arn = created.state_machine_arn().to_string();
+        self.created
+            .lock()
+            .unwrap()
+            .state_machines
+            .push(arn.clone());
+        arn
+    }
+
+    /// Starts an execution named `name` and waits (bounded) until it ends; returns it with its history.
+    pub async fn run(&self, state_machine_arn: &str, name: &str, input: &Value) -> Execution {
+        let started = self.start(state_machine_arn, name, input).await;
+        self.wait(&started, Duration::from_secs(240)).await
+    }
+
+    /// Starts an execution; returns its ARN.
+    pub async fn start(&self, state_machine_arn: &str, name: &str, input: &Value) -> String {
+        self.sfn()
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("start execution {name}: {e:?}"))
+            .execution_arn()
+            .to_string()
+    }
+
+    /// Polls an execution until it is no longer RUNNING, or `timeout` passes.
+    pub async fn wait(&self, execution_arn: &str, timeout: Duration) -> Execution {
+        let sfn = self.sfn();
+        let began = Instant::now();
+        loop {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await
+                .expect("describe execution");
+            let status = described.status().as_str().to_string();
+            if status != "RUNNING" || began.elapsed() > timeout {
+                let history = self.history(execution_arn).await;
+                let elapsed = match (described.stop_date(), Some(described.start_date())) {
+                    (Some(stop), Some(start)) => Duration::from_millis(
+                        (stop.to_millis().unwrap_or(0) - start.to_millis().unwrap_or(0)).max(0)
+                            as u64,
+                    ),
+                    _ => began.elapsed(),
+                };
+                return Execution {
+                    arn: execution_arn.to_string(),
+                    status,
+                    output: described
+                        .output()
+                        .and_then(|o| serde_json::from_str(o).ok()),
+                    error: described.error().map(str::to_string),
+                    cause: described.cause().map(str::to_string),
+                    history,
+                    elapsed,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn history(&self, execution_arn: &str) -> Vec<HistoryEntry> {
+        let mut entries = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn()
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("execution history");
+            for event in page.events() {
+                let state = event
+                    .state_entered_event_details()
+                    .map(|d| d.name().to_string())
+                    .or_else(|| {
+                        event
+                            .state_exited_event_details()
+                            .map(|d| d.name().to_string())
+                    });
+                entries.push(HistoryEntry {
+                    id: event.id(),
+                    previous_id: event.previous_event_id(),
+                    kind: event.r#type().as_str().to_string(),
+                    state,
+                    input: event
+                        .state_entered_event_details()
+                        .and_then(|d| d.input())
+                        .and_then(|i| serde_json::from_str(i).ok()),
+                    timestamp: SystemTime::try_from(*event.timestamp())
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return entries;
+            }
+        }
+    }
+
+    /// Gives operations on this world's resources a duration in the emulator (`rds.promote_read_replica`, …).
+    pub fn set_duration(&self, operation: &str, seconds: f64) {
+        let body = json!({"operation": operation, "seconds": seconds, "resourcePrefix": self.env})
+            .to_string();
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "POST",
+            "/pilot-light/durations",
+            Some(&body),
+        );
+        assert!(status < 300, "set duration: {status} {text}");
+    }
+
+    fn clear_durations(&self) {
+        let _ = http(
+            &self.aws.moto_url,
+            "DELETE",
+            &format!("/pilot-light/durations?resourcePrefix={}", self.env),
+            None,
+        );
+    }
+
+    /// The sequence number of the last request the emulator logged.
+    pub fn last_request_seq(&self) -> u64 {
+        self.requests_since(0).1
+    }
+
+    /// Requests logged after `since`, and the newest sequence number.
+    pub fn requests_since(&self, since: u64) -> (Vec<LoggedRequest>, u64) {
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "GET",
+            &format!("/pilot-light/requests?since={since}"),
+            None,
+        );
+        assert_eq!(status, 200, "request log: {text}");
+        let value: Value = serde_json::from_str(&text).expect("request log JSON");
+        let requests: Vec<LoggedRequest> =
+            serde_json::from_value(value["requests"].clone()).expect("request log entries");
+        let last = value["lastSeq"].as_u64().unwrap_or(since);
+        (requests, last)
+    }
+
+    /// Requests of `action` after `since` that name `resource` in any parameter.
+    pub fn calls_on(&self, since: u64, action: &str, resource: &str) -> Vec<LoggedRequest> {
+        self.requests_since(since)
+            .0
+            .into_iter()
+            .filter(|r| r.action == action)
+            .filter(|r| {
+                r.params.values().any(|v| {
+                    v.as_str()
+                        .is_some_and(|s| s == resource || s.ends_with(&format!(":{resource}")))
+                })
+            })
+            .collect()
+    }
+
+    async fn teardown(base: SdkConfig, created: Created, env: String, moto_url: String) {
+        let config = |region: &str| {
+            base.to_builder()
+                .region(Region::new(region.to_string()))
+                .build()
+        };
+        let sfn = aws_sdk_sfn::Client::new(&config(STANDBY_REGION));
+        for arn in created.state_machines {
+            let _ = sfn
+                .delete_state_machine()
+                .state_machine_arn(arn)
+                .send()
+                .await;
+        }
+        for (region, id) in created.db_instances.iter().rev() {
+            // Test worlds only: product code never deletes without a final snapshot.
+            let _ = aws_sdk_rds::Client::new(&config(region))
+                .delete_db_instance()
+                .db_instance_identifier(id)
+                .skip_final_snapshot(true)
+                .send()
+                .await;
+        }
+        for (region, name) in created.parameters {
+            let _ = aws_sdk_ssm::Client::new(&config(&region))
+                .delete_parameter()
+                .name(name)
+                .send()
+                .await;
+        }
+        let _ = http(
+            &moto_url,
+            "DELETE",
+            &format!("/pilot-light/durations?resourcePrefix={env}"),
+            None,
+        );
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+        let base = self.base.clone();
+        let env = self.env.clone();
+        let moto_url = self.aws.moto_url.clone();
+        // Runs on its own thread and runtime: Drop may be called inside (or outside) a runtime.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(World::teardown(base, created, env, moto_url));
+            }
+        })
+        .join();
+    }
+}
+
+/// A minimal HTTP/1.1 request to the emulator's control endpoints (loopback only).
+pub fn http(base_url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let host = base_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send control request");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies are not expected from the control endpoints (they set Content-Length).
+    (status, body)
+}

@@ -1,0 +1,345 @@
+//! Static checks of the state machines and the template, without the emulator: the rules of
+//! DESIGN.md §5 (every Task has a timeout, Retry and Catch; every loop is bounded) and the
+//! cross-references between ASL, template and crates (every `${X}` is substituted, every `CodeUri` is
+//! a crate, every `ErrorEquals` name is one a handler or the service can raise).
+
+use pilot_light_core::error::ERROR_TYPES;
+use pilot_light_e2e::{repo_root, template};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const LAMBDA_SERVICE_ERRORS: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+fn asl_files() -> Vec<(String, Value)> {
+    let dir = repo_root().join("state-machines");
+    let mut files: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("state-machines/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let name = format!(
+                "state-machines/{}",
+                p.file_name().unwrap().to_string_lossy()
+            );
+            let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, value)
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!files.is_empty(), "no state machines");
+    files
+}
+
+/// Every `States` map in a definition, nested ones (Map, Parallel) included, with a path for messages.
+fn state_maps<'a>(
+    at: &str,
+    machine: &'a Value,
+    out: &mut Vec<(String, &'a serde_json::Map<String, Value>)>,
+) {
+    let Some(states) = machine.get("States").and_then(Value::as_object) else {
+        return;
+    };
+    out.push((at.to_string(), states));
+    for (name, state) in states {
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get(key) {
+                state_maps(&format!("{at}/{name}"), inner, out);
+            }
+        }
+        if let Some(branches) = state.get("Branches").and_then(Value::as_array) {
+            for (i, branch) in branches.iter().enumerate() {
+                state_maps(&format!("{at}/{name}[{i}]"), branch, out);
+            }
+        }
+    }
+}
+
+fn all_states(
+    file: &str,
+    machine: &Value,
+) -> Vec<(String, String, Value, BTreeMap<String, Value>)> {
+    let mut maps = Vec::new();
+    state_maps(file, machine, &mut maps);
+    let mut out = Vec::new();
+    for (at, states) in maps {
+        let siblings: BTreeMap<String, Value> =
+            states.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, state) in states {
+            out.push((at.clone(), name.clone(), state.clone(), siblings.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_task_has_a_timeout_retry_and_catch_and_lambda_tasks_retry_service_errors() {
+    let mut tasks = 0;
+    for (file, machine) in asl_files() {
+        for (at, name, state, _) in all_states(&file, &machine) {
+            let kind = state["Type"].as_str().unwrap_or_default();
+            if !matches!(kind, "Task" | "Map" | "Parallel") {
+                continue;
+            }
+            let retry = state
+                .get("Retry")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let catch = state
+                .get("Catch")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            assert!(!catch.is_empty(), "{at}/{name}: {kind} without Catch");
+            let catches_all = catch.iter().any(|c| {
+                c["ErrorEquals"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|x| x == "States.ALL"))
+            });
+            assert!(catches_all, "{at}/{name}: the Catch must end in States.ALL so no failure escapes the failure path");
+            if kind != "Task" {
+                continue;
+            }
+            tasks += 1;
+            let timeout = state.get("TimeoutSeconds").and_then(Value::as_u64);
+            assert!(
+                timeout.is_some_and(|t| (1..=900).contains(&t)),
+                "{at}/{name}: TimeoutSeconds missing or out of 1..=900"
+            );
+            assert!(!retry.is_empty(), "{at}/{name}: Task without Retry");
+            let resource = state["Resource"].as_str().unwrap_or_default();
+            let is_lambda = resource.contains("FunctionArn}") || resource.contains(":lambda:");
+            if is_lambda {
+                let retried: BTreeSet<&str> = retry
+                    .iter()
+                    .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
+                    .filter_map(Value::as_str)
+                    .collect();
+                for error in LAMBDA_SERVICE_ERRORS.iter().chain(["Throttled"].iter()) {
+                    assert!(retried.contains(error), "{at}/{name}: Retry lacks {error}");
+                }
+            }
+            for r in &retry {
+                let attempts = r.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3);
+                assert!(
+                    (1..=10).contains(&attempts),
+                    "{at}/{name}: Retry MaxAttempts {attempts} not in 1..=10"
+                );
+            }
+        }
+    }
+    assert!(tasks > 0);
+}
+
+/// Every cycle in a state graph passes a Choice that compares an attempt counter and can leave the
+/// loop for a Fail state: no poll loop runs forever.
+#[test]
+fn every_loop_is_bounded_by_an_attempt_counter() {
+    for (file, machine) in asl_files() {
+        let mut maps = Vec::new();
+        state_maps(&file, &machine, &mut maps);
+        for (at, states) in maps {
+            let next = |state: &Value| -> Vec<String> {
+                let mut out: Vec<String> = Vec::new();
+                if let Some(n) = state.get("Next").and_then(Value::as_str) {
+                    out.push(n.into());
+                }
+                if let Some(d) = state.get("Default").and_then(Value::as_str) {
+                    out.push(d.into());
+                }
+                for c in state
+                    .get("Choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(n) = c.get("Next").and_then(Value::as_str) {
+                        out.push(n.into());
+                    }
+                }
+                for c in state
+                    .get("Catch")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(n) = c.get("Next").and_then(Value::as_str) {
+                        out.push(n.into());
+                    }
+                }
+                out
+            };
+            let bounded = |state: &Value| -> bool {
+                state
+                    .get("Choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|choice| {
+                        let counts = choice
+                            .get("Variable")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.contains("attempts"))
+                            && choice.as_object().is_some_and(|o| {
+                                o.keys().any(|k| k.starts_with("NumericGreaterThan"))
+                            });
+                        let exits_to_fail = choice
+                            .get("Next")
+                            .and_then(Value::as_str)
+                            .and_then(|n| states.get(n))
+                            .is_some_and(|s| s["Type"] == "Fail");
+                        counts && exits_to_fail
+                    })
+            };
+            // For every state, find the cycles through it (DFS); each must contain a bounded Choice.
+            for start in states.keys() {
+                let mut stack: Vec<(String, Vec<String>)> =
+                    vec![(start.clone(), vec![start.clone()])];
+                while let Some((current, path)) = stack.pop() {
+                    for n in next(&states[&current]) {
+                        if n == *start {
+                            let guarded = path.iter().any(|s| bounded(&states[s]));
+                            assert!(guarded, "{at}: the loop {path:?} has no attempt bound leading to a Fail state");
+                        } else if !path.contains(&n) && states.contains_key(&n) {
+                            let mut longer = path.clone();
+                            longer.push(n.clone());
+                            stack.push((n, longer));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_error_name_the_asl_matches_can_actually_be_raised() {
+    for (file, machine) in asl_files() {
+        let states = all_states(&file, &machine);
+        // Names this machine raises itself in Fail states.
+        let own: BTreeSet<String> = states
+            .iter()
+            .filter(|(_, _, s, _)| s["Type"] == "Fail")
+            .filter_map(|(_, _, s, _)| s.get("Error").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        for (at, name, state, _) in &states {
+            for key in ["Retry", "Catch"] {
+                for rule in state
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    for error in rule["ErrorEquals"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        let known = ERROR_TYPES.contains(&error)
+                            || error.starts_with("States.")
+                            || LAMBDA_SERVICE_ERRORS.contains(&error)
+                            || error.starts_with("Ssm.")
+                            || own.contains(error);
+                        assert!(
+                            known,
+                            "{at}/{name}: {key} matches `{error}`, which nothing raises"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_placeholder_is_substituted_and_every_function_is_a_crate() {
+    let specs = template::load().expect("template.yaml");
+    let deployed: BTreeSet<String> = specs.iter().map(|s| s.definition_uri.clone()).collect();
+    for (file, _) in asl_files() {
+        assert!(
+            deployed.contains(&file),
+            "{file} is not deployed by template.yaml"
+        );
+    }
+    for spec in &specs {
+        let text = std::fs::read_to_string(repo_root().join(&spec.definition_uri)).unwrap();
+        let mut used = BTreeSet::new();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            let end = rest[start..].find('}').expect("closing brace") + start;
+            used.insert(rest[start + 2..end].to_string());
+            rest = &rest[end..];
+        }
+        let given: BTreeSet<String> = spec.substitutions.keys().cloned().collect();
+        assert_eq!(
+            used, given,
+            "{}: placeholders used vs DefinitionSubstitutions",
+            spec.definition_uri
+        );
+        for binding in spec.substitutions.values() {
+            if let template::Binding::Function { crate_name, .. } = binding {
+                let manifest = repo_root()
+                    .join("crates")
+                    .join(crate_name)
+                    .join("Cargo.toml");
+                let text = std::fs::read_to_string(&manifest)
+                    .unwrap_or_else(|_| panic!("{} missing", manifest.display()));
+                assert!(
+                    text.contains(&format!("name = \"{crate_name}\"")),
+                    "{}: package is not {crate_name}",
+                    manifest.display()
+                );
+                assert!(repo_root()
+                    .join("crates")
+                    .join(crate_name)
+                    .join("src/main.rs")
+                    .exists());
+            }
+        }
+        // Rendering replaces every placeholder with a local value.
+        let rendered = template::render(spec, "us-west-2", &BTreeMap::new()).expect("render");
+        assert!(!rendered.contains("${"));
+    }
+}
+
+#[test]
+fn every_function_in_the_template_is_a_workspace_crate_with_sample_events() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let workspace = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let mut functions = 0;
+    for (id, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        functions += 1;
+        let code_uri = resource["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id:?}: no CodeUri"));
+        assert!(
+            workspace.contains(&format!("\"{code_uri}\"")),
+            "{code_uri} is not a workspace member"
+        );
+        assert_eq!(
+            resource["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id:?}"
+        );
+        let crate_name = code_uri.rsplit('/').next().unwrap();
+        let events = repo_root().join("events").join(crate_name);
+        let count = std::fs::read_dir(&events).map(|d| d.count()).unwrap_or(0);
+        assert!(
+            count > 0,
+            "{crate_name} has no sample events in {}",
+            events.display()
+        );
+    }
+    assert!(functions > 0);
+}

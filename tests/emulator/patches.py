@@ -1,0 +1,1124 @@
+"""Named monkeypatches that close the moto fidelity gaps pilot-light's flows depend on.
+
+Every patch is a function that changes one behaviour of moto (pinned in requirements.txt) so
+that it matches AWS, says which behaviour in its docstring, and is idempotent. ``apply_all()``
+applies them all; ``stack.py`` calls it before it starts the server. ``test_emulator.py`` checks
+each patch against the patched server and shows that the same check fails against a plain
+``moto_server``.
+
+The patches reach into moto's internals (model and response classes), so they are written against
+one moto version: ``apply_all()`` refuses any other.
+
+Control endpoints (served by the same server, see ``request_log`` and ``operation_durations``):
+
+* ``POST   /pilot-light/durations``   one rule or ``{"rules": [...]}``, appended
+* ``GET    /pilot-light/durations``   ``{"rules": [...], "pending": N}``
+* ``DELETE /pilot-light/durations[?resourcePrefix=P]``   drops that prefix's rules (no P: all)
+* ``GET    /pilot-light/requests?since=N&region=R&service=S&action=A``
+  ``{"requests": [{"seq", "service", "action", "region", "time", "status"}], "lastSeq": N}``
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import functools
+import inspect
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+_applied: set[str] = set()
+_apply_lock = threading.Lock()
+
+
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """Make a patch idempotent: the second call is a no-op."""
+
+    @functools.wraps(fn)
+    def wrapper() -> None:
+        with _apply_lock:
+            if fn.__name__ in _applied:
+                return
+            fn()
+            _applied.add(fn.__name__)
+
+    return wrapper
+
+
+def applied() -> list[str]:
+    """Names of the patches applied in this process."""
+    return sorted(name for name in _applied if not name.startswith("_"))
+
+
+def _log(message: str) -> None:
+    print(f"pilot-light emulator: {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. RDS: PromoteReadReplica detaches the replica on both sides
+# --------------------------------------------------------------------------------------------------
+
+
+def _rds_error(code: str, message: str) -> Exception:
+    from moto.rds.exceptions import RDSClientError
+
+    return RDSClientError(code, message)
+
+
+def _find_db_instance(account_id: str, region: str, reference: str) -> Any:
+    """The DB instance named by an identifier (in ``region``) or an ARN (in any region), or None."""
+    from moto.rds.models import rds_backends
+
+    if reference.startswith("arn:"):
+        parts = reference.split(":")
+        if len(parts) < 7:
+            return None
+        region, account_id, reference = parts[3], parts[4] or account_id, parts[-1]
+    try:
+        return rds_backends[account_id][region].databases.get(reference)
+    except KeyError:
+        return None
+
+
+def _detach_replica(replica: Any) -> None:
+    """Make ``replica`` a standalone instance and drop it from its source's replica list."""
+    source_ref = replica.source_db_instance_identifier
+    replica.is_replica = False
+    replica.source_db_instance_identifier = None
+    if not source_ref:
+        return
+    source = _find_db_instance(replica.account_id, replica.region, source_ref)
+    if source is None:
+        return
+    names = {replica.db_instance_identifier, replica.db_instance_arn}
+    source.replicas = [r for r in source.replicas if r not in names]
+
+
+@_once
+def rds_promote_read_replica_detaches() -> None:
+    """PromoteReadReplica detaches the replica (AWS), instead of only flipping a flag (moto).
+
+    After the call the promoted instance has no ``ReadReplicaSourceDBInstanceIdentifier`` and its
+    source (found by ARN in another region's backend for a cross-region replica) no longer lists it
+    in ``ReadReplicaDBInstanceIdentifiers``. Promoting an instance that is not a replica fails with
+    ``InvalidDBInstanceState`` (HTTP 400), as on AWS; moto silently succeeds.
+
+    Also restores two neighbouring AWS behaviours:
+    * an instance restored from a snapshot (or to a point in time) is standalone: moto copies the
+      source's ``source_db_instance_identifier`` into it, so it claims to replicate from somewhere;
+    * deleting a cross-region replica removes its ARN from the source (moto's ``remove_replica``
+      only knows plain identifiers and raises ``ValueError`` → HTTP 500).
+    """
+    from moto.rds.models import DBInstance, RDSBackend
+
+    def promote_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        db_id = db_kwargs["db_instance_identifier"]
+        database = self.databases.get(db_id)
+        if database is None:
+            from moto.rds.exceptions import DBInstanceNotFoundError
+
+            raise DBInstanceNotFoundError(db_id)
+        if not database.is_replica:
+            raise _rds_error("InvalidDBInstanceState", "DB Instance is not a read replica.")
+        _detach_replica(database)
+        database.update(**db_kwargs)
+        return database
+
+    def remove_replica(self: DBInstance, replica: DBInstance) -> None:
+        names = {replica.db_instance_identifier, replica.db_instance_arn}
+        self.replicas = [r for r in self.replicas if r not in names]
+
+    def standalone(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def restore(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+            database = orig(self, *args, **kwargs)
+            database.is_replica = False
+            database.source_db_instance_identifier = None
+            database.replicas = []
+            return database
+
+        return restore
+
+    RDSBackend.promote_read_replica = promote_read_replica
+    DBInstance.remove_replica = remove_replica
+    RDSBackend.restore_db_instance_from_db_snapshot = standalone(
+        RDSBackend.restore_db_instance_from_db_snapshot
+    )
+    RDSBackend.restore_db_instance_to_point_in_time = standalone(
+        RDSBackend.restore_db_instance_to_point_in_time
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. EC2: CreateLaunchTemplateVersion honours SourceVersion
+# --------------------------------------------------------------------------------------------------
+
+
+@_once
+def ec2_launch_template_source_version() -> None:
+    """CreateLaunchTemplateVersion with ``SourceVersion`` inherits that version's data (AWS).
+
+    moto ignores ``SourceVersion``: the new version holds only the ``LaunchTemplateData`` of the
+    request, so an update of the AMI loses the instance type, user data, tags... On AWS the new
+    version starts from the source version's data and the top-level keys given in the request's
+    ``LaunchTemplateData`` replace the inherited ones. ``SourceVersion`` may be a version number,
+    ``$Latest`` or ``$Default``; an unknown version fails with
+    ``InvalidLaunchTemplateId.VersionNotFound``.
+    """
+    from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original = LaunchTemplates.create_launch_template_version
+
+    @functools.wraps(original)
+    def create_launch_template_version(self: Any) -> Any:
+        source_version = self._get_param("SourceVersion")
+        if source_version is None or str(source_version) == "":
+            return original(self)
+
+        from moto.core.responses import ActionResult
+
+        name = self._get_param("LaunchTemplateName")
+        template_id = self._get_param("LaunchTemplateId")
+        if template_id:
+            template = self.ec2_backend.get_launch_template(template_id)
+        else:
+            template = self.ec2_backend.get_launch_template_by_name(name)
+
+        wanted = str(source_version)
+        if wanted.lower() not in ("$latest", "$default") and (
+            not wanted.isdigit() or int(wanted) < 1
+        ):
+            raise InvalidLaunchTemplateVersionNotFound(template_id=template.id, version=wanted)
+        source = template.get_version(wanted)
+
+        data = copy.deepcopy(source.data)
+        data.update(self._get_param("LaunchTemplateData", {}) or {})
+        description = self._get_param("VersionDescription")
+
+        self.error_on_dryrun()
+
+        version = template.create_version(data, description)
+        return ActionResult(
+            {
+                "LaunchTemplateVersion": {
+                    "CreateTime": version.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersion": template.is_default(version),
+                    "LaunchTemplateData": version.data,
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "VersionDescription": version.description,
+                    "VersionNumber": version.number,
+                }
+            }
+        )
+
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Auto Scaling: desired capacity must lie within [min, max]
+# --------------------------------------------------------------------------------------------------
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _bound_arguments(func: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
+    bound = inspect.signature(func).bind_partial(*args, **kwargs)
+    return dict(bound.arguments)
+
+
+@_once
+def autoscaling_desired_within_bounds() -> None:
+    """Desired capacity outside [min, max] is a ``ValidationError`` (AWS), not a launch (moto).
+
+    CreateAutoScalingGroup and UpdateAutoScalingGroup (checked against the min and max the group
+    will have after the update) fail with "Desired capacity:10 must be between the specified min
+    size:0 and max size:4"; SetDesiredCapacity fails with "New SetDesiredCapacity value 10 is above
+    max value 4 for the AutoScalingGroup." (or "below min value"). All HTTP 400, nothing changes.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+
+    def check_between(desired: int | None, min_size: int | None, max_size: int | None) -> None:
+        if desired is None:
+            return
+        too_small = min_size is not None and desired < min_size
+        too_big = max_size is not None and desired > max_size
+        if too_small or too_big:
+            raise ValidationError(
+                f"Desired capacity:{desired} must be between the specified "
+                f"min size:{min_size} and max size:{max_size}"
+            )
+
+    create_original = AutoScalingBackend.create_auto_scaling_group
+    update_original = AutoScalingBackend.update_auto_scaling_group
+    set_desired_original = AutoScalingBackend.set_desired_capacity
+
+    @functools.wraps(create_original)
+    def create_auto_scaling_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = _bound_arguments(create_original, (self, *args), kwargs)
+        check_between(
+            _int_or_none(arguments.get("desired_capacity")),
+            _int_or_none(arguments.get("min_size")),
+            _int_or_none(arguments.get("max_size")),
+        )
+        return create_original(self, *args, **kwargs)
+
+    @functools.wraps(update_original)
+    def update_auto_scaling_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = _bound_arguments(update_original, (self, *args), kwargs)
+        group = self.autoscaling_groups.get(arguments.get("name"))
+        if group is not None:
+            new_min = _int_or_none(arguments.get("min_size"))
+            new_max = _int_or_none(arguments.get("max_size"))
+            check_between(
+                _int_or_none(arguments.get("desired_capacity")),
+                group.min_size if new_min is None else new_min,
+                group.max_size if new_max is None else new_max,
+            )
+        return update_original(self, *args, **kwargs)
+
+    @functools.wraps(set_desired_original)
+    def set_desired_capacity(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = _bound_arguments(set_desired_original, (self, *args), kwargs)
+        group = self.autoscaling_groups.get(arguments.get("group_name"))
+        desired = _int_or_none(arguments.get("desired_capacity"))
+        if group is not None and desired is not None:
+            if group.max_size is not None and desired > group.max_size:
+                raise ValidationError(
+                    f"New SetDesiredCapacity value {desired} is above max value "
+                    f"{group.max_size} for the AutoScalingGroup."
+                )
+            if group.min_size is not None and desired < group.min_size:
+                raise ValidationError(
+                    f"New SetDesiredCapacity value {desired} is below min value "
+                    f"{group.min_size} for the AutoScalingGroup."
+                )
+        return set_desired_original(self, *args, **kwargs)
+
+    AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
+    AutoScalingBackend.update_auto_scaling_group = update_auto_scaling_group
+    AutoScalingBackend.set_desired_capacity = set_desired_capacity
+
+
+# --------------------------------------------------------------------------------------------------
+# Server hooks shared by the control endpoints (request_log, operation_durations)
+# --------------------------------------------------------------------------------------------------
+
+# path → handler(environ) -> (HTTP status, JSON-able body)
+_ROUTES: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {}
+# called before every AWS request; may return a callback that receives the response status code
+_BEFORE_REQUEST: list[Callable[[dict[str, Any]], Callable[[int], None] | None]] = []
+# called by /moto-api/reset, before moto wipes its backends
+_ON_RESET: list[Callable[[], None]] = []
+
+
+def _json_response(start_response: Any, status: int, body: Any) -> list[bytes]:
+    payload = json.dumps(body).encode("utf-8")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+    start_response(
+        f"{status} {reason.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
+
+
+def _install_server_hooks() -> None:
+    """Wrap moto's WSGI dispatcher once: control routes first, then hooks, then moto.
+
+    ``DomainDispatcherApplication`` is the WSGI app of every moto server (``moto_server`` and
+    ``ThreadedMotoServer``), so wrapping its ``__call__`` covers each server started in this process
+    and leaves moto's own routing alone.
+    """
+    if "_server_hooks" in _applied:
+        return
+    from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    dispatch_original = DomainDispatcherApplication.__call__
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "") or ""
+        if path.startswith("/pilot-light/") or path == "/pilot-light":
+            handler = _ROUTES.get(path.rstrip("/"))
+            if handler is None:
+                return _json_response(start_response, 404, {"error": f"no route {path}"})
+            try:
+                status, body = handler(environ)
+            except _ControlError as error:
+                status, body = error.status, {"error": str(error)}
+            return _json_response(start_response, status, body)
+
+        if path.startswith("/moto-api") or path == "/favicon.ico":
+            return dispatch_original(self, environ, start_response)
+
+        callbacks = [cb for cb in (hook(environ) for hook in _BEFORE_REQUEST) if cb is not None]
+        if not callbacks:
+            return dispatch_original(self, environ, start_response)
+
+        def observing_start_response(status: str, headers: Any, *rest: Any) -> Any:
+            try:
+                code = int(status.split(" ", 1)[0])
+            except ValueError:
+                code = 0
+            for callback in callbacks:
+                callback(code)
+            return start_response(status, headers, *rest)
+
+        return dispatch_original(self, environ, observing_start_response)
+
+    reset_original = MotoAPIBackend.reset
+
+    @functools.wraps(reset_original)
+    def reset(self: Any) -> None:
+        for hook in _ON_RESET:
+            hook()
+        reset_original(self)
+
+    DomainDispatcherApplication.__call__ = __call__
+    MotoAPIBackend.reset = reset
+    _applied.add("_server_hooks")
+
+
+class _ControlError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _query(environ: dict[str, Any]) -> dict[str, str]:
+    parsed = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back, so moto can still read it."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Operation durations
+# --------------------------------------------------------------------------------------------------
+
+#: operation key → the state describe calls show while it runs
+OPERATIONS: dict[str, str] = {
+    "rds.promote_read_replica": "modifying",
+    "rds.create_db_instance": "creating",
+    "rds.create_db_instance_read_replica": "creating",
+    "rds.restore_db_instance_from_db_snapshot": "creating",
+    "rds.delete_db_instance": "deleting",
+    "rds.create_db_snapshot": "creating",
+    "rds.copy_db_snapshot": "creating",
+    "ec2.create_image": "pending",
+    "ec2.copy_image": "pending",
+    "autoscaling.launch_instance": "Pending",
+}
+
+
+class _Pending:
+    __slots__ = ("deadline", "finish", "key", "operation")
+
+    def __init__(self, deadline: float, finish: Callable[[], None], key: Any, operation: str):
+        self.deadline = deadline
+        self.finish = finish
+        self.key = key
+        self.operation = operation
+
+
+class Transitions:
+    """Duration rules and the transitions in flight. Evaluated lazily, never by timers.
+
+    An operation with a matching rule applies its intermediate state at once and queues a *finish*
+    step with a deadline. ``settle()`` runs every due finish step; the server calls it before it
+    handles each AWS request, so any describe after the deadline sees the final state and none
+    before it does. There are no threads to race with: one lock guards rules, transitions and the
+    generation. ``reset()`` (hooked to ``/moto-api/reset``) bumps the generation and drops rules and
+    transitions before moto wipes its backends; an operation that was running across a reset
+    registers nothing, because it captured the old generation before it started.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.rules: list[dict[str, Any]] = []
+        self.pending: list[_Pending] = []
+        self.generation = 0
+
+    # rules ------------------------------------------------------------------------------------
+    @staticmethod
+    def validate_rule(raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise _ControlError(400, "a rule is an object")
+        operation = raw.get("operation")
+        if operation not in OPERATIONS:
+            raise _ControlError(
+                400, f"unknown operation {operation!r}; known: {', '.join(sorted(OPERATIONS))}"
+            )
+        seconds = raw.get("seconds", 0)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise _ControlError(400, "seconds must be a number >= 0")
+        prefix = raw.get("resourcePrefix", "")
+        if not isinstance(prefix, str):
+            raise _ControlError(400, "resourcePrefix must be a string")
+        return {"operation": operation, "seconds": float(seconds), "resourcePrefix": prefix}
+
+    def add_rules(self, rules: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.rules.extend(rules)
+
+    def remove_rules(self, prefix: str | None) -> int:
+        with self.lock:
+            before = len(self.rules)
+            if prefix is None:
+                self.rules = []
+            else:
+                self.rules = [r for r in self.rules if r["resourcePrefix"] != prefix]
+            return before - len(self.rules)
+
+    def seconds(self, operation: str, resource_id: str | None) -> float:
+        """The duration for ``operation`` on ``resource_id``: the longest matching prefix wins
+        (the rule added last among equals); 0 when no rule matches."""
+        if not resource_id:
+            return 0.0
+        name = resource_id.lower()
+        best: dict[str, Any] | None = None
+        with self.lock:
+            for rule in self.rules:
+                if rule["operation"] != operation:
+                    continue
+                if not name.startswith(rule["resourcePrefix"].lower()):
+                    continue
+                if best is None or len(rule["resourcePrefix"]) >= len(best["resourcePrefix"]):
+                    best = rule
+        return best["seconds"] if best else 0.0
+
+    # transitions ------------------------------------------------------------------------------
+    def defer(
+        self,
+        generation: int,
+        operation: str,
+        seconds: float,
+        start: Callable[[], None],
+        finish: Callable[[], None],
+        key: Any = None,
+    ) -> bool:
+        """Apply ``start`` now and queue ``finish`` for ``seconds`` later, unless moto was reset
+        since ``generation`` was read (then nothing happens and False is returned)."""
+        with self.lock:
+            if generation != self.generation:
+                return False
+            start()
+            self.pending.append(_Pending(time.monotonic() + seconds, finish, key, operation))
+            return True
+
+    def is_pending(self, key: Any) -> bool:
+        with self.lock:
+            return any(p.key == key for p in self.pending)
+
+    def pending_operation(self, resource: Any) -> str | None:
+        """The operation in flight on ``resource`` (keys are ``(operation, id(resource))``)."""
+        with self.lock:
+            for item in self.pending:
+                if isinstance(item.key, tuple) and item.key[1:] == (id(resource),):
+                    return item.operation
+            return None
+
+    def settle(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if not self.pending:
+                return
+            due = [p for p in self.pending if p.deadline <= now]
+            if not due:
+                return
+            self.pending = [p for p in self.pending if p.deadline > now]
+            for item in sorted(due, key=lambda p: p.deadline):
+                try:
+                    item.finish()
+                except Exception as error:  # a finish step must never break the request
+                    _log(f"finishing {item.operation} failed: {error!r}")
+
+    def reset(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.rules = []
+            self.pending = []
+
+
+TRANSITIONS = Transitions()
+
+
+def _durations_route(environ: dict[str, Any]) -> tuple[int, Any]:
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    if method == "GET":
+        TRANSITIONS.settle()
+        with TRANSITIONS.lock:
+            return 200, {"rules": list(TRANSITIONS.rules), "pending": len(TRANSITIONS.pending)}
+    if method == "POST":
+        try:
+            body = json.loads(_read_body(environ) or b"{}")
+        except ValueError as error:
+            raise _ControlError(400, f"body is not JSON: {error}") from error
+        raw_rules = body.get("rules") if isinstance(body, dict) and "rules" in body else [body]
+        if not isinstance(raw_rules, list):
+            raise _ControlError(400, "rules must be a list")
+        rules = [Transitions.validate_rule(raw) for raw in raw_rules]
+        TRANSITIONS.add_rules(rules)
+        with TRANSITIONS.lock:
+            return 200, {"added": len(rules), "rules": list(TRANSITIONS.rules)}
+    if method == "DELETE":
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        prefix = query["resourcePrefix"][-1] if "resourcePrefix" in query else None
+        removed = TRANSITIONS.remove_rules(prefix)
+        return 200, {"removed": removed}
+    raise _ControlError(405, f"{method} is not supported here")
+
+
+def _wrap_after(cls: Any, name: str, after: Callable[[Any, Any, int], None]) -> None:
+    """Wrap the response method ``cls.name``: ``after(self, result, generation)`` runs once the
+    original has succeeded, before the result is serialized."""
+    original = getattr(cls, name)
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        generation = TRANSITIONS.generation
+        result = original(self, *args, **kwargs)
+        after(self, result, generation)
+        return result
+
+    setattr(cls, name, wrapper)
+
+
+def _result(result: Any, key: str) -> Any:
+    """The model object under ``key`` in a response method's ActionResult."""
+    body = getattr(result, "result", None)
+    return body.get(key) if isinstance(body, dict) else None
+
+
+def _status_transition(
+    generation: int, operation: str, resource: Any, resource_id: str, attribute: str, final: str
+) -> None:
+    seconds = TRANSITIONS.seconds(operation, resource_id)
+    if seconds <= 0 or resource is None:
+        return
+    intermediate = OPERATIONS[operation]
+
+    def start() -> None:
+        setattr(resource, attribute, intermediate)
+
+    def finish() -> None:
+        if getattr(resource, attribute) == intermediate:
+            setattr(resource, attribute, final)
+
+    TRANSITIONS.defer(generation, operation, seconds, start, finish, key=(operation, id(resource)))
+
+
+@_once
+def operation_durations() -> None:
+    """Long operations take a configurable time (AWS) instead of finishing at once (moto).
+
+    moto puts every resource in its final state within the call, so poll loops and timelines never
+    see ``creating``/``modifying``/``pending``. With a rule ``{"operation": ..., "seconds": S,
+    "resourcePrefix": P}`` (``POST /pilot-light/durations``) an operation on a resource whose
+    identifier starts with P shows its intermediate state to every describe call for S seconds, then
+    its final state:
+
+    * ``rds.create_db_instance``, ``rds.create_db_instance_read_replica``,
+      ``rds.restore_db_instance_from_db_snapshot``: DBInstanceStatus ``creating`` → ``available``;
+    * ``rds.promote_read_replica``: ``modifying`` → ``available``; the replica stays attached
+      (``ReadReplicaSourceDBInstanceIdentifier``) until the promotion completes; promoting an
+      instance with any operation in flight (a second promotion, a replica still ``creating``)
+      fails with ``InvalidDBInstanceState``;
+    * ``rds.delete_db_instance``: still described, ``deleting``, then DBInstanceNotFound;
+    * ``rds.create_db_snapshot``, ``rds.copy_db_snapshot``: snapshot Status ``creating`` →
+      ``available``;
+    * ``ec2.create_image``, ``ec2.copy_image`` (identifier = image name): ``pending`` →
+      ``available``;
+    * ``autoscaling.launch_instance`` (identifier = group name): new group instances are
+      LifecycleState ``Pending`` and EC2 state ``pending``, then ``InService`` / ``running``;
+      pending instances count towards the group's capacity.
+
+    Identifiers match case-insensitively; prefix ``""`` matches everything; no rule = 0 s = moto's
+    instant behaviour. ``/moto-api/reset`` also drops the rules and the transitions in flight.
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.rds.models import RDSBackend
+    from moto.rds.responses import RDSResponse
+
+    _install_server_hooks()
+
+    # RDS instances that are created ----------------------------------------------------------
+    def db_created(operation: str) -> Callable[[Any, Any, int], None]:
+        def after(response: Any, result: Any, generation: int) -> None:
+            database = _result(result, "DBInstance")
+            if database is not None:
+                _status_transition(
+                    generation, operation, database, database.db_instance_identifier,
+                    "status", "available",
+                )
+
+        return after
+
+    for operation in (
+        "create_db_instance",
+        "create_db_instance_read_replica",
+        "restore_db_instance_from_db_snapshot",
+    ):
+        _wrap_after(RDSResponse, operation, db_created(f"rds.{operation}"))
+
+    # RDS snapshots ---------------------------------------------------------------------------
+    def snapshot_created(operation: str) -> Callable[[Any, Any, int], None]:
+        def after(response: Any, result: Any, generation: int) -> None:
+            snapshot = _result(result, "DBSnapshot")
+            if snapshot is not None:
+                _status_transition(
+                    generation, operation, snapshot, snapshot.db_snapshot_identifier,
+                    "status", "available",
+                )
+
+        return after
+
+    _wrap_after(RDSResponse, "create_db_snapshot", snapshot_created("rds.create_db_snapshot"))
+    _wrap_after(RDSResponse, "copy_db_snapshot", snapshot_created("rds.copy_db_snapshot"))
+
+    # RDS delete: keep describing the instance as "deleting" until the end ---------------------
+    delete_original = RDSResponse.delete_db_instance
+
+    @functools.wraps(delete_original)
+    def delete_db_instance(self: Any) -> Any:
+        generation = TRANSITIONS.generation
+        backend = self.backend
+        db_id = self._get_param("DBInstanceIdentifier")
+        current = backend.databases.get(db_id) if db_id else None
+        if current is not None and TRANSITIONS.is_pending(("rds.delete_db_instance", id(current))):
+            raise _rds_error(
+                "InvalidDBInstanceState", f"Instance {db_id} is already being deleted."
+            )
+        result = delete_original(self)
+        database = _result(result, "DBInstance")
+        if database is None:
+            return result
+        seconds = TRANSITIONS.seconds("rds.delete_db_instance", database.db_instance_identifier)
+        if seconds <= 0:
+            return result
+        key = database.db_instance_identifier
+
+        def start() -> None:
+            database.status = "deleting"
+            backend.databases.setdefault(key, database)
+
+        def finish() -> None:
+            if backend.databases.get(key) is database:
+                del backend.databases[key]
+
+        TRANSITIONS.defer(
+            generation, "rds.delete_db_instance", seconds, start, finish,
+            key=("rds.delete_db_instance", id(database)),
+        )
+        return result
+
+    RDSResponse.delete_db_instance = delete_db_instance
+
+    # RDS promote: stays a replica, "modifying", until the promotion completes -----------------
+    promote_original = RDSBackend.promote_read_replica
+
+    @functools.wraps(promote_original)
+    def promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        db_id = db_kwargs["db_instance_identifier"]
+        database = self.databases.get(db_id)
+        key = ("rds.promote_read_replica", id(database))
+        busy = TRANSITIONS.pending_operation(database) if database is not None else None
+        if busy is not None:
+            raise _rds_error(
+                "InvalidDBInstanceState",
+                f"DB instance {db_id} is not available (status {database.status}): {busy} "
+                "has not completed.",
+            )
+        seconds = TRANSITIONS.seconds("rds.promote_read_replica", db_id)
+        if database is None or seconds <= 0 or not database.is_replica:
+            return promote_original(self, db_kwargs)
+        generation = TRANSITIONS.generation
+
+        def start() -> None:
+            database.status = "modifying"
+
+        def finish() -> None:
+            if self.databases.get(db_id) is database and database.is_replica:
+                promote_original(self, db_kwargs)
+            if database.status == "modifying":
+                database.status = "available"
+
+        TRANSITIONS.defer(generation, "rds.promote_read_replica", seconds, start, finish, key=key)
+        return database
+
+    RDSBackend.promote_read_replica = promote_read_replica
+
+    # EC2 images -----------------------------------------------------------------------------
+    def image_created(operation: str) -> Callable[[Any, Any, int], None]:
+        def after(response: Any, result: Any, generation: int) -> None:
+            image_id = _result(result, "ImageId")
+            image = response.ec2_backend.amis.get(image_id) if image_id else None
+            if image is not None:
+                _status_transition(
+                    generation, operation, image, image.name or "", "state", "available"
+                )
+
+        return after
+
+    _wrap_after(AmisResponse, "create_image", image_created("ec2.create_image"))
+    _wrap_after(AmisResponse, "copy_image", image_created("ec2.copy_image"))
+
+    # Auto Scaling instance launches ---------------------------------------------------------
+    launch_original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    @functools.wraps(launch_original)
+    def replace_autoscaling_group_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
+        generation = TRANSITIONS.generation
+        before = {id(state) for state in self.instance_states}
+        result = launch_original(self, *args, **kwargs)
+        seconds = TRANSITIONS.seconds("autoscaling.launch_instance", self.name)
+        if seconds <= 0:
+            return result
+        launched = [state for state in self.instance_states if id(state) not in before]
+        if not launched:
+            return result
+
+        def start() -> None:
+            for state in launched:
+                state.lifecycle_state = "Pending"
+                state.instance._state.name = "pending"
+                state.instance._state.code = 0
+
+        def finish() -> None:
+            for state in launched:
+                if state.lifecycle_state == "Pending":
+                    state.lifecycle_state = "InService"
+                if state.instance._state.name == "pending":
+                    state.instance._state.name = "running"
+                    state.instance._state.code = 16
+
+        TRANSITIONS.defer(
+            generation, "autoscaling.launch_instance", seconds, start, finish,
+            key=("autoscaling.launch_instance", id(self)),
+        )
+        return result
+
+    def active_instances(self: Any) -> list[Any]:
+        # Pending instances are part of the group's capacity (moto counts InService only, so it
+        # would launch a second batch while the first is still pending).
+        return [s for s in self.instance_states if s.lifecycle_state in ("InService", "Pending")]
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    FakeAutoScalingGroup.active_instances = active_instances
+
+    # Server: settle due transitions before each request, control route, reset ----------------
+    def settle_before_request(environ: dict[str, Any]) -> None:
+        TRANSITIONS.settle()
+        return None
+
+    _BEFORE_REQUEST.insert(0, settle_before_request)
+    _ROUTES["/pilot-light/durations"] = _durations_route
+    _ON_RESET.append(TRANSITIONS.reset)
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Lambda Invoke → cargo lambda watch
+# --------------------------------------------------------------------------------------------------
+
+
+def bare_function_name(function_name: str) -> str:
+    """``arn:aws:lambda:r:a:function:name:qual``, ``a:function:name``, ``name:qual`` → ``name``."""
+    name = urllib.parse.unquote(function_name)
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1]
+    return name.split(":", 1)[0]
+
+
+def _forward_invoke(url: str, name: str, payload: bytes, timeout: float) -> tuple[int, bytes]:
+    target = f"{url.rstrip('/')}/2015-03-31/functions/{urllib.parse.quote(name)}/invocations"
+    request = urllib.request.Request(
+        target, data=payload, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@_once
+def lambda_invoke_forwarding() -> None:
+    """Lambda Invoke runs the function in ``cargo lambda watch`` (AWS: runs it) instead of echoing.
+
+    With ``lambda.use_docker=false`` moto answers Invoke from ``LambdaSimpleBackend``, which echoes
+    the payload. When the environment variable ``LAMBDA_FORWARD_URL`` is set, the payload is
+    POSTed to ``{url}/2015-03-31/functions/{name}/invocations`` (``name`` = bare function name: ARN
+    prefix and ``:qualifier`` stripped, since cargo lambda knows only binary names).
+
+    * HTTP 200 → the result.
+    * HTTP 500 (cargo lambda's answer to a handler error, body ``{"errorType", "errorMessage"}``)
+      → a Lambda *function error*: ``X-Amz-Function-Error: Unhandled`` with that body as payload,
+      which is what AWS returns, so Step Functions reports ``Error`` = the handler's ``errorType``
+      and ASL Retry/Catch match on it.
+    * HTTP 404 (no such binary) → ``ResourceNotFoundException``; an unreachable runtime or any
+      other status → ``ServiceException`` (HTTP 500).
+
+    ``Event`` invocations are forwarded in the background and answered 202 at once; ``DryRun`` is
+    not forwarded. The function does not need to exist in moto (the simple backend never looks it
+    up). ``LAMBDA_FORWARD_TIMEOUT`` (seconds, default 900) bounds one invocation.
+    """
+    from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    class LambdaServiceException(LambdaClientError):
+        code = 500
+
+        def __init__(self, message: str):
+            super().__init__("ServiceException", message)
+
+    original = LambdaSimpleBackend.invoke
+
+    @functools.wraps(original)
+    def invoke(
+        self: Any,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> Any:
+        url = os.environ.get("LAMBDA_FORWARD_URL")
+        if not url:
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        name = bare_function_name(function_name)
+        payload = body.encode("utf-8") if isinstance(body, str) else (body or b"")
+        if not payload.strip():
+            payload = b"{}"
+        timeout = float(os.environ.get("LAMBDA_FORWARD_TIMEOUT", "900"))
+        invocation_type = (headers.get("X-Amz-Invocation-Type") or "RequestResponse").strip()
+
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+
+            def run() -> None:
+                try:
+                    status, _ = _forward_invoke(url, name, payload, timeout)
+                    if status != 200:
+                        _log(f"async invoke of {name} answered HTTP {status}")
+                except Exception as error:
+                    _log(f"async invoke of {name} failed: {error!r}")
+
+            threading.Thread(target=run, name=f"invoke-{name}", daemon=True).start()
+            return b""
+
+        try:
+            status, result = _forward_invoke(url, name, payload, timeout)
+        except Exception as error:
+            raise LambdaServiceException(
+                f"Lambda runtime at {url} did not answer for {name}: {error}"
+            ) from error
+        if status == 200:
+            return result
+        if status == 500:
+            try:
+                parsed = json.loads(result)
+                if not isinstance(parsed, dict) or "errorType" not in parsed:
+                    raise ValueError("not an error object")
+            except ValueError:
+                result = json.dumps(
+                    {"errorType": "Unhandled", "errorMessage": result.decode("utf-8", "replace")}
+                ).encode("utf-8")
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return result
+        if status == 404:
+            raise UnknownFunctionException(function_name)
+        raise LambdaServiceException(
+            f"Lambda runtime at {url} answered HTTP {status} for {name}: "
+            f"{result[:500].decode('utf-8', 'replace')}"
+        )
+
+    LambdaSimpleBackend.invoke = invoke
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Request log
+# --------------------------------------------------------------------------------------------------
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+# signing name → botocore model name, where they differ (only needed for REST protocols)
+_SIGNING_TO_MODEL = {"states": "stepfunctions", "monitoring": "cloudwatch", "email": "ses"}
+
+
+class RequestLog:
+    """The last ``maxlen`` AWS requests, each with a sequence number that never repeats."""
+
+    def __init__(self, maxlen: int = 100_000) -> None:
+        self.lock = threading.Lock()
+        self.entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=maxlen)
+        self.last_seq = 0
+
+    def record(self, service: str | None, action: str | None, region: str | None) -> dict[str, Any]:
+        with self.lock:
+            self.last_seq += 1
+            entry = {
+                "seq": self.last_seq,
+                "service": service,
+                "action": action,
+                "region": region,
+                "time": time.time(),
+                "status": None,
+            }
+            self.entries.append(entry)
+            return entry
+
+    def query(
+        self,
+        since: int = 0,
+        region: str | None = None,
+        service: str | None = None,
+        action: str | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            selected = [
+                dict(e)
+                for e in self.entries
+                if e["seq"] > since
+                and (region is None or e["region"] == region)
+                and (service is None or e["service"] == service)
+                and (action is None or e["action"] == action)
+            ]
+            return {"requests": selected, "lastSeq": self.last_seq}
+
+
+REQUESTS = RequestLog()
+
+
+def _rest_operation(service: str, environ: dict[str, Any]) -> str | None:
+    """The operation of a REST (rest-json / rest-xml) request, from moto's own router."""
+    try:
+        from moto.core.request import Request
+        from moto.core.routing import get_service_router
+
+        probe = dict(environ)
+        probe["wsgi.input"] = io.BytesIO(b"")
+        probe["CONTENT_LENGTH"] = "0"
+        router = get_service_router(_SIGNING_TO_MODEL.get(service, service))
+        operation, _ = router.match(Request(probe))
+        return str(operation.name)
+    except Exception:
+        return None
+
+
+def describe_request(environ: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(service, action, region) of an AWS request. Service and region come from the SigV4
+    credential scope (service = signing name, e.g. ``states`` for Step Functions, ``monitoring`` for
+    CloudWatch); the action from ``X-Amz-Target``, the query/form ``Action``, or the REST route."""
+    service = region = action = None
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "") or "")
+    if match:
+        region, service = match.group(1), match.group(2).lower()
+
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    if not action:
+        action = _query(environ).get("Action")
+    if not action and (environ.get("CONTENT_TYPE") or "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = urllib.parse.parse_qs(_read_body(environ).decode("utf-8", "replace"))
+        action = form.get("Action", [None])[-1]
+    if not action and service:
+        action = _rest_operation(service, environ)
+    return service, action, region
+
+
+def _requests_route(environ: dict[str, Any]) -> tuple[int, Any]:
+    if environ.get("REQUEST_METHOD", "GET").upper() != "GET":
+        raise _ControlError(405, "only GET is supported here")
+    query = _query(environ)
+    try:
+        since = int(query.get("since") or 0)
+    except ValueError as error:
+        raise _ControlError(400, "since must be an integer") from error
+    return 200, REQUESTS.query(
+        since=since,
+        region=query.get("region") or None,
+        service=query.get("service") or None,
+        action=query.get("action") or None,
+    )
+
+
+@_once
+def request_log() -> None:
+    """Every AWS request the server receives is recorded (AWS: CloudTrail; moto: nothing).
+
+    Each entry: ``seq`` (increasing, never reused, not reset by ``/moto-api/reset``), ``service``
+    (SigV4 signing name), ``action`` (operation name), ``region`` (SigV4 credential scope; null when
+    unsigned), ``time`` (epoch seconds), ``status`` (HTTP status; null while in flight). The last
+    100,000 requests are kept; ``GET /pilot-light/requests?since=&region=&service=&action=``
+    reads them.
+    """
+    _install_server_hooks()
+
+    def record(environ: dict[str, Any]) -> Callable[[int], None]:
+        entry = REQUESTS.record(*describe_request(environ))
+
+        def done(status: int) -> None:
+            entry["status"] = status
+
+        return done
+
+    _BEFORE_REQUEST.append(record)
+    _ROUTES["/pilot-light/requests"] = _requests_route
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+ALL_PATCHES: tuple[Callable[[], None], ...] = (
+    rds_promote_read_replica_detaches,
+    ec2_launch_template_source_version,
+    autoscaling_desired_within_bounds,
+    operation_durations,
+    lambda_invoke_forwarding,
+    request_log,
+)
+
+
+def apply_all() -> None:
+    """Apply every patch (idempotent). Refuses a moto other than the pinned one."""
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"tests/emulator/patches.py is written against moto {MOTO_VERSION}, found "
+            f"{moto.__version__}: re-check each patch against the new source before moving the pin"
+        )
+    for patch in ALL_PATCHES:
+        patch()

@@ -1,0 +1,901 @@
+"""Tests of the local AWS emulator: each patch against the patched stack, and the same check against
+a plain moto_server to show that moto alone gets it wrong.
+
+Run from the repository root: .venv/bin/python -m pytest tests/emulator -q
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+STACK = HERE / "stack.py"
+VENV_BIN = Path(sys.prefix) / "bin"
+ACCOUNT = "123456789012"
+EAST, WEST = "us-east-1", "us-west-2"
+DURATION = 2.0  # seconds, for the duration rules
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def client(url: str, service: str, region: str = EAST) -> Any:
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+def error_of(call: Callable[[], Any]) -> ClientError:
+    """The ClientError ``call`` raises; an AssertionError when it succeeds."""
+    try:
+        call()
+    except ClientError as error:
+        return error
+    raise AssertionError("the call succeeded; an AWS error was expected")
+
+
+def code_and_status(error: ClientError) -> tuple[str, int]:
+    return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def db(rds: Any, identifier: str) -> dict[str, Any]:
+    return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+
+
+def create_db(rds: Any, identifier: str) -> dict[str, Any]:
+    return rds.create_db_instance(
+        DBInstanceIdentifier=identifier,
+        Engine="mysql",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+        AllocatedStorage=20,
+    )["DBInstance"]
+
+
+def create_replica(rds_west: Any, identifier: str, source_arn: str) -> dict[str, Any]:
+    return rds_west.create_db_instance_read_replica(
+        DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=source_arn, SourceRegion=EAST
+    )["DBInstance"]
+
+
+def create_launch_template(ec2: Any, name: str, data: dict[str, Any] | None = None) -> str:
+    data = data or {"ImageId": "ami-12345678", "InstanceType": "t3.micro"}
+    return ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)[
+        "LaunchTemplate"
+    ]["LaunchTemplateId"]
+
+
+def fails_on_unpatched_moto(check: Callable[[], None]) -> None:
+    """The check must fail (an assertion) against plain moto: that is the gap the patch closes."""
+    with pytest.raises(AssertionError):
+        check()
+
+
+# --------------------------------------------------------------------------------------------------
+# the stand-in Lambda runtime (plays cargo lambda watch: 200 = result, 500 = handler error)
+# --------------------------------------------------------------------------------------------------
+
+
+class StandInRuntime:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        runtime = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                parts = self.path.strip("/").split("/")
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length) or b"null")
+                if len(parts) != 4 or parts[:2] != ["2015-03-31", "functions"]:
+                    return self.answer(400, {"message": "bad path"})
+                name = parts[2]
+                runtime.calls.append((name, payload))
+                if name == "echo-ok":
+                    return self.answer(200, {"handledBy": "stand-in", "input": payload})
+                if name == "fails-replica":
+                    return self.answer(
+                        500, {"errorType": "ReplicaNotFound", "errorMessage": "no replica here"}
+                    )
+                return self.answer(404, {"message": "no such binary"})
+
+            def answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+# --------------------------------------------------------------------------------------------------
+# session fixtures: one patched stack, one plain moto_server, started together
+# --------------------------------------------------------------------------------------------------
+
+
+def read_json_line(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+
+    def read() -> None:
+        assert process.stdout is not None
+        result["line"] = process.stdout.readline()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    line = result.get("line")
+    if not line:
+        raise AssertionError(f"stack.py printed no JSON line (exit {process.poll()})")
+    return json.loads(line)
+
+
+class Servers:
+    def __init__(self, tmp: Path) -> None:
+        self.runtime = StandInRuntime()
+        env = dict(os.environ, LAMBDA_FORWARD_URL=self.runtime.url)
+        self.stack = subprocess.Popen(
+            [sys.executable, str(STACK), "--no-lambda", "--log-dir", str(tmp / "stack-logs")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        plain_port = free_port()
+        self.plain_log = open(tmp / "plain-moto.log", "wb")
+        self.plain = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(plain_port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self.plain_log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, MOTO_PORT=str(plain_port), MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
+        )
+        self.plain_url = f"http://127.0.0.1:{plain_port}"
+        self.info = read_json_line(self.stack, timeout=60)
+        self.url = self.info["motoUrl"]
+
+        def plain_ready() -> bool:
+            try:
+                return http("GET", f"{self.plain_url}/moto-api/data.json")[0] == 200
+            except OSError:
+                return False
+
+        wait_until(plain_ready, 60, "plain moto_server")
+        status, _ = http(
+            "POST",
+            f"{self.plain_url}/moto-api/config",
+            {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
+        )
+        assert status in (200, 201)
+
+    def close(self) -> None:
+        assert self.stack.stdin is not None
+        self.stack.stdin.close()
+        self.stack.wait(timeout=15)
+        self.plain.terminate()
+        self.plain.wait(timeout=15)
+        self.plain_log.close()
+        self.runtime.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    started = Servers(tmp_path_factory.mktemp("emulator"))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture(scope="session")
+def url(servers: Servers) -> str:
+    return servers.url
+
+
+@pytest.fixture(scope="session")
+def plain_url(servers: Servers) -> str:
+    return servers.plain_url
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. rds_promote_read_replica_detaches
+# --------------------------------------------------------------------------------------------------
+
+
+def check_promote_detaches(url: str) -> None:
+    east, west = client(url, "rds", EAST), client(url, "rds", WEST)
+    n = uid()
+    primary = create_db(east, f"prim-{n}")
+    create_replica(west, f"repl-{n}", primary["DBInstanceArn"])
+    replica_arn = db(west, f"repl-{n}")["DBInstanceArn"]
+    assert db(east, f"prim-{n}")["ReadReplicaDBInstanceIdentifiers"] == [replica_arn]
+
+    promoted = west.promote_read_replica(DBInstanceIdentifier=f"repl-{n}")["DBInstance"]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in promoted
+
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in db(west, f"repl-{n}")
+    assert db(east, f"prim-{n}")["ReadReplicaDBInstanceIdentifiers"] == []
+
+    for standalone in (lambda: west.promote_read_replica(DBInstanceIdentifier=f"repl-{n}"),
+                       lambda: east.promote_read_replica(DBInstanceIdentifier=f"prim-{n}")):
+        try:
+            standalone()
+        except ClientError as error:
+            assert code_and_status(error) == ("InvalidDBInstanceState", 400)
+        else:
+            raise AssertionError("promoting a standalone instance succeeded")
+
+
+def check_restore_is_standalone(url: str) -> None:
+    east, west = client(url, "rds", EAST), client(url, "rds", WEST)
+    n = uid()
+    primary = create_db(east, f"prim-{n}")
+    create_replica(west, f"repl-{n}", primary["DBInstanceArn"])
+    west.create_db_snapshot(DBInstanceIdentifier=f"repl-{n}", DBSnapshotIdentifier=f"snap-{n}")
+    restored = west.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier=f"restored-{n}", DBSnapshotIdentifier=f"snap-{n}"
+    )["DBInstance"]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in restored
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in db(west, f"restored-{n}")
+    # a cross-region replica can be deleted, and leaves its source's list
+    west.delete_db_instance(DBInstanceIdentifier=f"repl-{n}", SkipFinalSnapshot=True)
+    assert db(east, f"prim-{n}")["ReadReplicaDBInstanceIdentifiers"] == []
+
+
+def test_promote_read_replica_detaches_both_sides(url: str) -> None:
+    check_promote_detaches(url)
+
+
+def test_promote_read_replica_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_promote_detaches(plain_url))
+
+
+def test_restore_from_replica_snapshot_is_standalone(url: str) -> None:
+    check_restore_is_standalone(url)
+
+
+def test_restore_from_replica_snapshot_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_restore_is_standalone(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. ec2_launch_template_source_version
+# --------------------------------------------------------------------------------------------------
+
+
+def check_launch_template_source_version(url: str) -> None:
+    ec2 = client(url, "ec2", WEST)
+    name = f"lt-{uid()}"
+    user_data = base64.b64encode(b"#!/bin/sh\necho dr\n").decode()
+    v1 = {
+        "ImageId": "ami-11111111",
+        "InstanceType": "t3.micro",
+        "UserData": user_data,
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": [{"Key": "pilot-light:env", "Value": "t"}]}
+        ],
+    }
+    create_launch_template(ec2, name, v1)
+
+    def version(number: str) -> dict[str, Any]:
+        return ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=[number])[
+            "LaunchTemplateVersions"
+        ][0]["LaunchTemplateData"]
+
+    ec2.create_launch_template_version(
+        LaunchTemplateName=name, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-22222222"}
+    )
+    v2 = version("2")
+    assert v2.get("ImageId") == "ami-22222222"
+    assert v2.get("InstanceType") == "t3.micro"
+    assert v2.get("UserData") == user_data
+    assert v2.get("TagSpecifications") == v1["TagSpecifications"]
+
+    ec2.create_launch_template_version(
+        LaunchTemplateName=name,
+        SourceVersion="$Latest",
+        LaunchTemplateData={"InstanceType": "t3.small"},
+    )
+    v3 = version("3")
+    assert (v3.get("ImageId"), v3.get("InstanceType")) == ("ami-22222222", "t3.small")
+
+    ec2.create_launch_template_version(
+        LaunchTemplateName=name, SourceVersion="$Default", LaunchTemplateData={"KeyName": "ops"}
+    )
+    v4 = version("4")
+    assert (v4.get("ImageId"), v4.get("InstanceType"), v4.get("KeyName")) == (
+        "ami-11111111", "t3.micro", "ops"
+    )
+
+    error = error_of(
+        lambda: ec2.create_launch_template_version(
+            LaunchTemplateName=name, SourceVersion="9", LaunchTemplateData={}
+        )
+    )
+    assert code_and_status(error) == ("InvalidLaunchTemplateId.VersionNotFound", 400)
+
+
+def test_launch_template_source_version_is_inherited(url: str) -> None:
+    check_launch_template_source_version(url)
+
+
+def test_launch_template_source_version_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_launch_template_source_version(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. autoscaling_desired_within_bounds
+# --------------------------------------------------------------------------------------------------
+
+
+def check_desired_within_bounds(url: str) -> None:
+    ec2, asg = client(url, "ec2", WEST), client(url, "autoscaling", WEST)
+    n = uid()
+    template = {"LaunchTemplateId": create_launch_template(ec2, f"lt-{n}"), "Version": "$Latest"}
+    zones = [f"{WEST}a"]
+
+    def group() -> dict[str, Any]:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"asg-{n}"])[
+            "AutoScalingGroups"
+        ][0]
+
+    error = error_of(
+        lambda: asg.create_auto_scaling_group(
+            AutoScalingGroupName=f"asg-{n}", MinSize=0, MaxSize=4, DesiredCapacity=10,
+            LaunchTemplate=template, AvailabilityZones=zones,
+        )
+    )
+    assert code_and_status(error) == ("ValidationError", 400)
+    assert error.response["Error"]["Message"] == (
+        "Desired capacity:10 must be between the specified min size:0 and max size:4"
+    )
+    assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"asg-{n}"])[
+        "AutoScalingGroups"
+    ] == []
+
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=f"asg-{n}", MinSize=0, MaxSize=4, DesiredCapacity=0,
+        LaunchTemplate=template, AvailabilityZones=zones,
+    )
+    for bad in (
+        lambda: asg.update_auto_scaling_group(AutoScalingGroupName=f"asg-{n}", DesiredCapacity=10),
+        lambda: asg.update_auto_scaling_group(
+            AutoScalingGroupName=f"asg-{n}", MaxSize=2, DesiredCapacity=3
+        ),
+        lambda: asg.update_auto_scaling_group(
+            AutoScalingGroupName=f"asg-{n}", MinSize=3, DesiredCapacity=2
+        ),
+        lambda: asg.set_desired_capacity(AutoScalingGroupName=f"asg-{n}", DesiredCapacity=5),
+    ):
+        assert code_and_status(error_of(bad)) == ("ValidationError", 400)
+        current = group()
+        assert (current["MinSize"], current["MaxSize"], current["DesiredCapacity"]) == (0, 4, 0)
+        assert current["Instances"] == []
+
+    message = error_of(
+        lambda: asg.set_desired_capacity(AutoScalingGroupName=f"asg-{n}", DesiredCapacity=5)
+    ).response["Error"]["Message"]
+    assert message == (
+        "New SetDesiredCapacity value 5 is above max value 4 for the AutoScalingGroup."
+    )
+
+    asg.update_auto_scaling_group(AutoScalingGroupName=f"asg-{n}", MinSize=1, DesiredCapacity=2)
+    assert len(group()["Instances"]) == 2
+
+
+def test_desired_capacity_within_bounds(url: str) -> None:
+    check_desired_within_bounds(url)
+
+
+def test_desired_capacity_bounds_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_desired_within_bounds(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. operation_durations
+# --------------------------------------------------------------------------------------------------
+
+
+def check_durations(url: str) -> list[str]:
+    """Returns the prefixes of the rules it added."""
+    east, west = client(url, "rds", EAST), client(url, "rds", WEST)
+    ec2_east, ec2_west = client(url, "ec2", EAST), client(url, "ec2", WEST)
+    asg = client(url, "autoscaling", WEST)
+    n = uid()
+    p = f"dur-{n}-"
+
+    # set-up, untouched by the rules below (no rule's prefix matches these names)
+    source = create_db(east, f"src-{n}")
+    create_replica(west, f"{p}prom", source["DBInstanceArn"])
+    create_db(west, f"{p}del")
+    east.create_db_snapshot(DBInstanceIdentifier=f"src-{n}", DBSnapshotIdentifier=f"base-{n}")
+    instance_id = ec2_east.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)[
+        "Instances"
+    ][0]["InstanceId"]
+    base_image = ec2_east.create_image(InstanceId=instance_id, Name=f"base-img-{n}")["ImageId"]
+    template = {
+        "LaunchTemplateId": create_launch_template(ec2_west, f"lt-{n}"),
+        "Version": "$Latest",
+    }
+
+    rules = [
+        {"operation": op, "seconds": DURATION, "resourcePrefix": f"{p}{suffix}"}
+        for op, suffix in [
+            ("rds.create_db_instance", "new"),
+            ("rds.create_db_instance_read_replica", "rr"),
+            ("rds.promote_read_replica", "prom"),
+            ("rds.delete_db_instance", "del"),
+            ("rds.create_db_snapshot", "snap"),
+            ("rds.copy_db_snapshot", "copy"),
+            ("rds.restore_db_instance_from_db_snapshot", "rest"),
+            ("ec2.create_image", "img"),
+            ("ec2.copy_image", "imgcopy"),
+            ("autoscaling.launch_instance", "asg"),
+        ]
+    ]
+    # a rule for another prefix: must not touch plain-{n}
+    rules.append(
+        {"operation": "rds.create_db_instance", "seconds": 60, "resourcePrefix": f"other-{n}"}
+    )
+    http("POST", f"{url}/pilot-light/durations", {"rules": rules})
+
+    def snapshot(rds: Any, identifier: str) -> dict[str, Any]:
+        return rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"][0]
+
+    def image(ec2: Any, name: str) -> dict[str, Any]:
+        return ec2.describe_images(Filters=[{"Name": "name", "Values": [name]}])["Images"][0]
+
+    def asg_instances() -> list[dict[str, Any]]:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{p}asg"])[
+            "AutoScalingGroups"
+        ][0]["Instances"]
+
+    # each operation, and at once its intermediate state
+    assert create_db(east, f"{p}new")["DBInstanceStatus"] == "creating"
+    assert db(east, f"{p}new")["DBInstanceStatus"] == "creating"
+
+    create_replica(west, f"{p}rr", source["DBInstanceArn"])
+    assert db(west, f"{p}rr")["DBInstanceStatus"] == "creating"
+    still_creating = error_of(lambda: west.promote_read_replica(DBInstanceIdentifier=f"{p}rr"))
+    assert code_and_status(still_creating) == ("InvalidDBInstanceState", 400)
+
+    west.promote_read_replica(DBInstanceIdentifier=f"{p}prom")
+    promoting = db(west, f"{p}prom")
+    assert promoting["DBInstanceStatus"] == "modifying"
+    assert promoting["ReadReplicaSourceDBInstanceIdentifier"] == source["DBInstanceArn"]
+    again = error_of(lambda: west.promote_read_replica(DBInstanceIdentifier=f"{p}prom"))
+    assert code_and_status(again) == ("InvalidDBInstanceState", 400)
+
+    west.delete_db_instance(DBInstanceIdentifier=f"{p}del", SkipFinalSnapshot=True)
+    assert db(west, f"{p}del")["DBInstanceStatus"] == "deleting"
+
+    east.create_db_snapshot(DBInstanceIdentifier=f"src-{n}", DBSnapshotIdentifier=f"{p}snap")
+    assert snapshot(east, f"{p}snap")["Status"] == "creating"
+
+    east.copy_db_snapshot(
+        SourceDBSnapshotIdentifier=f"base-{n}", TargetDBSnapshotIdentifier=f"{p}copy"
+    )
+    assert snapshot(east, f"{p}copy")["Status"] == "creating"
+
+    east.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier=f"{p}rest", DBSnapshotIdentifier=f"base-{n}"
+    )
+    assert db(east, f"{p}rest")["DBInstanceStatus"] == "creating"
+
+    ec2_east.create_image(InstanceId=instance_id, Name=f"{p}img")
+    assert image(ec2_east, f"{p}img")["State"] == "pending"
+
+    ec2_west.copy_image(SourceImageId=base_image, SourceRegion=EAST, Name=f"{p}imgcopy")
+    assert image(ec2_west, f"{p}imgcopy")["State"] == "pending"
+
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=f"{p}asg", MinSize=0, MaxSize=2, DesiredCapacity=1,
+        LaunchTemplate=template, AvailabilityZones=[f"{WEST}a"],
+    )
+    launching = asg_instances()
+    assert [i["LifecycleState"] for i in launching] == ["Pending"]
+    ec2_state = ec2_west.describe_instances(InstanceIds=[launching[0]["InstanceId"]])
+    assert ec2_state["Reservations"][0]["Instances"][0]["State"]["Name"] == "pending"
+
+    # the rule for another prefix leaves this one alone
+    assert create_db(east, f"plain-{n}")["DBInstanceStatus"] == "available"
+
+    # after the duration: the final states
+    time.sleep(DURATION + 0.3)
+    for rds, identifier in ((east, f"{p}new"), (west, f"{p}rr"), (east, f"{p}rest")):
+        assert db(rds, identifier)["DBInstanceStatus"] == "available"
+    promoted = db(west, f"{p}prom")
+    assert promoted["DBInstanceStatus"] == "available"
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in promoted
+    assert promoted["DBInstanceArn"] not in db(east, f"src-{n}")["ReadReplicaDBInstanceIdentifiers"]
+    gone = error_of(lambda: db(west, f"{p}del"))
+    assert code_and_status(gone)[0] == "DBInstanceNotFound"
+    assert snapshot(east, f"{p}snap")["Status"] == "available"
+    assert snapshot(east, f"{p}copy")["Status"] == "available"
+    assert image(ec2_east, f"{p}img")["State"] == "available"
+    assert image(ec2_west, f"{p}imgcopy")["State"] == "available"
+    launched = asg_instances()
+    assert [i["LifecycleState"] for i in launched] == ["InService"]
+    ec2_state = ec2_west.describe_instances(InstanceIds=[launched[0]["InstanceId"]])
+    assert ec2_state["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+    return [rule["resourcePrefix"] for rule in rules]
+
+
+def test_operation_durations_show_intermediate_then_final_states(url: str) -> None:
+    prefixes = check_durations(url)
+
+    def listed() -> list[str]:
+        status, body = http("GET", f"{url}/pilot-light/durations")
+        assert status == 200
+        return [rule["resourcePrefix"] for rule in body["rules"]]
+
+    assert set(prefixes) <= set(listed())
+    for prefix in prefixes:
+        status, body = http("DELETE", f"{url}/pilot-light/durations?resourcePrefix={prefix}")
+        assert status == 200 and body == {"removed": 1}
+    assert not set(prefixes) & set(listed())
+
+
+def test_operation_durations_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_durations(plain_url))
+
+
+def test_pending_instances_count_towards_capacity(url: str) -> None:
+    ec2, asg = client(url, "ec2", WEST), client(url, "autoscaling", WEST)
+    n = uid()
+    http("POST", f"{url}/pilot-light/durations",
+         {"operation": "autoscaling.launch_instance", "seconds": 30, "resourcePrefix": f"cap-{n}"})
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=f"cap-{n}", MinSize=0, MaxSize=4, DesiredCapacity=2,
+        LaunchTemplate={"LaunchTemplateId": create_launch_template(ec2, f"lt-{n}")},
+        AvailabilityZones=[f"{WEST}a"],
+    )
+    asg.set_desired_capacity(AutoScalingGroupName=f"cap-{n}", DesiredCapacity=2)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"cap-{n}"])[
+        "AutoScalingGroups"
+    ][0]
+    assert [i["LifecycleState"] for i in group["Instances"]] == ["Pending", "Pending"]
+    http("DELETE", f"{url}/pilot-light/durations?resourcePrefix=cap-{n}")
+
+
+def test_bad_duration_rules_are_refused(url: str) -> None:
+    for bad in (
+        {"operation": "rds.nope", "seconds": 1},
+        {"operation": "rds.create_db_instance", "seconds": -1},
+        {"operation": "rds.create_db_instance", "seconds": 1, "resourcePrefix": 3},
+    ):
+        assert http("POST", f"{url}/pilot-light/durations", bad)[0] == 400
+    assert http("GET", f"{url}/pilot-light/nothing")[0] == 404
+
+
+def test_reset_clears_rules_and_transitions(url: str) -> None:
+    rds = client(url, "rds", EAST)
+    n = uid()
+    http("POST", f"{url}/pilot-light/durations",
+         {"operation": "rds.create_db_instance", "seconds": 30, "resourcePrefix": f"rst-{n}"})
+    assert create_db(rds, f"rst-{n}")["DBInstanceStatus"] == "creating"
+    assert http("GET", f"{url}/pilot-light/durations")[1]["pending"] >= 1
+
+    assert http("POST", f"{url}/moto-api/reset")[0] == 200
+
+    listed = http("GET", f"{url}/pilot-light/durations")[1]
+    assert listed == {"rules": [], "pending": 0}
+    assert create_db(rds, f"rst-{n}")["DBInstanceStatus"] == "available"
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. lambda_invoke_forwarding
+# --------------------------------------------------------------------------------------------------
+
+FORWARDING_MACHINE = {
+    "StartAt": "Echo",
+    "States": {
+        "Echo": {
+            "Type": "Task",
+            "Resource": f"arn:aws:lambda:{WEST}:{ACCOUNT}:function:echo-ok",
+            "ResultPath": "$.echo",
+            "Next": "FailArnTask",
+        },
+        "FailArnTask": {
+            "Type": "Task",
+            "Resource": f"arn:aws:lambda:{WEST}:{ACCOUNT}:function:fails-replica:live",
+            "Catch": [
+                {
+                    "ErrorEquals": ["ReplicaNotFound"],
+                    "ResultPath": "$.caughtArn",
+                    "Next": "FailInvoke",
+                }
+            ],
+            "Next": "NotCaught",
+        },
+        "FailInvoke": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "fails-replica", "Payload.$": "$.echo"},
+            "Catch": [
+                {"ErrorEquals": ["NotAReplica"], "ResultPath": "$.wrong", "Next": "NotCaught"},
+                {"ErrorEquals": ["ReplicaNotFound"], "ResultPath": "$.caughtInvoke",
+                 "Next": "Done"},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.wrong", "Next": "NotCaught"},
+            ],
+            "Next": "NotCaught",
+        },
+        "NotCaught": {"Type": "Fail", "Error": "NotCaught", "Cause": "the Catch did not match"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def check_forwarding(url: str, runtime: StandInRuntime) -> None:
+    sfn = client(url, "stepfunctions", WEST)
+    n = uid()
+    before = len(runtime.calls)
+    machine = sfn.create_state_machine(
+        name=f"forward-{n}",
+        definition=json.dumps(FORWARDING_MACHINE),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(
+        stateMachineArn=machine, name=f"run-{n}", input=json.dumps({"env": n})
+    )["executionArn"]
+
+    def finished() -> bool:
+        return sfn.describe_execution(executionArn=execution)["status"] != "RUNNING"
+
+    wait_until(finished, 30, "the execution")
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["echo"] == {"handledBy": "stand-in", "input": {"env": n}}
+    assert output["caughtArn"]["Error"] == "ReplicaNotFound"
+    assert json.loads(output["caughtArn"]["Cause"])["errorMessage"] == "no replica here"
+    assert output["caughtInvoke"]["Error"] == "ReplicaNotFound"
+    assert runtime.names()[before:] == ["echo-ok", "fails-replica", "fails-replica"]
+
+    # the plain Invoke API: a function error, as on AWS; the functions were never created in moto
+    lam = client(url, "lambda", WEST)
+    echo_arn = f"arn:aws:lambda:{WEST}:{ACCOUNT}:function:echo-ok"
+    ok = lam.invoke(FunctionName=echo_arn, Payload=b'{"a":1}')
+    assert "FunctionError" not in ok
+    assert json.loads(ok["Payload"].read()) == {"handledBy": "stand-in", "input": {"a": 1}}
+    failed = lam.invoke(FunctionName="fails-replica", Qualifier="live", Payload=b"{}")
+    assert failed["StatusCode"] == 200 and failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "ReplicaNotFound"
+    missing = error_of(lambda: lam.invoke(FunctionName="no-such-binary", Payload=b"{}"))
+    assert code_and_status(missing) == ("ResourceNotFoundException", 404)
+
+
+def test_lambda_invoke_forwarded_to_runtime(url: str, servers: Servers) -> None:
+    check_forwarding(url, servers.runtime)
+
+
+def test_lambda_invoke_forwarding_fails_on_unpatched_moto(plain_url: str, servers: Servers) -> None:
+    fails_on_unpatched_moto(lambda: check_forwarding(plain_url, servers.runtime))
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. request_log
+# --------------------------------------------------------------------------------------------------
+
+
+def check_request_log(url: str) -> None:
+    status, start = http("GET", f"{url}/pilot-light/requests?since=0&region=none")
+    assert status == 200 and start["requests"] == []
+    since = start["lastSeq"]
+
+    client(url, "rds", EAST).describe_db_instances()
+    client(url, "autoscaling", WEST).describe_auto_scaling_groups()
+    client(url, "ssm", WEST).describe_parameters()
+    client(url, "lambda", WEST).list_functions()
+    client(url, "ec2", EAST).describe_launch_templates()
+
+    def seen(query: str) -> list[tuple[str, str, str]]:
+        code, body = http("GET", f"{url}/pilot-light/requests?since={since}{query}")
+        assert code == 200
+        assert body["lastSeq"] >= since + 5
+        assert [e["seq"] for e in body["requests"]] == sorted(e["seq"] for e in body["requests"])
+        return [(e["service"], e["action"], e["region"]) for e in body["requests"]]
+
+    assert seen("") == [
+        ("rds", "DescribeDBInstances", EAST),
+        ("autoscaling", "DescribeAutoScalingGroups", WEST),
+        ("ssm", "DescribeParameters", WEST),
+        ("lambda", "ListFunctions", WEST),
+        ("ec2", "DescribeLaunchTemplates", EAST),
+    ]
+    assert seen(f"&region={WEST}") == [
+        ("autoscaling", "DescribeAutoScalingGroups", WEST),
+        ("ssm", "DescribeParameters", WEST),
+        ("lambda", "ListFunctions", WEST),
+    ]
+    assert seen(f"&region={EAST}&service=rds") == [("rds", "DescribeDBInstances", EAST)]
+
+
+def test_request_log_records_service_action_region(url: str) -> None:
+    check_request_log(url)
+    _, body = http("GET", f"{url}/pilot-light/requests?since=0&action=ListFunctions")
+    entry = body["requests"][-1]
+    assert entry["status"] == 200 and isinstance(entry["time"], float)
+
+
+def test_request_log_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_request_log(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# stack.py
+# --------------------------------------------------------------------------------------------------
+
+
+def test_stack_no_lambda_prints_one_json_line_and_exits_on_stdin_eof(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(STACK), "--no-lambda", "--log-dir", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "LAMBDA_FORWARD_URL"},
+    )
+    try:
+        info = read_json_line(process, timeout=60)
+        assert set(info) == {"motoUrl", "lambdaUrl", "logDir"}
+        assert info["motoUrl"].startswith("http://127.0.0.1:")
+        assert info["lambdaUrl"] is None and info["logDir"] == str(tmp_path)
+        sts = client(info["motoUrl"], "sts", EAST)
+        assert sts.get_caller_identity()["Account"] == ACCOUNT
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=15) == 0
+        assert process.stdout is not None and process.stdout.read() == b""
+        assert (tmp_path / "moto.log").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+FAKE_CARGO = """#!{python}
+# Plays `cargo lambda watch`: records its arguments, starts a grandchild in its own session (as a
+# handler process could be), and answers HTTP on -P.
+import http.server, json, os, subprocess, sys
+args = sys.argv[1:]
+port = int(args[args.index("-P") + 1])
+child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+with open(os.environ["FAKE_CARGO_RECORD"], "w") as record:
+    seen = {{"args": args, "path": os.environ["PATH"], "cwd": os.getcwd(),
+            "pid": os.getpid(), "child": child.pid}}
+    json.dump(seen, record)
+http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path) -> None:
+    fake = tmp_path / "cargo"
+    fake.write_text(FAKE_CARGO.format(python=sys.executable))
+    fake.chmod(0o755)
+    record = tmp_path / "record.json"
+    process = subprocess.Popen(
+        [sys.executable, str(STACK), "--log-dir", str(tmp_path / "logs"),
+         "--lambda-region", "eu-west-1", "--lambda-env", "PILOT_LIGHT_ENV=t1",
+         "--lambda-env", "LIST=a,b"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, CARGO=str(fake), FAKE_CARGO_RECORD=str(record)),
+    )
+    try:
+        info = read_json_line(process, timeout=60)
+        assert info["lambdaUrl"].startswith("http://127.0.0.1:")
+        lambda_port = int(info["lambdaUrl"].rsplit(":", 1)[1])
+        seen = json.loads(record.read_text())
+        args = seen["args"]
+        assert args[:6] == ["lambda", "watch", "-A", "127.0.0.1", "-P", str(lambda_port)]
+        env_vars = [args[i + 1] for i, a in enumerate(args) if a == "--env-var"]
+        assert env_vars == [
+            f"AWS_ENDPOINT_URL={info['motoUrl']}", "AWS_REGION=eu-west-1",
+            "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "RUST_LOG=info",
+            "PILOT_LIGHT_ENV=t1",
+        ]
+        env_file = Path(args[args.index("--env-file") + 1])
+        assert env_file.read_text() == "LIST=a,b\n"
+        assert seen["path"].split(os.pathsep)[0] == str(VENV_BIN)
+        assert seen["cwd"] == str(HERE.parent.parent)
+        assert alive(seen["pid"]) and alive(seen["child"])
+
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=20) == 0
+        assert not alive(seen["pid"])
+        wait_until(lambda: not alive(seen["child"]), 5, "the runtime's grandchild to die")
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", lambda_port)) != 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_stack_exits_on_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(STACK), "--no-lambda", "--log-dir", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        read_json_line(process, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
