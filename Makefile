@@ -11,7 +11,9 @@ REQUIREMENTS := tests/emulator/requirements.txt
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all venv build test test-emulator test-rust demo lint fmt clean
+NODE_STAMP := node_modules/.installed
+
+.PHONY: all venv build test test-emulator test-rust test-static demo lint fmt clean
 
 all: build
 
@@ -21,6 +23,10 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	touch $@
 
 venv: $(VENV_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
 
 # Debug build of every crate, binaries included: `cargo lambda watch` then runs them without compiling
 # inside a task's timeout.
@@ -33,7 +39,14 @@ test-emulator: $(VENV_STAMP)
 test-rust: build
 	cargo test --workspace --no-fail-fast
 
-test: test-emulator test-rust
+# Schema checks the Rust suite does not make: the ASL against the States Language schema, the
+# template with cfn-lint (SAM transform included).
+test-static: $(VENV_STAMP) $(NODE_STAMP)
+	@for f in state-machines/*.asl.json; do node_modules/.bin/asl-validator --json-path "$$f" || exit 1; done
+	AWS_DEFAULT_REGION=us-west-2 $(VENV)/bin/cfn-lint template.yaml
+	@echo "static checks: template.yaml and $$(ls state-machines/*.asl.json | wc -l) state machines valid"
+
+test: test-static test-emulator test-rust
 
 demo: build
 	cargo run --quiet -p pilot-light-e2e --bin demo
@@ -46,4 +59,4 @@ fmt:
 	cargo fmt --all
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target node_modules

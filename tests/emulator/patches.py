@@ -982,7 +982,13 @@ class RequestLog:
         self.entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=maxlen)
         self.last_seq = 0
 
-    def record(self, service: str | None, action: str | None, region: str | None) -> dict[str, Any]:
+    def record(
+        self,
+        service: str | None,
+        action: str | None,
+        region: str | None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         with self.lock:
             self.last_seq += 1
             entry = {
@@ -990,6 +996,7 @@ class RequestLog:
                 "service": service,
                 "action": action,
                 "region": region,
+                "params": params or {},
                 "time": time.time(),
                 "status": None,
             }
@@ -1032,6 +1039,34 @@ def _rest_operation(service: str, environ: dict[str, Any]) -> str | None:
         return str(operation.name)
     except Exception:
         return None
+
+
+def request_params(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's top-level scalar parameters, so tests can tell which resource a call named:
+    the path (REST protocols name resources there), the query string and form fields (query protocol: RDS, EC2, Auto Scaling), or the top-level
+    string/number fields of a JSON body (SSM, Step Functions, …). Values longer than 256 characters
+    are left out (documents, definitions), and so are secret-looking fields."""
+    params: dict[str, str] = {"path": environ.get("PATH_INFO", "")}
+    params.update(_query(environ))
+    content_type = environ.get("CONTENT_TYPE") or ""
+    body = _read_body(environ)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        params.update({key: values[-1] for key, values in form.items()})
+    elif body[:1] == b"{":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = {}
+        if isinstance(document, dict):
+            params.update(
+                {k: str(v) for k, v in document.items() if isinstance(v, (str, int, float, bool))}
+            )
+    return {
+        key: value
+        for key, value in params.items()
+        if len(value) <= 256 and not any(s in key.lower() for s in ("password", "secret", "value"))
+    }
 
 
 def describe_request(environ: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -1080,14 +1115,14 @@ def request_log() -> None:
 
     Each entry: ``seq`` (increasing, never reused, not reset by ``/moto-api/reset``), ``service``
     (SigV4 signing name), ``action`` (operation name), ``region`` (SigV4 credential scope; null when
-    unsigned), ``time`` (epoch seconds), ``status`` (HTTP status; null while in flight). The last
+    unsigned), ``params`` (the request's top-level scalar parameters, see ``request_params``), ``time`` (epoch seconds), ``status`` (HTTP status; null while in flight). The last
     100,000 requests are kept; ``GET /pilot-light/requests?since=&region=&service=&action=``
     reads them.
     """
     _install_server_hooks()
 
     def record(environ: dict[str, Any]) -> Callable[[int], None]:
-        entry = REQUESTS.record(*describe_request(environ))
+        entry = REQUESTS.record(*describe_request(environ), params=request_params(environ))
 
         def done(status: int) -> None:
             entry["status"] = status

@@ -779,6 +779,21 @@ def check_request_log(url: str) -> None:
     assert seen(f"&region={EAST}&service=rds") == [("rds", "DescribeDBInstances", EAST)]
 
 
+def test_request_log_records_the_parameters_that_name_resources(url: str) -> None:
+    since = http("GET", f"{url}/pilot-light/requests?since=0&region=none")[1]["lastSeq"]
+    ssm = client(url, "ssm", WEST)
+    ssm.put_parameter(Name="/log-test/p", Value="do-not-log-me", Type="SecureString")
+    rds = client(url, "rds", EAST)
+    with pytest.raises(Exception):
+        rds.describe_db_instances(DBInstanceIdentifier="log-test-db")
+    _, body = http("GET", f"{url}/pilot-light/requests?since={since}")
+    by_action = {e["action"]: e["params"] for e in body["requests"]}
+    assert by_action["PutParameter"]["Name"] == "/log-test/p"
+    assert by_action["PutParameter"]["Type"] == "SecureString"
+    assert "Value" not in by_action["PutParameter"], "parameter values are never logged"
+    assert by_action["DescribeDBInstances"]["DBInstanceIdentifier"] == "log-test-db"
+
+
 def test_request_log_records_service_action_region(url: str) -> None:
     check_request_log(url)
     _, body = http("GET", f"{url}/pilot-light/requests?since=0&action=ListFunctions")

@@ -33,8 +33,9 @@ pub struct PilotLightConfig {
     pub ami_policy: AmiPolicy,
     #[serde(default)]
     pub poll: PollConfig,
-    /// SNS topic for reports and alerts (in the standby region).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// An extra SNS topic for reports and alerts (the stack's own topic always gets them). Always
+    /// serialized (as `null` when absent) so state machines can pass it on without a presence check.
+    #[serde(default)]
     pub notification_topic_arn: Option<String>,
 }
 

@@ -33,6 +33,28 @@ pub enum PilotLightError {
     )]
     NotAReplica { instance_id: String, region: String },
 
+    /// A resource the configuration names does not exist (`kind` says what: `AutoScalingGroup`,
+    /// `LaunchTemplate`, `Function`, `EventSourceMapping`, `Rule`, `HostedZone`, `Parameter`, …).
+    #[error("{kind} `{id}` not found in {region}")]
+    ResourceNotFound { kind: String, id: String, region: String },
+
+    /// No `available` image carries the compute group's AMI tag in the region.
+    #[error("no available AMI tagged {tag} in {region}")]
+    ImageNotFound { tag: String, region: String },
+
+    /// The newest image cannot run on the launch template's instance type.
+    #[error("image {image_id} is {image_architecture}, but instance type {instance_type} supports {supported}")]
+    ArchitectureMismatch {
+        image_id: String,
+        image_architecture: String,
+        instance_type: String,
+        supported: String,
+    },
+
+    /// Another execution holds the environment's lock; this one changed nothing.
+    #[error("another run holds the lock of `{env}`: {holder}")]
+    FailoverInProgress { env: String, holder: String },
+
     /// The resource is in a state where the action cannot run now (and waiting will not help).
     #[error("{resource} is `{state}`: {reason}")]
     InvalidState {
@@ -70,6 +92,10 @@ pub const ERROR_TYPES: &[&str] = &[
     "ConfigInvalid",
     "ReplicaNotFound",
     "NotAReplica",
+    "ResourceNotFound",
+    "ImageNotFound",
+    "ArchitectureMismatch",
+    "FailoverInProgress",
     "InvalidState",
     "UnsafeOperation",
     "Throttled",
@@ -100,6 +126,10 @@ impl PilotLightError {
             Self::ConfigInvalid { .. } => "ConfigInvalid",
             Self::ReplicaNotFound { .. } => "ReplicaNotFound",
             Self::NotAReplica { .. } => "NotAReplica",
+            Self::ResourceNotFound { .. } => "ResourceNotFound",
+            Self::ImageNotFound { .. } => "ImageNotFound",
+            Self::ArchitectureMismatch { .. } => "ArchitectureMismatch",
+            Self::FailoverInProgress { .. } => "FailoverInProgress",
             Self::InvalidState { .. } => "InvalidState",
             Self::UnsafeOperation { .. } => "UnsafeOperation",
             Self::Throttled { .. } => "Throttled",

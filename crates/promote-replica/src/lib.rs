@@ -8,6 +8,10 @@
 //! evidence, once the replication link is gone, that this instance *was* our replica, and what tells
 //! "already promoted" apart from "never a replica" (`NotAReplica`). Nothing here waits: the state
 //! machine polls `status`.
+//!
+//! `lag` serves graceful (planned) failover: after the primary is fenced, it reports `done` once the
+//! replica's CloudWatch `ReplicaLag` is at most `maxReplicaLagSeconds` (default 0), so promotion loses
+//! nothing.
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig};
@@ -20,11 +24,12 @@ pub const PROMOTED_FROM_TAG: &str = "pilot-light:promoted-from";
 pub const PROMOTED_BY_TAG: &str = "pilot-light:promoted-by";
 
 /// The actions of this handler.
-pub const ACTIONS: &[&str] = &["promote", "status"];
+pub const ACTIONS: &[&str] = &["promote", "status", "lag"];
 
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
     pub rds: Regional<aws_sdk_rds::Client>,
+    pub cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
 }
 
 impl Clients {
@@ -32,7 +37,8 @@ impl Clients {
     pub async fn from_env() -> Self {
         let base = pilot_light_core::clients::load_sdk_config().await;
         Self {
-            rds: Regional::new(base, aws_sdk_rds::Client::new),
+            rds: Regional::new(base.clone(), aws_sdk_rds::Client::new),
+            cloudwatch: Regional::new(base, aws_sdk_cloudwatch::Client::new),
         }
     }
 }
@@ -45,6 +51,9 @@ pub enum PromoteAction {
     /// Report whether the promotion is finished: `done` only when the instance is `available` and
     /// has no replication source.
     Status,
+    /// Report whether the replica has caught up: `done` when its latest `ReplicaLag` is at most
+    /// `maxReplicaLagSeconds`.
+    Lag,
 }
 
 /// Input from the state machine: the action and the slice of configuration it needs.
@@ -58,6 +67,9 @@ pub struct PromoteReplicaInput {
     /// The Step Functions execution, recorded on the instance for the audit trail.
     #[serde(default)]
     pub execution_id: Option<String>,
+    /// For `lag`: the most replication lag accepted as caught up (default 0).
+    #[serde(default)]
+    pub max_replica_lag_seconds: f64,
 }
 
 /// What the action found and did.
@@ -75,6 +87,9 @@ pub struct PromoteReplicaOutput {
     /// The replication source still attached, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_source: Option<String>,
+    /// For `lag`: the latest `ReplicaLag` datapoint, in seconds (`None`: no datapoint yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_lag_seconds: Option<f64>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     /// ARNs of the resources looked at or changed.
@@ -195,6 +210,15 @@ pub fn decide_status(
     }
 }
 
+/// Decides `lag`: caught up when the newest datapoint is at most `max_lag`. No datapoint yet (a new
+/// replica, or metrics delayed) is not caught up: the state machine polls again, within its bound.
+pub fn decide_lag(latest_lag: Option<f64>, max_lag: f64) -> StepStatus {
+    match latest_lag {
+        Some(lag) if lag <= max_lag => StepStatus::Done,
+        _ => StepStatus::InProgress,
+    }
+}
+
 /// A DR replica must replicate from the primary region: never act on a same-region replica or on a
 /// replica of some third region.
 fn check_source_region(
@@ -248,7 +272,14 @@ pub async fn handler(
     let instance_id = input.database.replica_instance_id.as_str();
     let obs = observe(&rds, instance_id, &input.standby_region).await?;
 
+    let mut replica_lag_seconds = None;
     let (status, obs) = match input.action {
+        PromoteAction::Lag => {
+            decide_status_for_lag(&obs, instance_id, &input.primary_region, &input.standby_region)?;
+            let cloudwatch = clients.cloudwatch.get(&input.standby_region)?;
+            replica_lag_seconds = latest_replica_lag(&cloudwatch, instance_id).await?;
+            (decide_lag(replica_lag_seconds, input.max_replica_lag_seconds), obs)
+        }
         PromoteAction::Status => {
             let status = decide_status(
                 &obs,
@@ -300,10 +331,55 @@ pub async fn handler(
         region: input.standby_region.clone(),
         db_instance_status: obs.status,
         replication_source: obs.replication_source,
+        replica_lag_seconds,
         started_at,
         finished_at: Timestamp::now(),
         resources: vec![obs.arn],
     })
+}
+
+/// `lag` only makes sense on a replica of the primary region.
+fn decide_status_for_lag(
+    obs: &ReplicaObservation,
+    instance_id: &str,
+    primary_region: &str,
+    standby_region: &str,
+) -> Result<(), PilotLightError> {
+    match &obs.replication_source {
+        Some(source) => check_source_region(source, instance_id, primary_region, standby_region),
+        None => Err(PilotLightError::NotAReplica {
+            instance_id: instance_id.to_string(),
+            region: standby_region.to_string(),
+        }),
+    }
+}
+
+/// The newest `ReplicaLag` datapoint of the last ten minutes (Maximum per minute).
+async fn latest_replica_lag(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    instance_id: &str,
+) -> Result<Option<f64>, PilotLightError> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = std::time::SystemTime::now();
+    let out = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/RDS")
+        .metric_name("ReplicaLag")
+        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance_id).build())
+        .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
+        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(|err| PilotLightError::from_sdk("GetMetricStatistics", &err))?;
+    Ok(out
+        .datapoints()
+        .iter()
+        .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, lag)| lag))
 }
 
 fn as_input_error(err: PilotLightError) -> PilotLightError {
@@ -469,6 +545,15 @@ mod tests {
             let got = decide_status(&observation, "orders-dr", PRIMARY, STANDBY)
                 .map_err(|e| e.error_type());
             assert_eq!(got, expected, "{observation:?}");
+        }
+    }
+
+    #[test]
+    fn lag_decisions() {
+        use StepStatus::*;
+        let cases = [(Some(0.0), 0.0, Done), (Some(3.0), 0.0, InProgress), (Some(3.0), 5.0, Done), (None, 0.0, InProgress), (None, 60.0, InProgress)];
+        for (latest, max, expected) in cases {
+            assert_eq!(decide_lag(latest, max), expected, "{latest:?} {max}");
         }
     }
 

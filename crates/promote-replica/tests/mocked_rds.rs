@@ -48,11 +48,17 @@ fn describe_returns(instance: DbInstance) -> Rule {
 }
 
 fn clients(rules: &[&Rule]) -> Clients {
+    clients_with_metrics(rules, &[])
+}
+
+fn clients_with_metrics(rules: &[&Rule], metric_rules: &[&Rule]) -> Clients {
     let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(
         aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(3)
     ));
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, metric_rules);
     Clients {
         rds: Regional::fixed([(STANDBY.to_string(), client)]),
+        cloudwatch: Regional::fixed([(STANDBY.to_string(), cloudwatch)]),
     }
 }
 
@@ -255,4 +261,53 @@ async fn bad_input_gives_typed_errors_and_makes_no_call() {
 fn throttling_body() -> String {
     r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#
         .to_string()
+}
+
+fn lag_datapoints(points: &[(i64, f64)]) -> Rule {
+    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::Datapoint;
+    let points = points.to_vec();
+    mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+        .match_requests(|req| {
+            req.metric_name() == Some("ReplicaLag")
+                && req.namespace() == Some("AWS/RDS")
+                && req.dimensions().iter().any(|d| d.value() == Some("orders-dr"))
+        })
+        .then_output(move || {
+            let mut out = GetMetricStatisticsOutput::builder();
+            for (secs, lag) in &points {
+                out = out.datapoints(Datapoint::builder().timestamp(DateTime::from_secs(*secs)).maximum(*lag).build());
+            }
+            out.build()
+        })
+}
+
+#[tokio::test]
+async fn lag_is_done_only_when_the_newest_datapoint_is_zero() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    // Datapoints arrive unordered: the newest (t=300) decides.
+    let caught_up = lag_datapoints(&[(300, 0.0), (100, 12.0), (200, 4.0)]);
+    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&caught_up])).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::Done);
+    assert_eq!(out.replica_lag_seconds, Some(0.0));
+
+    let behind = lag_datapoints(&[(100, 0.0), (300, 7.0)]);
+    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&behind])).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
+    assert_eq!(out.replica_lag_seconds, Some(7.0));
+
+    let nothing_yet = lag_datapoints(&[]);
+    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&nothing_yet])).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
+    assert_eq!(out.replica_lag_seconds, None);
+}
+
+#[tokio::test]
+async fn lag_of_a_standalone_instance_is_not_a_replica() {
+    let describe = describe_returns(replica("available", None));
+    let metrics = lag_datapoints(&[(300, 0.0)]);
+    let err = handler(event("lag"), &clients_with_metrics(&[&describe], &[&metrics])).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotAReplica");
+    assert_eq!(metrics.num_calls(), 0);
 }

@@ -11,6 +11,11 @@
 //!   state machines with `${Placeholders}` replaced as `template.yaml` names them, runs executions and
 //!   reads their history. Dropping it deletes what it created, also when the test failed.
 
+pub mod compute;
+pub mod dns;
+pub mod functions;
+pub mod notify;
+pub mod pilot_light;
 pub mod template;
 pub mod world;
 

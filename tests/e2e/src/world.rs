@@ -102,11 +102,14 @@ impl Execution {
     }
 }
 
-/// One AWS request the emulator received.
+/// One AWS request the emulator received. Unsigned requests (the emulator's own control calls) have
+/// an empty service and action.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct LoggedRequest {
     pub seq: u64,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub service: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub action: String,
     #[serde(default)]
     pub region: Option<String>,
@@ -114,11 +117,27 @@ pub struct LoggedRequest {
     pub params: BTreeMap<String, Value>,
 }
 
+impl LoggedRequest {
+    /// True when any parameter (or the request path) mentions `text`.
+    pub fn mentions(&self, text: &str) -> bool {
+        self.params.values().any(|v| v.as_str().is_some_and(|s| s.contains(text)))
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A teardown step added by a test helper: gets the shared SDK config, returns the work to do.
+pub type Cleanup = Box<dyn FnOnce(SdkConfig) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
 #[derive(Default)]
 struct Created {
     db_instances: Vec<(String, String)>,
     parameters: Vec<(String, String)>,
     state_machines: Vec<String>,
+    others: Vec<Cleanup>,
 }
 
 /// One test's environment. See the crate documentation.
@@ -164,11 +183,18 @@ impl World {
         world
     }
 
-    fn config(&self, region: &str) -> SdkConfig {
+    /// The SDK configuration of this world (endpoint = the emulator, test credentials) for `region`:
+    /// give it to a handler's `Regional::new` to run the handler against the emulator directly.
+    pub fn config(&self, region: &str) -> SdkConfig {
         self.base
             .to_builder()
             .region(Region::new(region.to_string()))
             .build()
+    }
+
+    /// Registers a teardown step (run, best effort, when the world is dropped; last added runs first).
+    pub fn defer_cleanup(&self, cleanup: Cleanup) {
+        self.created.lock().unwrap().others.push(cleanup);
     }
 
     pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
@@ -226,22 +252,27 @@ impl World {
         let primary_arn = self
             .create_standalone_instance(PRIMARY_REGION, &primary_id)
             .await;
-        self.rds(STANDBY_REGION)
-            .create_db_instance_read_replica()
-            .db_instance_identifier(&replica_id)
-            .source_db_instance_identifier(&primary_arn)
-            .db_instance_class("db.t3.micro")
-            .tags(self.env_tag())
-            .send()
-            .await
-            .expect("create the cross-region read replica");
-        self.track_db(STANDBY_REGION, &replica_id);
+        self.create_replica(&primary_arn, &replica_id).await;
         SeededDatabase {
             name: name.to_string(),
             primary_id,
             primary_arn,
             replica_id,
         }
+    }
+
+    /// Creates a cross-region read replica `replica_id` in the standby region of the primary `primary_arn`.
+    pub async fn create_replica(&self, primary_arn: &str, replica_id: &str) {
+        self.rds(STANDBY_REGION)
+            .create_db_instance_read_replica()
+            .db_instance_identifier(replica_id)
+            .source_db_instance_identifier(primary_arn)
+            .db_instance_class("db.t3.micro")
+            .tags(self.env_tag())
+            .send()
+            .await
+            .expect("create the cross-region read replica");
+        self.track_db(STANDBY_REGION, replica_id);
     }
 
     /// Creates a standalone MySQL instance; returns its ARN.
@@ -353,13 +384,18 @@ impl World {
 
     /// Deploys `state-machines/<stem>.asl.json` as `template.yaml` declares it, with local ARNs.
     pub async fn deploy(&self, stem: &str) -> String {
+        self.deploy_with(stem, &BTreeMap::new()).await
+    }
+
+    /// Deploys with explicit values for placeholders that are not function ARNs (a topic ARN, …).
+    pub async fn deploy_with(&self, stem: &str, values: &BTreeMap<String, String>) -> String {
         let specs = template::load().expect("template.yaml");
         let wanted = format!("state-machines/{stem}.asl.json");
         let spec = specs
             .iter()
             .find(|s| s.definition_uri == wanted)
             .unwrap_or_else(|| panic!("template.yaml deploys no {wanted}"));
-        let definition = template::render(spec, STANDBY_REGION, &BTreeMap::new())
+        let definition = template::render(spec, STANDBY_REGION, values)
             .expect("render the definition");
         let created = self
             .sfn()
@@ -545,6 +581,9 @@ impl World {
                 .region(Region::new(region.to_string()))
                 .build()
         };
+        for cleanup in created.others.into_iter().rev() {
+            cleanup(base.clone()).await;
+        }
         let sfn = aws_sdk_sfn::Client::new(&config(STANDBY_REGION));
         for arn in created.state_machines {
             let _ = sfn

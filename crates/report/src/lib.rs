@@ -1,0 +1,1384 @@
+//! `report`: the last step of every failover and failback (`publish`), and the alert of the failure
+//! path (`notifyFailure`).
+//!
+//! `publish` reads the execution's own history while it is still running (the report is a step of
+//! that execution), pairs every `*StateExited` event with its `*StateEntered` event by walking the
+//! history's `previousEventId` chain ([`build_timeline`]: parallel Map iterations are never mixed),
+//! labels Map iterations with the item they worked on, measures the RTO (execution start → now),
+//! writes CloudWatch Embedded Metric Format lines on stdout ([`emf_lines`]: no API call), publishes
+//! the report to SNS when a topic is given, and returns it as the step's output.
+//!
+//! The report holds ids, states and timings only. It never copies a state's input or output: the one
+//! thing taken from an input is the item's `name`, and from `results` only each handler answer's
+//! `action`, `status` and `resources` ([`summarise_changes`]).
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sns::types::MessageAttributeValue;
+use pilot_light_core::clients::validate_region;
+use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+/// The actions of this handler.
+pub const ACTIONS: &[&str] = &["publish", "notifyFailure"];
+
+/// The CloudWatch namespace of the EMF metrics.
+pub const METRIC_NAMESPACE: &str = "PilotLight";
+
+/// SNS subjects must be shorter than 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// Most values one EMF metric may carry in one line.
+const MAX_EMF_VALUES: usize = 100;
+
+/// SNS messages are at most 256 KiB; stay well below with the whole structured message.
+const MAX_MESSAGE_BYTES: usize = 200 * 1024;
+
+/// At most this many history pages are read (1000 events each; an execution has at most 25,000).
+const MAX_HISTORY_PAGES: usize = 100;
+
+/// The clients this handler uses, built once per Lambda instance. The region of each call comes from
+/// the ARN it concerns (execution, topic).
+pub struct Clients {
+    pub sfn: Regional<aws_sdk_sfn::Client>,
+    pub sns: Regional<aws_sdk_sns::Client>,
+}
+
+impl Clients {
+    /// Clients from the environment (honours `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        let base = pilot_light_core::clients::load_sdk_config().await;
+        Self {
+            sfn: Regional::new(base.clone(), aws_sdk_sfn::Client::new),
+            sns: Regional::new(base, aws_sdk_sns::Client::new),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReportAction {
+    /// Build the report of an execution, emit its metrics, publish it.
+    Publish,
+    /// Publish an alert about a failed execution.
+    NotifyFailure,
+}
+
+/// `publish` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishInput {
+    pub action: ReportAction,
+    pub env: String,
+    /// `failover`, `failback`, `drill`, …
+    pub kind: String,
+    /// `succeeded`, `alreadyActive`, `failed`, …
+    pub outcome: String,
+    pub execution_arn: String,
+    /// SNS topic to publish to; none (or `""`) publishes nothing.
+    #[serde(default)]
+    pub topic_arn: Option<String>,
+    /// The state machine's results (handler answers); only their ids and statuses are reported.
+    #[serde(default)]
+    pub results: Option<Value>,
+}
+
+/// `notifyFailure` input (the `Catch`'s `Error` and `Cause`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifyFailureInput {
+    pub action: ReportAction,
+    pub env: String,
+    pub kind: String,
+    pub execution_arn: String,
+    pub error: String,
+    #[serde(default)]
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub topic_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ActionOnly {
+    action: ReportAction,
+}
+
+/// One event of an execution's history, reduced to what the timeline needs. The harness builds these
+/// from its own history reads, so the field names are the JSON ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    pub id: i64,
+    pub previous_event_id: i64,
+    /// `TaskStateEntered`, `MapStateExited`, …
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The state, on `*StateEntered` / `*StateExited` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_name: Option<String>,
+    /// The state's input, on `*StateEntered` events (only its item name is ever used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    pub timestamp_millis: i64,
+}
+
+impl HistoryEvent {
+    /// From the SDK's history event.
+    pub fn from_sfn(event: &aws_sdk_sfn::types::HistoryEvent) -> Self {
+        let entered = event.state_entered_event_details();
+        let state_name = entered.map(|d| d.name().to_string()).or_else(|| {
+            event
+                .state_exited_event_details()
+                .map(|d| d.name().to_string())
+        });
+        Self {
+            id: event.id(),
+            previous_event_id: event.previous_event_id(),
+            event_type: event.r#type().as_str().to_string(),
+            state_name,
+            input: entered
+                .and_then(|d| d.input())
+                .and_then(|i| serde_json::from_str(i).ok()),
+            timestamp_millis: event.timestamp().to_millis().unwrap_or_default(),
+        }
+    }
+
+    fn is_entered(&self) -> bool {
+        self.event_type.ends_with("StateEntered")
+    }
+
+    fn is_exited(&self) -> bool {
+        self.event_type.ends_with("StateExited")
+    }
+}
+
+/// One state's run: entered → exited, with the Map item it worked on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineStep {
+    pub state: String,
+    /// The Map item (`database.name`, `group.name` or `name` of the state's input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub duration_seconds: f64,
+    /// Epoch milliseconds of the two events (for sorting and arithmetic; not in the JSON).
+    #[serde(skip)]
+    pub entered_millis: i64,
+    #[serde(skip)]
+    pub exited_millis: i64,
+}
+
+/// One handler answer found in `results` that changed something (`started` or `done`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub action: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+/// The report of one execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub env: String,
+    pub kind: String,
+    pub outcome: String,
+    pub execution_arn: String,
+    /// `RUNNING` while the report runs as a step of the execution.
+    pub execution_status: String,
+    /// The execution's start.
+    pub started_at: Timestamp,
+    /// Now (or the execution's stop, when it already stopped).
+    pub finished_at: Timestamp,
+    pub rto_seconds: f64,
+    pub steps: Vec<TimelineStep>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Steps left out of the SNS message to keep it under the size limit (never in the step output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_omitted: Option<usize>,
+}
+
+/// Where a message went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    pub topic_arn: String,
+    pub message_id: String,
+}
+
+/// `publish` output: the report, plus the common fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishOutput {
+    pub action: ReportAction,
+    pub status: StepStatus,
+    #[serde(flatten)]
+    pub report: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<Published>,
+    pub resources: Vec<String>,
+}
+
+/// `notifyFailure` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyFailureOutput {
+    pub action: ReportAction,
+    /// `done` when published, `alreadyDone` when no topic was given.
+    pub status: StepStatus,
+    pub env: String,
+    pub kind: String,
+    pub execution_arn: String,
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<Published>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub resources: Vec<String>,
+}
+
+/// The answer of either action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReportOutput {
+    Publish(PublishOutput),
+    NotifyFailure(NotifyFailureOutput),
+}
+
+// ------------------------------------------------------------------------------------------------
+// Pure functions
+
+/// Pairs every `*StateExited` event with its `*StateEntered` event, walking back the exit's
+/// `previousEventId` chain to the nearest entry of the same state. Each branch of a Parallel and each
+/// Map iteration has its own chain, so interleaved iterations of the same state are never mixed.
+/// States still running (no exit yet, like the report's own step) and states without an exit (`Fail`)
+/// are left out. Sorted by entry time.
+pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
+    let by_id: HashMap<i64, &HistoryEvent> = events.iter().map(|e| (e.id, e)).collect();
+    let mut used: HashSet<i64> = HashSet::new();
+    let mut steps = Vec::new();
+    for exit in events.iter().filter(|e| e.is_exited()) {
+        let Some(state) = exit.state_name.as_deref() else {
+            continue;
+        };
+        let mut cursor = by_id.get(&exit.previous_event_id).copied();
+        // A chain never revisits an event; the bound only guards against a malformed history.
+        for _ in 0..events.len() {
+            let Some(event) = cursor else { break };
+            if event.is_entered() && event.state_name.as_deref() == Some(state) {
+                if used.insert(event.id) {
+                    let step = TimelineStep {
+                        state: state.to_string(),
+                        item: event.input.as_ref().and_then(item_label),
+                        started_at: timestamp_from_millis(event.timestamp_millis),
+                        finished_at: timestamp_from_millis(exit.timestamp_millis),
+                        duration_seconds: seconds_between(
+                            event.timestamp_millis,
+                            exit.timestamp_millis,
+                        ),
+                        entered_millis: event.timestamp_millis,
+                        exited_millis: exit.timestamp_millis,
+                    };
+                    steps.push((event.id, step));
+                }
+                break;
+            }
+            if event.previous_event_id == event.id {
+                break;
+            }
+            cursor = by_id.get(&event.previous_event_id).copied();
+        }
+    }
+    steps.sort_by_key(|(entered_id, step)| (step.entered_millis, *entered_id));
+    steps.into_iter().map(|(_, step)| step).collect()
+}
+
+/// The item a state worked on, from its input: `database.name`, `group.name`, or `name`. Only a
+/// short string is taken; nothing else of the input is ever kept.
+pub fn item_label(input: &Value) -> Option<String> {
+    ["/database/name", "/group/name", "/name"]
+        .iter()
+        .find_map(|pointer| input.pointer(pointer).and_then(Value::as_str))
+        .filter(|name| !name.is_empty())
+        .map(|name| name.chars().take(128).collect())
+}
+
+/// Seconds from `from` to `to` (epoch milliseconds), at millisecond precision, never negative.
+pub fn seconds_between(from_millis: i64, to_millis: i64) -> f64 {
+    (to_millis - from_millis).max(0) as f64 / 1000.0
+}
+
+/// The RTO: execution start → finish of the report.
+pub fn recovery_time_seconds(execution_started_millis: i64, report_finished_millis: i64) -> f64 {
+    seconds_between(execution_started_millis, report_finished_millis)
+}
+
+/// RFC 3339 UTC from epoch milliseconds.
+pub fn timestamp_from_millis(millis: i64) -> Timestamp {
+    Timestamp::from_system_time(
+        SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64),
+    )
+}
+
+/// `6m 12s`, `1h 2m 5s`, `45s` (rounded to the second).
+pub fn format_duration(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds.round() as u64
+    } else {
+        0
+    };
+    let (hours, minutes, secs) = (total / 3600, total % 3600 / 60, total % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{secs}s"),
+        (0, _) => format!("{minutes}m {secs}s"),
+        _ => format!("{hours}h {minutes}m {secs}s"),
+    }
+}
+
+/// `pilot-light prod failover succeeded in 6m 12s`.
+pub fn report_subject(env: &str, kind: &str, outcome: &str, rto_seconds: f64) -> String {
+    fit_subject(&format!(
+        "pilot-light {env} {kind} {outcome} in {}",
+        format_duration(rto_seconds)
+    ))
+}
+
+/// `pilot-light prod failover FAILED: PromotionTimedOut`.
+pub fn failure_subject(env: &str, kind: &str, error: &str) -> String {
+    fit_subject(&format!("pilot-light {env} {kind} FAILED: {error}"))
+}
+
+/// An SNS subject: printable ASCII on one line, shorter than 100 characters.
+pub fn fit_subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            c if c.is_whitespace() => ' ',
+            _ => '?',
+        })
+        .collect();
+    let clean = clean.trim().to_string();
+    if clean.chars().count() <= MAX_SUBJECT_CHARS {
+        clean
+    } else {
+        let mut cut: String = clean.chars().take(MAX_SUBJECT_CHARS - 3).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+/// The handler answers in `results` that changed something: every JSON object with a string
+/// `action` and a `status` of `started` or `done`, reported with its `resources` (strings only) and
+/// its item (`database`, `group` or `name`, when a string). Nothing else of `results` is kept.
+pub fn summarise_changes(results: &Value) -> Vec<Change> {
+    let mut changes = Vec::new();
+    collect_changes(results, &mut changes, 0);
+    changes
+}
+
+fn collect_changes(value: &Value, out: &mut Vec<Change>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_changes(v, out, depth + 1)),
+        Value::Object(map) => {
+            let action = map.get("action").and_then(Value::as_str);
+            let status = map
+                .get("status")
+                .cloned()
+                .and_then(|s| serde_json::from_value::<StepStatus>(s).ok());
+            if let (Some(action), Some(status @ (StepStatus::Started | StepStatus::Done))) =
+                (action, status)
+            {
+                let item = ["database", "group", "name"]
+                    .iter()
+                    .find_map(|k| map.get(*k).and_then(Value::as_str))
+                    .map(str::to_string);
+                let resources = map
+                    .get("resources")
+                    .and_then(Value::as_array)
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Change {
+                    action: action.to_string(),
+                    status,
+                    item,
+                    resources,
+                });
+            }
+            map.values()
+                .for_each(|v| collect_changes(v, out, depth + 1));
+        }
+        _ => {}
+    }
+}
+
+/// The CloudWatch Embedded Metric Format lines of a report: `RecoveryTimeSeconds` (dimensions
+/// Env, Kind) when the outcome is `succeeded` (a recovery that did not happen has no recovery time),
+/// and `StepDurationSeconds` (dimensions Env, Kind, State) for every step, the values of one state
+/// in one line (at most 100 per line).
+pub fn emf_lines(report: &Report, now_millis: i64) -> Vec<Value> {
+    let envelope = |dimensions: Value, metric: &str| {
+        json!({
+            "Timestamp": now_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [dimensions],
+                "Metrics": [{"Name": metric, "Unit": "Seconds"}]
+            }]
+        })
+    };
+    let mut lines = Vec::new();
+    if report.outcome == "succeeded" {
+        lines.push(json!({
+            "_aws": envelope(json!(["Env", "Kind"]), "RecoveryTimeSeconds"),
+            "Env": report.env,
+            "Kind": report.kind,
+            "Outcome": report.outcome,
+            "ExecutionArn": report.execution_arn,
+            "RecoveryTimeSeconds": report.rto_seconds,
+        }));
+    }
+    let mut by_state: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for step in &report.steps {
+        by_state
+            .entry(step.state.as_str())
+            .or_default()
+            .push(step.duration_seconds);
+    }
+    for (state, durations) in by_state {
+        for chunk in durations.chunks(MAX_EMF_VALUES) {
+            let value = if chunk.len() == 1 {
+                json!(chunk[0])
+            } else {
+                json!(chunk)
+            };
+            lines.push(json!({
+                "_aws": envelope(json!(["Env", "Kind", "State"]), "StepDurationSeconds"),
+                "Env": report.env,
+                "Kind": report.kind,
+                "State": state,
+                "Outcome": report.outcome,
+                "ExecutionArn": report.execution_arn,
+                "StepDurationSeconds": value,
+            }));
+        }
+    }
+    lines
+}
+
+/// The report as text, for e-mail subscribers.
+pub fn render_text(report: &Report) -> String {
+    let mut text = format!(
+        "{}\n\nExecution: {}\nStatus:    {}\nStarted:   {}\nFinished:  {}\nRTO:       {:.1} s ({})\n",
+        report_subject(&report.env, &report.kind, &report.outcome, report.rto_seconds),
+        report.execution_arn,
+        report.execution_status,
+        report.started_at.0,
+        report.finished_at.0,
+        report.rto_seconds,
+        format_duration(report.rto_seconds),
+    );
+    if !report.steps.is_empty() {
+        text.push_str("\nSteps:\n");
+        for step in &report.steps {
+            let item = step
+                .item
+                .as_deref()
+                .map(|i| format!(" [{i}]"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "  {:>9.3} s  {}{item}  ({})\n",
+                step.duration_seconds, step.state, step.started_at.0
+            ));
+        }
+    }
+    if let Some(omitted) = report.steps_omitted {
+        text.push_str(&format!(
+            "  … and {omitted} more steps (see the step output)\n"
+        ));
+    }
+    if !report.changes.is_empty() {
+        text.push_str("\nChanged:\n");
+        for change in &report.changes {
+            let item = change
+                .item
+                .as_deref()
+                .map(|i| format!(" [{i}]"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "  {} {:?}{item}: {}\n",
+                change.action,
+                change.status,
+                change.resources.join(", ")
+            ));
+        }
+    }
+    text
+}
+
+/// The SNS message (`MessageStructure=json`): the JSON document for programs (`default`: SQS,
+/// Lambda, HTTP(S), `email-json`), text for `email`, the subject for `sms`. Steps are dropped from
+/// the copy (halving until it fits) when the message would exceed the size limit.
+pub fn structured_message(subject: &str, document: &Value, text: &str) -> String {
+    json!({
+        "default": document.to_string(),
+        "email": text,
+        "sms": subject,
+    })
+    .to_string()
+}
+
+fn report_message(report: &Report) -> Result<String, PilotLightError> {
+    let mut copy = report.clone();
+    loop {
+        let subject = report_subject(&copy.env, &copy.kind, &copy.outcome, copy.rto_seconds);
+        let document = serde_json::to_value(&copy).map_err(encoding_error)?;
+        let message = structured_message(&subject, &document, &render_text(&copy));
+        if message.len() <= MAX_MESSAGE_BYTES || copy.steps.is_empty() {
+            return Ok(message);
+        }
+        let keep = copy.steps.len() / 2;
+        let omitted = copy.steps.len() - keep + copy.steps_omitted.unwrap_or(0);
+        copy.steps.truncate(keep);
+        copy.steps_omitted = Some(omitted);
+    }
+}
+
+/// The part of a `Catch` cause worth reading: a handler's `errorMessage` when the cause is the
+/// Lambda error document, else the cause itself; at most 1000 characters.
+pub fn summarise_cause(cause: &str) -> String {
+    let message = serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string());
+    truncate_chars(message.trim(), 1000)
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The region of an ARN of `service` (`arn:aws:states:us-west-2:…` → `us-west-2`).
+pub fn arn_region<'a>(arn: &'a str, service: &str) -> Result<&'a str, String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 6 || parts[0] != "arn" || parts[2] != service {
+        return Err(format!("`{arn}` is not an {service} ARN"));
+    }
+    validate_region(parts[3])?;
+    Ok(parts[3])
+}
+
+fn check_token(field: &str, value: &str, max: usize) -> Result<(), PilotLightError> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(PilotLightError::InvalidInput {
+            field: field.into(),
+            reason: format!("`{value}` must be 1–{max} letters, digits, `-` or `_`"),
+        })
+    }
+}
+
+fn check_arn<'a>(field: &str, arn: &'a str, service: &str) -> Result<&'a str, PilotLightError> {
+    arn_region(arn, service).map_err(|reason| PilotLightError::InvalidInput {
+        field: field.into(),
+        reason,
+    })
+}
+
+fn encoding_error(err: serde_json::Error) -> PilotLightError {
+    PilotLightError::InvalidInput {
+        field: ".".into(),
+        reason: format!("cannot encode the report: {err}"),
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------------------------------------
+// The handler
+
+/// A decoded input, one variant per action.
+#[derive(Debug, Clone)]
+pub enum ReportInput {
+    Publish(PublishInput),
+    NotifyFailure(NotifyFailureInput),
+}
+
+/// Decodes and validates an event without calling AWS: `UnknownAction`, or `InvalidInput` naming the
+/// field (`executionArn`, `topicArn`, `outcome`, …).
+pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
+    let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
+    match action {
+        ReportAction::Publish => {
+            let input: PublishInput = parse_step_input(event, ACTIONS)?;
+            check_token("env", &input.env, 32)?;
+            check_token("kind", &input.kind, 32)?;
+            check_token("outcome", &input.outcome, 32)?;
+            check_arn("executionArn", &input.execution_arn, "states")?;
+            topic(input.topic_arn.as_deref())?;
+            Ok(ReportInput::Publish(input))
+        }
+        ReportAction::NotifyFailure => {
+            let input: NotifyFailureInput = parse_step_input(event, ACTIONS)?;
+            check_token("env", &input.env, 32)?;
+            check_token("kind", &input.kind, 32)?;
+            check_arn("executionArn", &input.execution_arn, "states")?;
+            topic(input.topic_arn.as_deref())?;
+            Ok(ReportInput::NotifyFailure(input))
+        }
+    }
+}
+
+/// The Lambda handler: decode, validate, observe, act.
+pub async fn handler(event: Value, clients: &Clients) -> Result<ReportOutput, PilotLightError> {
+    match parse_input(event)? {
+        ReportInput::Publish(input) => publish(input, clients).await.map(ReportOutput::Publish),
+        ReportInput::NotifyFailure(input) => notify_failure(input, clients)
+            .await
+            .map(ReportOutput::NotifyFailure),
+    }
+}
+
+/// The topic to publish to, if any (`""` is none), validated.
+fn topic(topic_arn: Option<&str>) -> Result<Option<(&str, &str)>, PilotLightError> {
+    match topic_arn.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(arn) => Ok(Some((arn, check_arn("topicArn", arn, "sns")?))),
+    }
+}
+
+async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput, PilotLightError> {
+    let region = check_arn("executionArn", &input.execution_arn, "states")?;
+    let topic = topic(input.topic_arn.as_deref())?;
+    let sfn = clients.sfn.get(region)?;
+
+    let execution = sfn
+        .describe_execution()
+        .execution_arn(&input.execution_arn)
+        .send()
+        .await
+        .map_err(|err| match err.as_service_error() {
+            Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
+                kind: "Execution".into(),
+                id: input.execution_arn.clone(),
+                region: region.to_string(),
+            },
+            Some(e) if e.is_invalid_arn() => PilotLightError::InvalidInput {
+                field: "executionArn".into(),
+                reason: e.to_string(),
+            },
+            _ => classify("DescribeExecution", &err),
+        })?;
+    let events = read_history(&sfn, &input.execution_arn, region).await?;
+
+    let now = now_millis();
+    let running = *execution.status() == ExecutionStatus::Running;
+    let started = execution.start_date().to_millis().unwrap_or_default();
+    let finished = match execution.stop_date().and_then(|d| d.to_millis().ok()) {
+        Some(stopped) if !running => stopped,
+        _ => now,
+    };
+    let report = Report {
+        env: input.env.clone(),
+        kind: input.kind.clone(),
+        outcome: input.outcome.clone(),
+        execution_arn: input.execution_arn.clone(),
+        execution_status: execution.status().as_str().to_string(),
+        started_at: timestamp_from_millis(started),
+        finished_at: timestamp_from_millis(finished),
+        rto_seconds: recovery_time_seconds(started, finished),
+        steps: build_timeline(&events),
+        changes: input
+            .results
+            .as_ref()
+            .map(summarise_changes)
+            .unwrap_or_default(),
+        steps_omitted: None,
+    };
+    for line in emf_lines(&report, now) {
+        // EMF: one JSON document per line on stdout; CloudWatch Logs extracts the metrics.
+        println!("{line}");
+    }
+
+    let mut resources = vec![input.execution_arn.clone()];
+    let published = match topic {
+        None => None,
+        Some((topic_arn, topic_region)) => {
+            let subject = report_subject(
+                &report.env,
+                &report.kind,
+                &report.outcome,
+                report.rto_seconds,
+            );
+            let message = report_message(&report)?;
+            let attributes = [
+                ("type", "report"),
+                ("env", report.env.as_str()),
+                ("kind", report.kind.as_str()),
+                ("outcome", report.outcome.as_str()),
+            ];
+            resources.push(topic_arn.to_string());
+            Some(
+                send(
+                    clients,
+                    topic_arn,
+                    topic_region,
+                    &subject,
+                    &message,
+                    &attributes,
+                )
+                .await?,
+            )
+        }
+    };
+    tracing::info!(
+        env = %report.env,
+        kind = %report.kind,
+        outcome = %report.outcome,
+        execution_arn = %report.execution_arn,
+        rto_seconds = report.rto_seconds,
+        steps = report.steps.len(),
+        published = published.is_some(),
+        "report published"
+    );
+    Ok(PublishOutput {
+        action: ReportAction::Publish,
+        status: StepStatus::Done,
+        report,
+        published,
+        resources,
+    })
+}
+
+async fn notify_failure(
+    input: NotifyFailureInput,
+    clients: &Clients,
+) -> Result<NotifyFailureOutput, PilotLightError> {
+    let started_at = Timestamp::now();
+    let topic = topic(input.topic_arn.as_deref())?;
+    let error = truncate_chars(input.error.trim(), 256);
+    let cause = summarise_cause(input.cause.as_deref().unwrap_or_default());
+
+    let mut resources = vec![input.execution_arn.clone()];
+    let published = match topic {
+        None => None,
+        Some((topic_arn, topic_region)) => {
+            let subject = failure_subject(&input.env, &input.kind, &error);
+            let document = json!({
+                "type": "alert",
+                "env": input.env,
+                "kind": input.kind,
+                "executionArn": input.execution_arn,
+                "error": error,
+                "cause": cause,
+                "failedAt": started_at,
+            });
+            let text = format!(
+                "{subject}\n\nExecution: {}\nError:     {error}\nCause:     {cause}\nAt:        {}\n",
+                input.execution_arn, started_at.0
+            );
+            let message = structured_message(&subject, &document, &text);
+            let attributes = [
+                ("type", "alert"),
+                ("env", input.env.as_str()),
+                ("kind", input.kind.as_str()),
+                ("outcome", "failed"),
+            ];
+            resources.push(topic_arn.to_string());
+            Some(
+                send(
+                    clients,
+                    topic_arn,
+                    topic_region,
+                    &subject,
+                    &message,
+                    &attributes,
+                )
+                .await?,
+            )
+        }
+    };
+    tracing::warn!(
+        env = %input.env,
+        kind = %input.kind,
+        execution_arn = %input.execution_arn,
+        error = %error,
+        published = published.is_some(),
+        "failure notified"
+    );
+    Ok(NotifyFailureOutput {
+        action: ReportAction::NotifyFailure,
+        status: if published.is_some() {
+            StepStatus::Done
+        } else {
+            StepStatus::AlreadyDone
+        },
+        env: input.env,
+        kind: input.kind,
+        execution_arn: input.execution_arn,
+        error,
+        published,
+        started_at,
+        finished_at: Timestamp::now(),
+        resources,
+    })
+}
+
+/// The whole history of an execution, page by page (works while it is still running).
+async fn read_history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    region: &str,
+) -> Result<Vec<HistoryEvent>, PilotLightError> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_HISTORY_PAGES {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .include_execution_data(true)
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
+                    kind: "Execution".into(),
+                    id: execution_arn.to_string(),
+                    region: region.to_string(),
+                },
+                _ => classify("GetExecutionHistory", &err),
+            })?;
+        events.extend(page.events().iter().map(HistoryEvent::from_sfn));
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(events)
+}
+
+/// Publishes one message with string attributes.
+async fn send(
+    clients: &Clients,
+    topic_arn: &str,
+    region: &str,
+    subject: &str,
+    message: &str,
+    attributes: &[(&str, &str)],
+) -> Result<Published, PilotLightError> {
+    let sns = clients.sns.get(region)?;
+    let mut request = sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message)
+        .message_structure("json");
+    for (name, value) in attributes {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(*value)
+            .build()
+            .map_err(|err| PilotLightError::InvalidInput {
+                field: (*name).to_string(),
+                reason: err.to_string(),
+            })?;
+        request = request.message_attributes(format!("pilot-light.{name}"), attribute);
+    }
+    let out = request
+        .send()
+        .await
+        .map_err(|err| match err.as_service_error() {
+            Some(e) if e.is_not_found_exception() => PilotLightError::ResourceNotFound {
+                kind: "Topic".into(),
+                id: topic_arn.to_string(),
+                region: region.to_string(),
+            },
+            _ => classify("Publish", &err),
+        })?;
+    Ok(Published {
+        topic_arn: topic_arn.to_string(),
+        message_id: out.message_id().unwrap_or_default().to_string(),
+    })
+}
+
+/// Any 5xx is `AwsUnavailable` (retried by the state machine); the rest as `core` classifies them.
+fn classify<E>(
+    operation: &str,
+    err: &aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>,
+) -> PilotLightError
+where
+    E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let aws_sdk_sns::error::SdkError::ServiceError(service) = err {
+        if service.raw().status().is_server_error() {
+            let inner = service.err();
+            return PilotLightError::AwsUnavailable {
+                operation: operation.to_string(),
+                message: format!(
+                    "{}: {}",
+                    inner.code().unwrap_or("HTTP 5xx"),
+                    inner.message().unwrap_or_default()
+                ),
+            };
+        }
+    }
+    PilotLightError::from_sdk(operation, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(
+        id: i64,
+        prev: i64,
+        kind: &str,
+        state: Option<&str>,
+        input: Option<Value>,
+        t: i64,
+    ) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            previous_event_id: prev,
+            event_type: kind.into(),
+            state_name: state.map(str::to_string),
+            input,
+            timestamp_millis: t,
+        }
+    }
+
+    fn db(name: &str) -> Option<Value> {
+        Some(json!({"database": {"name": name, "replicaInstanceId": format!("{name}-dr")}}))
+    }
+
+    /// A Map over two databases whose iterations interleave: `orders` enters first and exits last.
+    fn interleaved_history() -> Vec<HistoryEvent> {
+        vec![
+            ev(1, 0, "ExecutionStarted", None, None, 0),
+            ev(
+                2,
+                1,
+                "TaskStateEntered",
+                Some("LoadConfig"),
+                Some(json!({"env": "prod"})),
+                0,
+            ),
+            ev(3, 2, "TaskStateExited", Some("LoadConfig"), None, 200),
+            ev(
+                4,
+                3,
+                "MapStateEntered",
+                Some("PromoteDatabases"),
+                Some(json!({"env": "prod"})),
+                200,
+            ),
+            ev(5, 4, "MapStateStarted", None, None, 210),
+            ev(6, 5, "MapIterationStarted", None, None, 220),
+            ev(7, 5, "MapIterationStarted", None, None, 220),
+            ev(
+                8,
+                6,
+                "TaskStateEntered",
+                Some("PromoteReplica"),
+                db("orders"),
+                300,
+            ),
+            ev(
+                9,
+                7,
+                "TaskStateEntered",
+                Some("PromoteReplica"),
+                db("billing"),
+                310,
+            ),
+            ev(
+                10,
+                9,
+                "TaskStateExited",
+                Some("PromoteReplica"),
+                None,
+                1_310,
+            ),
+            ev(
+                11,
+                10,
+                "WaitStateEntered",
+                Some("WaitForPromotion"),
+                db("billing"),
+                1_320,
+            ),
+            ev(
+                12,
+                8,
+                "TaskStateExited",
+                Some("PromoteReplica"),
+                None,
+                5_300,
+            ),
+            ev(
+                13,
+                12,
+                "WaitStateEntered",
+                Some("WaitForPromotion"),
+                db("orders"),
+                5_310,
+            ),
+            ev(
+                14,
+                11,
+                "WaitStateExited",
+                Some("WaitForPromotion"),
+                None,
+                2_320,
+            ),
+            ev(
+                15,
+                13,
+                "WaitStateExited",
+                Some("WaitForPromotion"),
+                None,
+                6_310,
+            ),
+            ev(16, 15, "MapIterationSucceeded", None, None, 6_320),
+            ev(17, 14, "MapIterationSucceeded", None, None, 6_320),
+            ev(18, 17, "MapStateSucceeded", None, None, 6_330),
+            ev(
+                19,
+                18,
+                "MapStateExited",
+                Some("PromoteDatabases"),
+                None,
+                6_340,
+            ),
+            // The report's own step: entered, still running.
+            ev(
+                20,
+                19,
+                "TaskStateEntered",
+                Some("Report"),
+                Some(json!({"env": "prod"})),
+                6_400,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_timeline_pairs_interleaved_iterations_by_their_chains() {
+        let steps = build_timeline(&interleaved_history());
+        let got: Vec<(&str, Option<&str>, f64)> = steps
+            .iter()
+            .map(|s| (s.state.as_str(), s.item.as_deref(), s.duration_seconds))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("LoadConfig", None, 0.2),
+                ("PromoteDatabases", None, 6.14),
+                ("PromoteReplica", Some("orders"), 5.0),
+                ("PromoteReplica", Some("billing"), 1.0),
+                ("WaitForPromotion", Some("billing"), 1.0),
+                ("WaitForPromotion", Some("orders"), 1.0),
+            ]
+        );
+        assert_eq!(steps[2].started_at.0, "1970-01-01T00:00:00.3Z");
+        assert_eq!(steps[2].finished_at.0, "1970-01-01T00:00:05.3Z");
+        assert!(
+            steps.iter().all(|s| s.state != "Report"),
+            "a running step has no exit"
+        );
+    }
+
+    #[test]
+    fn a_poll_loop_pairs_each_exit_with_the_latest_entry() {
+        let history = vec![
+            ev(1, 0, "ExecutionStarted", None, None, 0),
+            ev(2, 1, "TaskStateEntered", Some("Check"), db("orders"), 1_000),
+            ev(3, 2, "TaskStateExited", Some("Check"), None, 1_500),
+            ev(4, 3, "WaitStateEntered", Some("Wait"), db("orders"), 1_500),
+            ev(5, 4, "WaitStateExited", Some("Wait"), None, 2_500),
+            ev(6, 5, "TaskStateEntered", Some("Check"), db("orders"), 2_500),
+            ev(7, 6, "TaskStateExited", Some("Check"), None, 2_750),
+            ev(8, 7, "FailStateEntered", Some("Failed"), None, 2_800),
+        ];
+        let steps = build_timeline(&history);
+        let checks: Vec<(i64, f64)> = steps
+            .iter()
+            .filter(|s| s.state == "Check")
+            .map(|s| (s.entered_millis, s.duration_seconds))
+            .collect();
+        assert_eq!(checks, vec![(1_000, 0.5), (2_500, 0.25)]);
+        assert_eq!(steps.len(), 3, "the Fail state has no exit: {steps:?}");
+    }
+
+    #[test]
+    fn broken_histories_do_not_panic_or_loop() {
+        let history = vec![
+            ev(1, 1, "TaskStateExited", Some("A"), None, 10),
+            ev(2, 3, "TaskStateExited", Some("B"), None, 10),
+            ev(3, 2, "PassStateExited", Some("C"), None, 10),
+            ev(4, 99, "TaskStateExited", Some("D"), None, 10),
+            ev(5, 4, "TaskStateExited", None, None, 10),
+        ];
+        assert!(build_timeline(&history).is_empty());
+        assert!(build_timeline(&[]).is_empty());
+    }
+
+    #[test]
+    fn item_labels() {
+        let cases = [
+            (json!({"database": {"name": "orders"}}), Some("orders")),
+            (
+                json!({"group": {"name": "web"}, "region": "x"}),
+                Some("web"),
+            ),
+            (json!({"name": "consumer"}), Some("consumer")),
+            (json!({"database": {"name": ""}}), None),
+            (json!({"database": "orders"}), None),
+            (json!({"env": "prod"}), None),
+            (json!([1, 2]), None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(item_label(&input).as_deref(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn rto_is_start_to_finish_and_never_negative() {
+        assert_eq!(recovery_time_seconds(1_000, 373_100), 372.1);
+        assert_eq!(recovery_time_seconds(5_000, 4_000), 0.0);
+        assert_eq!(seconds_between(0, 1), 0.001);
+    }
+
+    #[test]
+    fn durations_and_subjects() {
+        let cases = [
+            (0.0, "0s"),
+            (0.4, "0s"),
+            (45.2, "45s"),
+            (59.6, "1m 0s"),
+            (372.1, "6m 12s"),
+            (3_725.0, "1h 2m 5s"),
+            (f64::NAN, "0s"),
+            (-3.0, "0s"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(format_duration(seconds), text, "{seconds}");
+        }
+        assert_eq!(
+            report_subject("prod", "failover", "succeeded", 372.1),
+            "pilot-light prod failover succeeded in 6m 12s"
+        );
+        assert_eq!(
+            failure_subject("prod", "failback", "PromotionTimedOut"),
+            "pilot-light prod failback FAILED: PromotionTimedOut"
+        );
+        let long = failure_subject("prod", "failover", &"E".repeat(300));
+        assert_eq!(long.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(long.ends_with("..."));
+        assert_eq!(fit_subject("a\nb\tc é"), "a b c ?");
+    }
+
+    fn report(outcome: &str) -> Report {
+        Report {
+            env: "prod".into(),
+            kind: "failover".into(),
+            outcome: outcome.into(),
+            execution_arn: "arn:aws:states:us-west-2:1:execution:m:e".into(),
+            execution_status: "RUNNING".into(),
+            started_at: timestamp_from_millis(0),
+            finished_at: timestamp_from_millis(372_100),
+            rto_seconds: 372.1,
+            steps: build_timeline(&interleaved_history()),
+            changes: vec![],
+            steps_omitted: None,
+        }
+    }
+
+    #[test]
+    fn emf_lines_carry_the_rto_and_one_line_per_state() {
+        let lines = emf_lines(&report("succeeded"), 42);
+        assert_eq!(lines.len(), 1 + 4, "{lines:#?}");
+        let rto = &lines[0];
+        assert_eq!(rto["RecoveryTimeSeconds"], json!(372.1));
+        assert_eq!(rto["_aws"]["Timestamp"], json!(42));
+        let directive = &rto["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], METRIC_NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([["Env", "Kind"]]));
+        assert_eq!(directive["Metrics"][0]["Name"], "RecoveryTimeSeconds");
+        assert_eq!(
+            (rto["Env"].as_str(), rto["Kind"].as_str()),
+            (Some("prod"), Some("failover"))
+        );
+        let promote = lines
+            .iter()
+            .find(|l| l["State"] == "PromoteReplica")
+            .unwrap();
+        assert_eq!(promote["StepDurationSeconds"], json!([5.0, 1.0]));
+        assert_eq!(
+            promote["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Env", "Kind", "State"]])
+        );
+        let load = lines.iter().find(|l| l["State"] == "LoadConfig").unwrap();
+        assert_eq!(load["StepDurationSeconds"], json!(0.2));
+        // No recovery happened: no recovery time, but the steps are still measured.
+        let failed = emf_lines(&report("failed"), 42);
+        assert!(failed
+            .iter()
+            .all(|l| l.get("RecoveryTimeSeconds").is_none()));
+        assert_eq!(failed.len(), 4);
+    }
+
+    #[test]
+    fn many_values_are_split_into_lines_of_at_most_one_hundred() {
+        let mut r = report("succeeded");
+        let step = r.steps[0].clone();
+        r.steps = vec![step; 250];
+        let lines = emf_lines(&r, 0);
+        let sizes: Vec<usize> = lines[1..]
+            .iter()
+            .map(|l| l["StepDurationSeconds"].as_array().map_or(1, Vec::len))
+            .collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
+    }
+
+    #[test]
+    fn changes_keep_only_ids_and_statuses() {
+        let results = json!({
+            "databases": [
+                {"database": "orders", "promote": {"action": "promote", "status": "started",
+                  "resources": ["arn:aws:rds:us-west-2:1:db:orders-dr"], "dbInstanceStatus": "modifying"}},
+                {"database": "billing", "promote": {"action": "promote", "status": "alreadyDone",
+                  "resources": ["arn:aws:rds:us-west-2:1:db:billing-dr"]}}
+            ],
+            "traffic": {"action": "switch", "status": "done", "to": "standby",
+                        "resources": ["Z1", 7], "secretLooking": "hunter2"},
+            "noise": {"action": "x", "status": "sometimes"}
+        });
+        let changes = summarise_changes(&results);
+        assert_eq!(
+            changes,
+            vec![
+                Change {
+                    action: "promote".into(),
+                    status: StepStatus::Started,
+                    item: None,
+                    resources: vec!["arn:aws:rds:us-west-2:1:db:orders-dr".into()],
+                },
+                Change {
+                    action: "switch".into(),
+                    status: StepStatus::Done,
+                    item: None,
+                    resources: vec!["Z1".into()],
+                },
+            ]
+        );
+        let text = serde_json::to_string(&changes).unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("modifying"));
+    }
+
+    #[test]
+    fn causes_are_summarised() {
+        assert_eq!(
+            summarise_cause(
+                r#"{"errorType":"ReplicaNotFound","errorMessage":"replica `x` not found in us-west-2"}"#
+            ),
+            "replica `x` not found in us-west-2"
+        );
+        assert_eq!(summarise_cause("  plain words "), "plain words");
+        assert_eq!(summarise_cause(&"x".repeat(5000)).chars().count(), 1000);
+    }
+
+    #[test]
+    fn arns() {
+        assert_eq!(
+            arn_region(
+                "arn:aws:states:us-west-2:123456789012:execution:m:e",
+                "states"
+            ),
+            Ok("us-west-2")
+        );
+        assert_eq!(
+            arn_region("arn:aws:sns:eu-west-1:123456789012:topic", "sns"),
+            Ok("eu-west-1")
+        );
+        assert!(arn_region("arn:aws:sns:eu-west-1:123456789012:topic", "states").is_err());
+        assert!(arn_region("arn:aws:states:nowhere:1:execution:m:e", "states").is_err());
+        assert!(arn_region("not an arn", "states").is_err());
+    }
+
+    #[test]
+    fn oversized_messages_drop_steps_and_say_so() {
+        let mut big = report("succeeded");
+        let step = big.steps[2].clone();
+        big.steps = vec![step; 5_000];
+        let message = report_message(&big).unwrap();
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{}", message.len());
+        let outer: Value = serde_json::from_str(&message).unwrap();
+        let document: Report = serde_json::from_str(outer["default"].as_str().unwrap()).unwrap();
+        let omitted = document.steps_omitted.expect("stepsOmitted");
+        assert_eq!(document.steps.len() + omitted, 5_000);
+        assert!(outer["email"].as_str().unwrap().contains("more steps"));
+    }
+
+    #[test]
+    fn the_message_has_json_for_programs_and_text_for_people() {
+        let r = report("succeeded");
+        let outer: Value = serde_json::from_str(&report_message(&r).unwrap()).unwrap();
+        let document: Value = serde_json::from_str(outer["default"].as_str().unwrap()).unwrap();
+        assert_eq!(document["rtoSeconds"], json!(372.1));
+        assert_eq!(document["steps"][2]["item"], "orders");
+        assert!(document["steps"][0].get("enteredMillis").is_none());
+        let text = outer["email"].as_str().unwrap();
+        assert!(
+            text.starts_with("pilot-light prod failover succeeded in 6m 12s"),
+            "{text}"
+        );
+        assert!(text.contains("PromoteReplica [orders]"), "{text}");
+        assert_eq!(
+            outer["sms"],
+            "pilot-light prod failover succeeded in 6m 12s"
+        );
+    }
+}

@@ -1,0 +1,1233 @@
+//! `run-state`: the run state of one pilot-light environment, kept in SSM Parameter Store in the
+//! handler's own region (the standby, where the stack runs):
+//!
+//! * `/pilot-light/<env>/config`: the configuration document (written by the stack; read here);
+//! * `/pilot-light/<env>/state`: [`RunState`], which region is active, since when, by which execution,
+//!   and the primary groups' last recorded capacities;
+//! * `/pilot-light/<env>/lock`: [`Lock`], taken with `PutParameter Overwrite=false` so two triggers
+//!   never run two failovers at once.
+//!
+//! Actions: `beginFailover` (load and validate the configuration, take the lock, say whether to
+//! proceed), `markActive`, `release`, `recordCapacity`. Observe, then act: every action reads the
+//! parameters first and writes only what differs. What to do given the state and the lock is decided
+//! by pure functions ([`decide_begin`], [`decide_lock`], [`decide_release`], [`decide_mark_active`]),
+//! tested on tables. A lock held by the same execution is re-entrant, so a `Retry` of a step that
+//! timed out after taking the lock goes on; a lock held by another execution is `FailoverInProgress`
+//! and nothing is changed; `release` never deletes another execution's lock.
+
+use aws_sdk_ssm::config::http::HttpResponse;
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
+use pilot_light_core::clients::validate_region;
+use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
+use pilot_light_core::{
+    parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
+    ENV_TAG_KEY,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The actions of this handler.
+pub const ACTIONS: &[&str] = &["beginFailover", "markActive", "release", "recordCapacity"];
+
+/// The `operation` a failover writes into the lock.
+pub const FAILOVER_OPERATION: &str = "failover";
+
+/// The clients this handler uses, built once per Lambda instance.
+pub struct Clients {
+    pub ssm: Regional<aws_sdk_ssm::Client>,
+    /// The region this handler runs in (the standby, where the parameters live): the loaded
+    /// `SdkConfig`'s region. An input's `region` field overrides it.
+    pub home_region: Option<String>,
+}
+
+impl Clients {
+    /// Clients from the environment (honours `AWS_ENDPOINT_URL`); the home region is `AWS_REGION`.
+    pub async fn from_env() -> Self {
+        let base = pilot_light_core::clients::load_sdk_config().await;
+        let home_region = base.region().map(|r| r.to_string());
+        Self {
+            ssm: Regional::new(base, aws_sdk_ssm::Client::new),
+            home_region,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunStateAction {
+    /// Load and validate the configuration, take the lock, decide `proceed` or `alreadyActive`.
+    BeginFailover,
+    /// Record which region is now active.
+    MarkActive,
+    /// Delete the lock, only when this execution holds it.
+    Release,
+    /// Store the primary groups' desired capacities.
+    RecordCapacity,
+}
+
+/// How a failover treats the primary region: `graceful` (a planned switch) fences it and waits for
+/// replica lag 0 first; `ungraceful` (the default: the primary is failing) never touches it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailoverMode {
+    Graceful,
+    #[default]
+    Ungraceful,
+}
+
+/// The run state of an environment (`/pilot-light/<env>/state`). Unknown fields are tolerated so a
+/// newer writer (a flap guard's bookkeeping, say) does not break an older reader.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    /// The region serving production; absent until a first `markActive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_region: Option<String>,
+    /// When `activeRegion` became active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// The execution that made it active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    /// Desired capacity of each primary compute group (by group name), last recorded.
+    #[serde(default)]
+    pub primary_capacity: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_recorded_at: Option<Timestamp>,
+}
+
+/// The lock of an environment (`/pilot-light/<env>/lock`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lock {
+    pub execution_id: String,
+    pub operation: String,
+    pub acquired_at: Timestamp,
+}
+
+/// What the lock parameter holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockView {
+    /// No lock parameter.
+    Free,
+    Held(Lock),
+    /// A lock parameter that is not a [`Lock`]: treated as held by someone else, never deleted.
+    Unreadable,
+}
+
+impl LockView {
+    /// Reads a lock parameter's value (`None`: no parameter).
+    pub fn from_value(value: Option<&str>) -> Self {
+        match value {
+            None => Self::Free,
+            Some(text) => serde_json::from_str(text)
+                .map(Self::Held)
+                .unwrap_or(Self::Unreadable),
+        }
+    }
+
+    fn is_held_by(&self, execution_id: &str) -> bool {
+        matches!(self, Self::Held(lock) if lock.execution_id == execution_id)
+    }
+
+    /// Who holds it, for messages (`None` when free).
+    pub fn holder(&self) -> Option<String> {
+        match self {
+            Self::Free => None,
+            Self::Held(lock) => Some(format!(
+                "execution {} ({} since {})",
+                lock.execution_id, lock.operation, lock.acquired_at.0
+            )),
+            Self::Unreadable => Some("an unreadable lock parameter (delete it by hand)".into()),
+        }
+    }
+}
+
+/// `beginFailover` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BeginFailoverInput {
+    pub action: RunStateAction,
+    pub env: String,
+    /// The Step Functions execution (its ARN): the lock's owner.
+    pub execution_id: String,
+    #[serde(default)]
+    pub mode: FailoverMode,
+    /// Overrides the handler's own region.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `markActive` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkActiveInput {
+    pub action: RunStateAction,
+    pub env: String,
+    pub execution_id: String,
+    /// The configuration's primary or standby region.
+    pub active_region: String,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `release` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseInput {
+    pub action: RunStateAction,
+    pub env: String,
+    pub execution_id: String,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `recordCapacity` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordCapacityInput {
+    pub action: RunStateAction,
+    pub env: String,
+    /// Desired capacity of each primary compute group, by group name. Replaces the recorded map.
+    pub capacities: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// Only the action, to pick the input type.
+#[derive(Deserialize)]
+struct ActionOnly {
+    action: RunStateAction,
+}
+
+/// What an action found and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStateOutput {
+    pub action: RunStateAction,
+    pub status: StepStatus,
+    pub env: String,
+    /// Where the parameters are.
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    #[serde(flatten)]
+    pub result: ActionResult,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// Names of the parameters looked at or changed.
+    pub resources: Vec<String>,
+}
+
+/// The action-specific part of the answer (its fields sit beside the common ones).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ActionResult {
+    BeginFailover(Box<BeginFailoverResult>),
+    MarkActive(MarkActiveResult),
+    Release(ReleaseResult),
+    RecordCapacity(RecordCapacityResult),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailoverDecision {
+    /// This execution holds the lock; go on with the failover.
+    Proceed,
+    /// The standby already serves production; nothing to do, the lock is not held.
+    AlreadyActive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeginFailoverResult {
+    pub decision: FailoverDecision,
+    pub mode: FailoverMode,
+    /// The validated configuration document, for the state machine to slice.
+    pub config: PilotLightConfig,
+    /// The run state as read after taking the lock (`null`: never written).
+    pub state: Option<RunState>,
+    /// `state.primaryCapacity`: group name → desired capacity (`{}` when none was recorded).
+    pub recorded_capacities: BTreeMap<String, u32>,
+    /// The lock this execution holds (`null` when `alreadyActive`).
+    pub lock: Option<Lock>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkActiveResult {
+    pub active_region: String,
+    pub previous_active_region: Option<String>,
+    pub state: RunState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseResult {
+    /// True when this call deleted the lock.
+    pub released: bool,
+    /// Who holds the lock, when another execution does (it was left in place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordCapacityResult {
+    pub recorded_capacities: BTreeMap<String, u32>,
+    pub capacity_recorded_at: Option<Timestamp>,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Decisions (pure)
+
+/// What `beginFailover` does, given what it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginDecision {
+    /// The standby is active already: answer `alreadyActive`. When the lock is this execution's
+    /// (a retried step), delete it: `alreadyActive` leaves no lock behind.
+    AlreadyActive { release_own_lock: bool },
+    /// The lock is free: take it (`PutParameter Overwrite=false`).
+    TakeLock,
+    /// This execution holds the lock already (a retry): go on.
+    Reenter,
+    /// Another execution holds the lock: `FailoverInProgress`, change nothing.
+    Refuse { holder: String },
+}
+
+/// True when the state says `standby_region` is the active region.
+pub fn standby_is_active(state: Option<&RunState>, standby_region: &str) -> bool {
+    state
+        .and_then(|s| s.active_region.as_deref())
+        .is_some_and(|active| active == standby_region)
+}
+
+/// Decides `beginFailover` from the state and the lock: an active standby wins over everything (no
+/// lock is taken), then the lock decides.
+pub fn decide_begin(
+    state: Option<&RunState>,
+    lock: &LockView,
+    standby_region: &str,
+    execution_id: &str,
+) -> BeginDecision {
+    if standby_is_active(state, standby_region) {
+        return BeginDecision::AlreadyActive {
+            release_own_lock: lock.is_held_by(execution_id),
+        };
+    }
+    decide_lock(lock, execution_id)
+}
+
+/// Decides from the lock alone: free → take it; ours → re-enter; anyone else's → refuse. Also used
+/// after `PutParameter` said the lock exists (a race): it is re-read and decided again.
+pub fn decide_lock(lock: &LockView, execution_id: &str) -> BeginDecision {
+    match lock {
+        LockView::Free => BeginDecision::TakeLock,
+        held if held.is_held_by(execution_id) => BeginDecision::Reenter,
+        other => BeginDecision::Refuse {
+            holder: other.holder().unwrap_or_default(),
+        },
+    }
+}
+
+/// What `release` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseDecision {
+    /// This execution holds the lock: delete it (`done`).
+    Delete,
+    /// No lock: `alreadyDone`.
+    NotHeld,
+    /// Someone else's lock: leave it (`alreadyDone`, `heldBy`).
+    HeldByOther { holder: String },
+}
+
+pub fn decide_release(lock: &LockView, execution_id: &str) -> ReleaseDecision {
+    match lock {
+        LockView::Free => ReleaseDecision::NotHeld,
+        held if held.is_held_by(execution_id) => ReleaseDecision::Delete,
+        other => ReleaseDecision::HeldByOther {
+            holder: other.holder().unwrap_or_default(),
+        },
+    }
+}
+
+/// What `markActive` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkActiveDecision {
+    /// Write the state with the new active region (recorded capacities kept).
+    Write,
+    /// The state already names that region: nothing to write (`since` is kept).
+    AlreadyActive,
+}
+
+/// Decides `markActive`: while another execution holds the lock, it alone may change the active
+/// region (`FailoverInProgress`); without a lock (a manual correction) or with our own, go on.
+pub fn decide_mark_active(
+    state: Option<&RunState>,
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+    active_region: &str,
+) -> Result<MarkActiveDecision, PilotLightError> {
+    if let BeginDecision::Refuse { holder } = decide_lock(lock, execution_id) {
+        return Err(PilotLightError::FailoverInProgress {
+            env: env.to_string(),
+            holder,
+        });
+    }
+    let current = state.and_then(|s| s.active_region.as_deref());
+    Ok(if current == Some(active_region) {
+        MarkActiveDecision::AlreadyActive
+    } else {
+        MarkActiveDecision::Write
+    })
+}
+
+/// True when `recordCapacity` must write: the recorded map differs from the given one.
+pub fn capacity_needs_write(state: Option<&RunState>, capacities: &BTreeMap<String, u32>) -> bool {
+    state.map(|s| &s.primary_capacity) != Some(capacities)
+}
+
+/// **Extension point: the flap guard** (a minimum time between automatic failovers, so an alarm that
+/// flaps cannot bounce production between regions). It is asked after "already active?" and before
+/// the lock is taken, with the run state (`since`, `executionId` of the last switch) and the mode;
+/// an `Err` stops `beginFailover` with nothing changed. Not built yet: every failover is allowed.
+/// Building it means a `minSecondsBetweenFailovers` in the configuration, a trigger kind in the
+/// input (only automatic triggers are guarded), and a stable error type in `core`.
+pub fn flap_guard(
+    _state: Option<&RunState>,
+    _mode: FailoverMode,
+    _now: &Timestamp,
+) -> Result<(), PilotLightError> {
+    Ok(())
+}
+
+/// Environment names are part of parameter names: lower-case letters, digits, hyphens (as `core`
+/// validates the configuration's `env`). Anything else could reach another parameter path.
+pub fn check_env(env: &str) -> Result<(), PilotLightError> {
+    let ok = !env.is_empty()
+        && env.len() <= 32
+        && env
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !env.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(PilotLightError::InvalidInput {
+            field: "env".into(),
+            reason: format!(
+                "`{env}` is not an environment name (1–32 lower-case letters, digits or hyphens)"
+            ),
+        })
+    }
+}
+
+fn check_execution_id(execution_id: &str) -> Result<(), PilotLightError> {
+    if execution_id.trim().is_empty() || execution_id.len() > 1024 {
+        Err(PilotLightError::InvalidInput {
+            field: "executionId".into(),
+            reason: "must be a non-empty execution id of at most 1024 characters".into(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The handler
+
+/// The Lambda handler: decode, validate, observe, act.
+pub async fn handler(
+    event: serde_json::Value,
+    clients: &Clients,
+) -> Result<RunStateOutput, PilotLightError> {
+    let started_at = Timestamp::now();
+    let input = parse_input(event)?;
+    let action = input.action();
+    let target = Target::new(clients, input.env(), input.region())?;
+    let output = match &input {
+        RunStateInput::BeginFailover(input) => begin_failover(&target, input).await?,
+        RunStateInput::MarkActive(input) => mark_active(&target, input).await?,
+        RunStateInput::Release(input) => release(&target, &input.execution_id).await?,
+        RunStateInput::RecordCapacity(input) => record_capacity(&target, &input.capacities).await?,
+    };
+    let Answer {
+        status,
+        execution_id,
+        result,
+        touched,
+    } = output;
+    tracing::info!(
+        action = ?action,
+        status = ?status,
+        env = %touched.env,
+        region = %touched.region,
+        execution_id = execution_id.as_deref().unwrap_or(""),
+        "run-state"
+    );
+    Ok(RunStateOutput {
+        action,
+        status,
+        env: touched.env,
+        region: touched.region,
+        execution_id,
+        result,
+        started_at,
+        finished_at: Timestamp::now(),
+        resources: touched.names,
+    })
+}
+
+/// A decoded input, one variant per action.
+#[derive(Debug, Clone)]
+pub enum RunStateInput {
+    BeginFailover(BeginFailoverInput),
+    MarkActive(MarkActiveInput),
+    Release(ReleaseInput),
+    RecordCapacity(RecordCapacityInput),
+}
+
+impl RunStateInput {
+    pub fn action(&self) -> RunStateAction {
+        match self {
+            Self::BeginFailover(_) => RunStateAction::BeginFailover,
+            Self::MarkActive(_) => RunStateAction::MarkActive,
+            Self::Release(_) => RunStateAction::Release,
+            Self::RecordCapacity(_) => RunStateAction::RecordCapacity,
+        }
+    }
+
+    pub fn env(&self) -> &str {
+        match self {
+            Self::BeginFailover(i) => &i.env,
+            Self::MarkActive(i) => &i.env,
+            Self::Release(i) => &i.env,
+            Self::RecordCapacity(i) => &i.env,
+        }
+    }
+
+    /// The region asked for, if any (else the handler's own).
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Self::BeginFailover(i) => i.region.as_deref(),
+            Self::MarkActive(i) => i.region.as_deref(),
+            Self::Release(i) => i.region.as_deref(),
+            Self::RecordCapacity(i) => i.region.as_deref(),
+        }
+    }
+}
+
+/// Decodes and validates an event without calling AWS: `UnknownAction`, or `InvalidInput` naming the
+/// field (`executionId`, `capacities.web`, …).
+pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLightError> {
+    let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
+    let input = match action {
+        RunStateAction::BeginFailover => {
+            RunStateInput::BeginFailover(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::MarkActive => RunStateInput::MarkActive(parse_step_input(event, ACTIONS)?),
+        RunStateAction::Release => RunStateInput::Release(parse_step_input(event, ACTIONS)?),
+        RunStateAction::RecordCapacity => {
+            RunStateInput::RecordCapacity(parse_step_input(event, ACTIONS)?)
+        }
+    };
+    check_env(input.env())?;
+    if let Some(region) = input.region() {
+        check_region("region", region)?;
+    }
+    match &input {
+        RunStateInput::BeginFailover(i) => check_execution_id(&i.execution_id)?,
+        RunStateInput::Release(i) => check_execution_id(&i.execution_id)?,
+        RunStateInput::MarkActive(i) => {
+            check_execution_id(&i.execution_id)?;
+            check_region("activeRegion", &i.active_region)?;
+        }
+        RunStateInput::RecordCapacity(i) => check_group_names(&i.capacities)?,
+    }
+    Ok(input)
+}
+
+fn check_region(field: &str, region: &str) -> Result<(), PilotLightError> {
+    validate_region(region).map_err(|reason| PilotLightError::InvalidInput {
+        field: field.into(),
+        reason,
+    })
+}
+
+fn check_group_names(capacities: &BTreeMap<String, u32>) -> Result<(), PilotLightError> {
+    for name in capacities.keys() {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(PilotLightError::InvalidInput {
+                field: format!("capacities.{name}"),
+                reason: "group names are 1–64 letters, digits, `-` or `_`".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where an action works: the environment, the region and its SSM client.
+struct Target {
+    env: String,
+    region: String,
+    ssm: aws_sdk_ssm::Client,
+}
+
+impl Target {
+    fn new(clients: &Clients, env: &str, region: Option<&str>) -> Result<Self, PilotLightError> {
+        let region = region
+            .map(str::to_string)
+            .or_else(|| clients.home_region.clone())
+            .ok_or_else(|| PilotLightError::InvalidInput {
+                field: "region".into(),
+                reason: "the handler's own region is unknown: set AWS_REGION or pass `region`"
+                    .into(),
+            })?;
+        let ssm = clients.ssm.get(&region)?;
+        Ok(Self {
+            env: env.to_string(),
+            region,
+            ssm,
+        })
+    }
+
+    fn touched(&self, names: Vec<String>) -> Touched {
+        Touched {
+            env: self.env.clone(),
+            region: self.region.clone(),
+            names,
+        }
+    }
+}
+
+/// The parameters an action looked at or changed.
+struct Touched {
+    env: String,
+    region: String,
+    names: Vec<String>,
+}
+
+/// What an action answers, before the common fields are added.
+struct Answer {
+    status: StepStatus,
+    execution_id: Option<String>,
+    result: ActionResult,
+    touched: Touched,
+}
+
+async fn begin_failover(
+    target: &Target,
+    input: &BeginFailoverInput,
+) -> Result<Answer, PilotLightError> {
+    let env = &target.env;
+    let execution_id = input.execution_id.as_str();
+    let lock_name = lock_parameter_name(env);
+    let touched_names = vec![
+        config_parameter_name(env),
+        state_parameter_name(env),
+        lock_name.clone(),
+    ];
+
+    let config = load_config(target).await?;
+    if config.regions.standby != target.region {
+        return Err(PilotLightError::config(
+            "regions.standby",
+            format!(
+                "the configuration names {} as the standby, but its parameters are in {}, where the stack runs",
+                config.regions.standby, target.region
+            ),
+        ));
+    }
+    let standby = config.regions.standby.clone();
+    let state = read_state(target).await?;
+    let lock = read_lock(target).await?;
+
+    let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| {
+        let recorded_capacities = state
+            .as_ref()
+            .map(|s| s.primary_capacity.clone())
+            .unwrap_or_default();
+        Answer {
+            status,
+            execution_id: Some(execution_id.to_string()),
+            result: ActionResult::BeginFailover(Box::new(BeginFailoverResult {
+                decision,
+                mode: input.mode,
+                config: config.clone(),
+                state,
+                recorded_capacities,
+                lock,
+            })),
+            touched: target.touched(touched_names.clone()),
+        }
+    };
+
+    let mut status = StepStatus::Done;
+    match decide_begin(state.as_ref(), &lock, &standby, execution_id) {
+        BeginDecision::AlreadyActive { release_own_lock } => {
+            if release_own_lock {
+                delete_parameter(&target.ssm, &lock_name).await?;
+            }
+            return Ok(answer(
+                FailoverDecision::AlreadyActive,
+                state,
+                None,
+                StepStatus::AlreadyDone,
+            ));
+        }
+        BeginDecision::Refuse { holder } => {
+            return Err(PilotLightError::FailoverInProgress {
+                env: env.clone(),
+                holder,
+            })
+        }
+        BeginDecision::Reenter => status = StepStatus::AlreadyDone,
+        BeginDecision::TakeLock => {
+            flap_guard(state.as_ref(), input.mode, &Timestamp::now())?;
+            let lock = Lock {
+                execution_id: execution_id.to_string(),
+                operation: FAILOVER_OPERATION.to_string(),
+                acquired_at: Timestamp::now(),
+            };
+            let value = to_json(&lock)?;
+            if put_parameter(&target.ssm, &lock_name, &value, false, env).await?
+                == Put::AlreadyExists
+            {
+                // Another run took it between our read and our write, or an earlier attempt of
+                // this very execution did (its answer was lost): read it again and decide.
+                let now_held = read_lock(target).await?;
+                match decide_lock(&now_held, execution_id) {
+                    BeginDecision::Reenter => status = StepStatus::AlreadyDone,
+                    BeginDecision::Refuse { holder } => {
+                        return Err(PilotLightError::FailoverInProgress {
+                            env: env.clone(),
+                            holder,
+                        })
+                    }
+                    _ => {
+                        return Err(PilotLightError::FailoverInProgress {
+                            env: env.clone(),
+                            holder: "a run that took and released the lock while we tried".into(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    // We hold the lock. Another run may have finished a failover between our first read and the
+    // lock: look again.
+    let state = read_state(target).await?;
+    let held = read_lock(target).await?;
+    let LockView::Held(lock) = held.clone() else {
+        return Err(PilotLightError::FailoverInProgress {
+            env: env.clone(),
+            holder: held
+                .holder()
+                .unwrap_or_else(|| "nobody: the lock vanished after we took it".into()),
+        });
+    };
+    if lock.execution_id != execution_id {
+        return Err(PilotLightError::FailoverInProgress {
+            env: env.clone(),
+            holder: held.holder().unwrap_or_default(),
+        });
+    }
+    if standby_is_active(state.as_ref(), &standby) {
+        delete_parameter(&target.ssm, &lock_name).await?;
+        return Ok(answer(
+            FailoverDecision::AlreadyActive,
+            state,
+            None,
+            StepStatus::AlreadyDone,
+        ));
+    }
+    Ok(answer(FailoverDecision::Proceed, state, Some(lock), status))
+}
+
+async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer, PilotLightError> {
+    let env = &target.env;
+    let touched = target.touched(vec![
+        config_parameter_name(env),
+        state_parameter_name(env),
+        lock_parameter_name(env),
+    ]);
+    let config = load_config(target).await?;
+    if input.active_region != config.regions.primary
+        && input.active_region != config.regions.standby
+    {
+        return Err(PilotLightError::InvalidInput {
+            field: "activeRegion".into(),
+            reason: format!(
+                "`{}` is neither the primary ({}) nor the standby ({}) region of `{env}`",
+                input.active_region, config.regions.primary, config.regions.standby
+            ),
+        });
+    }
+    let state = read_state(target).await?;
+    let lock = read_lock(target).await?;
+    let decision = decide_mark_active(
+        state.as_ref(),
+        &lock,
+        env,
+        &input.execution_id,
+        &input.active_region,
+    )?;
+    let previous = state.as_ref().and_then(|s| s.active_region.clone());
+    let (status, new_state) = match decision {
+        MarkActiveDecision::AlreadyActive => {
+            (StepStatus::AlreadyDone, state.clone().unwrap_or_default())
+        }
+        MarkActiveDecision::Write => {
+            let new_state = RunState {
+                active_region: Some(input.active_region.clone()),
+                since: Some(Timestamp::now()),
+                execution_id: Some(input.execution_id.clone()),
+                ..state.clone().unwrap_or_default()
+            };
+            write_state(target, state.is_some(), &new_state).await?;
+            (StepStatus::Done, new_state)
+        }
+    };
+    Ok(Answer {
+        status,
+        execution_id: Some(input.execution_id.clone()),
+        result: ActionResult::MarkActive(MarkActiveResult {
+            active_region: input.active_region.clone(),
+            previous_active_region: previous,
+            state: new_state,
+        }),
+        touched,
+    })
+}
+
+async fn release(target: &Target, execution_id: &str) -> Result<Answer, PilotLightError> {
+    let lock_name = lock_parameter_name(&target.env);
+    let lock = read_lock(target).await?;
+    let (status, result) = match decide_release(&lock, execution_id) {
+        ReleaseDecision::Delete => {
+            // Deleted in between (a concurrent release of ours) is fine: it is gone either way.
+            let deleted = delete_parameter(&target.ssm, &lock_name).await?;
+            (
+                if deleted {
+                    StepStatus::Done
+                } else {
+                    StepStatus::AlreadyDone
+                },
+                ReleaseResult {
+                    released: deleted,
+                    held_by: None,
+                },
+            )
+        }
+        ReleaseDecision::NotHeld => (
+            StepStatus::AlreadyDone,
+            ReleaseResult {
+                released: false,
+                held_by: None,
+            },
+        ),
+        ReleaseDecision::HeldByOther { holder } => (
+            StepStatus::AlreadyDone,
+            ReleaseResult {
+                released: false,
+                held_by: Some(holder),
+            },
+        ),
+    };
+    Ok(Answer {
+        status,
+        execution_id: Some(execution_id.to_string()),
+        result: ActionResult::Release(result),
+        touched: target.touched(vec![lock_name]),
+    })
+}
+
+async fn record_capacity(
+    target: &Target,
+    capacities: &BTreeMap<String, u32>,
+) -> Result<Answer, PilotLightError> {
+    let state = read_state(target).await?;
+    let (status, recorded_at) = if capacity_needs_write(state.as_ref(), capacities) {
+        let now = Timestamp::now();
+        let new_state = RunState {
+            primary_capacity: capacities.clone(),
+            capacity_recorded_at: Some(now.clone()),
+            ..state.clone().unwrap_or_default()
+        };
+        write_state(target, state.is_some(), &new_state).await?;
+        (StepStatus::Done, Some(now))
+    } else {
+        (
+            StepStatus::AlreadyDone,
+            state.and_then(|s| s.capacity_recorded_at),
+        )
+    };
+    Ok(Answer {
+        status,
+        execution_id: None,
+        result: ActionResult::RecordCapacity(RecordCapacityResult {
+            recorded_capacities: capacities.clone(),
+            capacity_recorded_at: recorded_at,
+        }),
+        touched: target.touched(vec![state_parameter_name(&target.env)]),
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Parameters
+
+/// Loads and validates the configuration document. Missing → `ConfigInvalid` naming the parameter;
+/// invalid → `ConfigInvalid` naming the field; written for another env → `ConfigInvalid` at `env`.
+async fn load_config(target: &Target) -> Result<PilotLightConfig, PilotLightError> {
+    let name = config_parameter_name(&target.env);
+    let text = get_parameter(&target.ssm, &name).await?.ok_or_else(|| {
+        PilotLightError::config(
+            name.clone(),
+            format!(
+                "no configuration document for `{}` in {}",
+                target.env, target.region
+            ),
+        )
+    })?;
+    let config = PilotLightConfig::from_json_str(&text)?;
+    if config.env != target.env {
+        return Err(PilotLightError::config(
+            "env",
+            format!(
+                "the document at {name} is for `{}`, not `{}`",
+                config.env, target.env
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+async fn read_state(target: &Target) -> Result<Option<RunState>, PilotLightError> {
+    let name = state_parameter_name(&target.env);
+    match get_parameter(&target.ssm, &name).await? {
+        None => Ok(None),
+        Some(text) => {
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|err| PilotLightError::InvalidState {
+                    resource: format!("parameter {name} in {}", target.region),
+                    state: "unreadable".into(),
+                    reason: format!("not a run state ({err}); fix or delete it by hand"),
+                })
+        }
+    }
+}
+
+async fn read_lock(target: &Target) -> Result<LockView, PilotLightError> {
+    let text = get_parameter(&target.ssm, &lock_parameter_name(&target.env)).await?;
+    Ok(LockView::from_value(text.as_deref()))
+}
+
+/// Writes the state: created (tagged) when there was none, overwritten otherwise. When another
+/// writer created it first, this is `Throttled` so the state machine's Retry re-reads and merges.
+async fn write_state(
+    target: &Target,
+    exists: bool,
+    state: &RunState,
+) -> Result<(), PilotLightError> {
+    let name = state_parameter_name(&target.env);
+    let value = to_json(state)?;
+    match put_parameter(&target.ssm, &name, &value, exists, &target.env).await? {
+        Put::Written => Ok(()),
+        Put::AlreadyExists => Err(PilotLightError::Throttled {
+            operation: "PutParameter".into(),
+            message: format!("{name} was created concurrently; retry to merge with it"),
+        }),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, PilotLightError> {
+    serde_json::to_string(value).map_err(|err| PilotLightError::InvalidInput {
+        field: ".".into(),
+        reason: format!("cannot encode: {err}"),
+    })
+}
+
+async fn get_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<Option<String>, PilotLightError> {
+    match ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_parameter_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(classify("GetParameter", &err)),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Put {
+    Written,
+    AlreadyExists,
+}
+
+/// `PutParameter`. Without `overwrite` it creates the parameter (tagged with the env) or answers
+/// [`Put::AlreadyExists`]: that is the lock's compare-and-set.
+async fn put_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    value: &str,
+    overwrite: bool,
+    env: &str,
+) -> Result<Put, PilotLightError> {
+    let mut request = ssm
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(overwrite);
+    if !overwrite {
+        // Tags are allowed only when creating; they let IAM conditions scope the parameter.
+        let tag = Tag::builder()
+            .key(ENV_TAG_KEY)
+            .value(env)
+            .build()
+            .map_err(|err| PilotLightError::InvalidInput {
+                field: "env".into(),
+                reason: err.to_string(),
+            })?;
+        request = request
+            .tags(tag)
+            .tier(ParameterTier::Standard)
+            .description("pilot-light run state (written by run-state)");
+    }
+    match request.send().await {
+        Ok(_) => Ok(Put::Written),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_parameter_already_exists()) =>
+        {
+            Ok(Put::AlreadyExists)
+        }
+        Err(err) => Err(classify("PutParameter", &err)),
+    }
+}
+
+/// `DeleteParameter`; false when it did not exist.
+async fn delete_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool, PilotLightError> {
+    match ssm.delete_parameter().name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_parameter_not_found()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(classify("DeleteParameter", &err)),
+    }
+}
+
+/// SSM errors: `TooManyUpdates` (concurrent writes to one parameter) is retryable like throttling;
+/// any 5xx is `AwsUnavailable`; the rest as `core` classifies them.
+fn classify<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> PilotLightError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(service) = err {
+        let code = service.err().code().unwrap_or_default();
+        let message = service.err().message().unwrap_or_default().to_string();
+        if code == "TooManyUpdates" {
+            return PilotLightError::Throttled {
+                operation: operation.to_string(),
+                message,
+            };
+        }
+        if service.raw().status().is_server_error() {
+            return PilotLightError::AwsUnavailable {
+                operation: operation.to_string(),
+                message: format!("{code}: {message}"),
+            };
+        }
+    }
+    PilotLightError::from_sdk(operation, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STANDBY: &str = "us-west-2";
+    const PRIMARY: &str = "us-east-1";
+    const ME: &str = "arn:aws:states:us-west-2:1:execution:failover:me";
+    const OTHER: &str = "arn:aws:states:us-west-2:1:execution:failover:other";
+
+    fn state(active: Option<&str>) -> RunState {
+        RunState {
+            active_region: active.map(str::to_string),
+            ..RunState::default()
+        }
+    }
+
+    fn held_by(id: &str) -> LockView {
+        LockView::Held(Lock {
+            execution_id: id.into(),
+            operation: FAILOVER_OPERATION.into(),
+            acquired_at: Timestamp("2026-01-01T00:00:00Z".into()),
+        })
+    }
+
+    #[test]
+    fn begin_decisions() {
+        use BeginDecision::*;
+        let primary = state(Some(PRIMARY));
+        let standby = state(Some(STANDBY));
+        let fresh = state(None);
+        let cases: Vec<(Option<&RunState>, LockView, &str)> = vec![
+            (None, LockView::Free, "take"),
+            (Some(&fresh), LockView::Free, "take"),
+            (Some(&primary), LockView::Free, "take"),
+            (Some(&primary), held_by(ME), "reenter"),
+            (Some(&primary), held_by(OTHER), "refuse"),
+            (None, held_by(OTHER), "refuse"),
+            (Some(&primary), LockView::Unreadable, "refuse"),
+            // Already active wins: no lock is taken, and another run's lock does not matter.
+            (Some(&standby), LockView::Free, "active"),
+            (Some(&standby), held_by(OTHER), "active"),
+            // Our own lock (a retried step) is released on the way out.
+            (Some(&standby), held_by(ME), "active+release"),
+        ];
+        for (state, lock, expected) in cases {
+            let got = decide_begin(state, &lock, STANDBY, ME);
+            let name = match &got {
+                TakeLock => "take",
+                Reenter => "reenter",
+                Refuse { .. } => "refuse",
+                AlreadyActive {
+                    release_own_lock: false,
+                } => "active",
+                AlreadyActive {
+                    release_own_lock: true,
+                } => "active+release",
+            };
+            assert_eq!(name, expected, "{state:?} {lock:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_holder() {
+        let BeginDecision::Refuse { holder } = decide_lock(&held_by(OTHER), ME) else {
+            panic!("expected a refusal");
+        };
+        assert!(holder.contains(OTHER), "{holder}");
+        assert!(
+            holder.contains("failover since 2026-01-01T00:00:00Z"),
+            "{holder}"
+        );
+    }
+
+    #[test]
+    fn release_decisions() {
+        use ReleaseDecision::*;
+        assert_eq!(decide_release(&LockView::Free, ME), NotHeld);
+        assert_eq!(decide_release(&held_by(ME), ME), Delete);
+        assert!(
+            matches!(decide_release(&held_by(OTHER), ME), HeldByOther { holder } if holder.contains(OTHER))
+        );
+        assert!(matches!(
+            decide_release(&LockView::Unreadable, ME),
+            HeldByOther { .. }
+        ));
+    }
+
+    #[test]
+    fn mark_active_decisions() {
+        use MarkActiveDecision::*;
+        let primary = state(Some(PRIMARY));
+        let standby = state(Some(STANDBY));
+        let cases: Vec<(
+            Option<&RunState>,
+            LockView,
+            Result<MarkActiveDecision, &str>,
+        )> = vec![
+            (None, LockView::Free, Ok(Write)),
+            (Some(&primary), held_by(ME), Ok(Write)),
+            (Some(&primary), LockView::Free, Ok(Write)),
+            (Some(&standby), held_by(ME), Ok(AlreadyActive)),
+            (Some(&standby), LockView::Free, Ok(AlreadyActive)),
+            (Some(&primary), held_by(OTHER), Err("FailoverInProgress")),
+            (
+                Some(&primary),
+                LockView::Unreadable,
+                Err("FailoverInProgress"),
+            ),
+        ];
+        for (state, lock, expected) in cases {
+            let got =
+                decide_mark_active(state, &lock, "prod", ME, STANDBY).map_err(|e| e.error_type());
+            assert_eq!(got, expected, "{state:?} {lock:?}");
+        }
+    }
+
+    #[test]
+    fn capacity_writes_only_when_different() {
+        let wanted: BTreeMap<String, u32> = [("web".to_string(), 4)].into();
+        let mut recorded = state(Some(PRIMARY));
+        assert!(capacity_needs_write(None, &wanted));
+        assert!(capacity_needs_write(Some(&recorded), &wanted));
+        recorded.primary_capacity = wanted.clone();
+        assert!(!capacity_needs_write(Some(&recorded), &wanted));
+        recorded.primary_capacity.insert("api".into(), 2);
+        assert!(capacity_needs_write(Some(&recorded), &wanted));
+    }
+
+    #[test]
+    fn lock_values() {
+        assert_eq!(LockView::from_value(None), LockView::Free);
+        assert_eq!(LockView::from_value(Some("not json")), LockView::Unreadable);
+        assert_eq!(
+            LockView::from_value(Some(r#"{"executionId": 3}"#)),
+            LockView::Unreadable
+        );
+        let text =
+            r#"{"executionId":"x","operation":"failover","acquiredAt":"2026-01-01T00:00:00Z"}"#;
+        assert!(LockView::from_value(Some(text)).is_held_by("x"));
+        assert!(!LockView::from_value(Some(text)).is_held_by("y"));
+    }
+
+    #[test]
+    fn state_documents_round_trip_and_tolerate_new_fields() {
+        let text = r#"{"activeRegion":"us-west-2","since":"2026-01-01T00:00:00Z","executionId":"e",
+            "primaryCapacity":{"web":4},"capacityRecordedAt":"2025-12-31T00:00:00Z","lastAutomaticFailoverAt":"x"}"#;
+        let state: RunState = serde_json::from_str(text).unwrap();
+        assert_eq!(state.active_region.as_deref(), Some("us-west-2"));
+        assert_eq!(state.primary_capacity["web"], 4);
+        let again: RunState =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(again, state);
+        assert_eq!(
+            serde_json::to_string(&RunState::default()).unwrap(),
+            r#"{"primaryCapacity":{}}"#
+        );
+    }
+
+    #[test]
+    fn env_names() {
+        for good in ["prod", "e2e-ab12", "a"] {
+            assert!(check_env(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Prod", "prod/../x", "-x", "a b", &"x".repeat(33)] {
+            let err = check_env(bad).unwrap_err();
+            assert_eq!(err.error_type(), "InvalidInput", "{bad}");
+        }
+    }
+}

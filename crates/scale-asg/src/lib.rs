@@ -1,0 +1,653 @@
+//! `scale-asg`: brings a compute group's Auto Scaling group (one side, one region) to its failover
+//! capacity (`scale`), tells when that capacity is `InService` and healthy (`status`), and fences a
+//! group to zero (`fence`).
+//!
+//! Observe, then act: every action first describes the group. `scale` never lowers a group's desired
+//! capacity (a group already bigger than the target is left alone) and never asks for more than the
+//! group's `MaxSize` (it says `limitedByMaxSize` instead, and the answer's `target` is what `status`
+//! should wait for). `fence` puts desired and min to 0. Nothing here waits: the state machine polls
+//! `status`.
+
+use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use pilot_light_core::config::{CapacityPolicy, ComputeGroupConfig, GroupRef};
+use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The actions of this handler.
+pub const ACTIONS: &[&str] = &["scale", "status", "fence"];
+
+/// The clients this handler uses, built once per Lambda instance.
+pub struct Clients {
+    pub autoscaling: Regional<aws_sdk_autoscaling::Client>,
+    pub elbv2: Regional<aws_sdk_elasticloadbalancingv2::Client>,
+}
+
+impl Clients {
+    /// Clients from the environment (honours `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        let base = pilot_light_core::clients::load_sdk_config().await;
+        Self {
+            autoscaling: Regional::new(base.clone(), aws_sdk_autoscaling::Client::new),
+            elbv2: Regional::new(base, aws_sdk_elasticloadbalancingv2::Client::new),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScaleAction {
+    /// Raise the desired capacity to the target (once; never lower it).
+    Scale,
+    /// `done` when `target` instances are `InService` and `Healthy` (and healthy in the target
+    /// group, when one is configured).
+    Status,
+    /// Desired and min to 0.
+    Fence,
+}
+
+/// Which half of a compute group entry to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    Primary,
+    Standby,
+}
+
+impl Side {
+    /// The group's resources on this side.
+    pub fn of(self, group: &ComputeGroupConfig) -> &GroupRef {
+        match self {
+            Self::Primary => &group.primary,
+            Self::Standby => &group.standby,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Standby => "standby",
+        }
+    }
+}
+
+/// Input from the state machine: the action and the slice of configuration it needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScaleAsgInput {
+    pub action: ScaleAction,
+    /// The region of `side`'s group.
+    pub region: String,
+    pub side: Side,
+    pub group: ComputeGroupConfig,
+    /// The primary groups' desired capacities as last recorded, by compute group name.
+    #[serde(default)]
+    pub recorded_capacities: Option<BTreeMap<String, u32>>,
+    /// For `status`: the `target` of the `scale` answer. Without it, `status` works the target out
+    /// as `scale` does.
+    #[serde(default)]
+    pub target: Option<u32>,
+    /// The Step Functions execution, for the logs.
+    #[serde(default)]
+    pub execution_id: Option<String>,
+}
+
+/// What the action found and did. Fields that belong to one action only are left out of the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleAsgOutput {
+    pub action: ScaleAction,
+    pub status: StepStatus,
+    /// Logical compute group name from the configuration.
+    pub group: String,
+    pub region: String,
+    pub side: Side,
+    pub auto_scaling_group_name: String,
+    /// `scale`, `status`: the capacity to wait for (the policy's target, at most `MaxSize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u32>,
+    /// `scale`: the policy's target before the `MaxSize` limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_target: Option<u32>,
+    /// `scale`, `fence`: the desired capacity found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_desired: Option<u32>,
+    /// `fence`: the min size found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_min_size: Option<u32>,
+    /// The desired capacity now.
+    pub desired_capacity: u32,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// `scale`: the target was above `MaxSize`, so the group got `MaxSize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by_max_size: Option<bool>,
+    /// `status`: instances `InService` and `Healthy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_service: Option<u32>,
+    /// `status`, with a target group configured: the group's instances that are `healthy` targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_targets: Option<u32>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// ARNs of the resources looked at or changed.
+    pub resources: Vec<String>,
+}
+
+/// One instance of the group, reduced to what the decisions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceObservation {
+    pub instance_id: String,
+    /// `Pending`, `InService`, `Terminating`, …
+    pub lifecycle_state: String,
+    /// `Healthy` or `Unhealthy`.
+    pub health_status: String,
+}
+
+/// What a describe call tells about the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupObservation {
+    pub arn: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired: u32,
+    /// Set by Auto Scaling only while the group is being deleted (`Delete in progress`).
+    pub status: Option<String>,
+    pub instances: Vec<InstanceObservation>,
+}
+
+impl GroupObservation {
+    fn from_group(group: &AutoScalingGroup) -> Self {
+        let size = |n: Option<i32>| n.unwrap_or(0).max(0) as u32;
+        Self {
+            arn: group
+                .auto_scaling_group_arn()
+                .unwrap_or_default()
+                .to_string(),
+            min_size: size(group.min_size()),
+            max_size: size(group.max_size()),
+            desired: size(group.desired_capacity()),
+            status: group.status().filter(|s| !s.is_empty()).map(str::to_string),
+            instances: group
+                .instances()
+                .iter()
+                .map(|i| InstanceObservation {
+                    instance_id: i.instance_id().unwrap_or_default().to_string(),
+                    lifecycle_state: i
+                        .lifecycle_state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    health_status: i.health_status().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The failover target of a group: the absolute target when configured, else `targetPercent` of
+/// the recorded primary capacity (rounded up), else the minimum; never below the minimum.
+pub fn decide_target(policy: &CapacityPolicy, recorded: Option<u32>) -> u32 {
+    let wanted = match (policy.target, recorded) {
+        (Some(target), _) => target,
+        (None, Some(recorded)) => {
+            let scaled = (u64::from(recorded) * u64::from(policy.target_percent)).div_ceil(100);
+            u32::try_from(scaled).unwrap_or(u32::MAX)
+        }
+        (None, None) => policy.minimum,
+    };
+    wanted.max(policy.minimum)
+}
+
+/// What `scale` should ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScalePlan {
+    /// The capacity to wait for: the target, at most `MaxSize`.
+    pub target: u32,
+    /// The desired capacity to set (equal to the current one when nothing is to change).
+    pub desired: u32,
+    /// The target was above `MaxSize`.
+    pub limited_by_max_size: bool,
+}
+
+impl ScalePlan {
+    /// True when the desired capacity has to change.
+    pub fn changes(&self, current_desired: u32) -> bool {
+        self.desired != current_desired
+    }
+}
+
+/// Plans `scale`: never lower the desired capacity, never above `MaxSize`.
+pub fn plan_scale(current_desired: u32, target: u32, max_size: u32) -> ScalePlan {
+    let reachable = target.min(max_size);
+    ScalePlan {
+        target: reachable,
+        desired: current_desired.max(reachable),
+        limited_by_max_size: target > max_size,
+    }
+}
+
+/// Instances that count as serving: `InService` and `Healthy`.
+pub fn count_in_service(instances: &[InstanceObservation]) -> u32 {
+    instances
+        .iter()
+        .filter(|i| i.lifecycle_state == LifecycleState::InService.as_str())
+        .filter(|i| i.health_status == "Healthy")
+        .count() as u32
+}
+
+/// Decides `status`: `done` when at least `target` instances serve and, with a target group, at
+/// least `target` of them are healthy targets.
+pub fn decide_health(target: u32, in_service: u32, healthy_targets: Option<u32>) -> StepStatus {
+    let enough_targets = healthy_targets.is_none_or(|healthy| healthy >= target);
+    if in_service >= target && enough_targets {
+        StepStatus::Done
+    } else {
+        StepStatus::InProgress
+    }
+}
+
+/// A group being deleted cannot be scaled, fenced or waited for.
+fn check_not_deleting(obs: &GroupObservation, name: &str) -> Result<(), PilotLightError> {
+    match &obs.status {
+        Some(status) => Err(PilotLightError::InvalidState {
+            resource: format!("Auto Scaling group {name}"),
+            state: status.clone(),
+            reason: "the group is being deleted".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The Lambda handler: decode, validate, observe, act.
+pub async fn handler(
+    event: serde_json::Value,
+    clients: &Clients,
+) -> Result<ScaleAsgOutput, PilotLightError> {
+    let started_at = Timestamp::now();
+    let input: ScaleAsgInput = parse_step_input(event, ACTIONS)?;
+    let side = input.side.of(&input.group);
+    let side_name = input.side.name();
+    if side.auto_scaling_group_name.trim().is_empty() {
+        return Err(PilotLightError::InvalidInput {
+            field: format!("group.{side_name}.autoScalingGroupName"),
+            reason: "must not be empty".into(),
+        });
+    }
+    let autoscaling = clients.autoscaling.get(&input.region)?;
+    let region = input.region.as_str();
+    let name = side.auto_scaling_group_name.as_str();
+    let obs = observe_group(&autoscaling, name, region).await?;
+    check_not_deleting(&obs, name)?;
+    let recorded = input
+        .recorded_capacities
+        .as_ref()
+        .and_then(|r| r.get(&input.group.name))
+        .copied();
+
+    let mut out = ScaleAsgOutput {
+        action: input.action,
+        status: StepStatus::AlreadyDone,
+        group: input.group.name.clone(),
+        region: region.to_string(),
+        side: input.side,
+        auto_scaling_group_name: name.to_string(),
+        target: None,
+        requested_target: None,
+        previous_desired: None,
+        previous_min_size: None,
+        desired_capacity: obs.desired,
+        min_size: obs.min_size,
+        max_size: obs.max_size,
+        limited_by_max_size: None,
+        in_service: None,
+        healthy_targets: None,
+        started_at,
+        finished_at: Timestamp::now(),
+        resources: vec![obs.arn.clone()],
+    };
+
+    match input.action {
+        ScaleAction::Scale => {
+            let requested = decide_target(&input.group.capacity, recorded);
+            let plan = plan_scale(obs.desired, requested, obs.max_size);
+            out.target = Some(plan.target);
+            out.requested_target = Some(requested);
+            out.previous_desired = Some(obs.desired);
+            out.limited_by_max_size = Some(plan.limited_by_max_size);
+            if plan.changes(obs.desired) {
+                set_desired(&autoscaling, name, region, plan.desired).await?;
+                out.desired_capacity = plan.desired;
+                out.status = StepStatus::Started;
+            }
+        }
+        ScaleAction::Status => {
+            let target = input.target.unwrap_or_else(|| {
+                plan_scale(
+                    obs.desired,
+                    decide_target(&input.group.capacity, recorded),
+                    obs.max_size,
+                )
+                .target
+            });
+            let in_service = count_in_service(&obs.instances);
+            let healthy_targets = match &side.target_group_arn {
+                Some(arn) => {
+                    let elbv2 = clients.elbv2.get(region)?;
+                    let members: BTreeSet<&str> = obs
+                        .instances
+                        .iter()
+                        .map(|i| i.instance_id.as_str())
+                        .collect();
+                    out.resources.push(arn.clone());
+                    Some(count_healthy_targets(&elbv2, arn, &members, region).await?)
+                }
+                None => None,
+            };
+            out.target = Some(target);
+            out.in_service = Some(in_service);
+            out.healthy_targets = healthy_targets;
+            out.status = decide_health(target, in_service, healthy_targets);
+        }
+        ScaleAction::Fence => {
+            out.previous_desired = Some(obs.desired);
+            out.previous_min_size = Some(obs.min_size);
+            if obs.desired != 0 || obs.min_size != 0 {
+                fence(&autoscaling, name, region).await?;
+                out.desired_capacity = 0;
+                out.min_size = 0;
+                out.status = StepStatus::Done;
+            }
+        }
+    }
+
+    tracing::info!(
+        action = ?input.action,
+        group = %input.group.name,
+        side = side_name,
+        region,
+        auto_scaling_group = name,
+        execution_id = input.execution_id.as_deref().unwrap_or(""),
+        desired_capacity = out.desired_capacity,
+        target = ?out.target,
+        in_service = ?out.in_service,
+        healthy_targets = ?out.healthy_targets,
+        status = ?out.status,
+        "scale-asg"
+    );
+    out.finished_at = Timestamp::now();
+    Ok(out)
+}
+
+fn group_not_found(name: &str, region: &str) -> PilotLightError {
+    PilotLightError::ResourceNotFound {
+        kind: "AutoScalingGroup".into(),
+        id: name.to_string(),
+        region: region.to_string(),
+    }
+}
+
+/// Describes the group. Not found is `ResourceNotFound`.
+async fn observe_group(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+) -> Result<GroupObservation, PilotLightError> {
+    let described = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|err| PilotLightError::from_sdk("DescribeAutoScalingGroups", &err))?;
+    described
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(name))
+        .map(GroupObservation::from_group)
+        .ok_or_else(|| group_not_found(name, region))
+}
+
+/// Maps an error of a call that changes the group: a vanished group is `ResourceNotFound`, a
+/// scaling activity or contention in the way is `Throttled` (try again later), another validation
+/// error is `InvalidState`.
+fn change_error<E>(
+    operation: &str,
+    err: &aws_sdk_autoscaling::error::SdkError<E>,
+    name: &str,
+    region: &str,
+) -> PilotLightError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = err.message().unwrap_or_default().to_string();
+    match err.code() {
+        Some("ScalingActivityInProgress") | Some("ResourceContention") => {
+            PilotLightError::Throttled {
+                operation: operation.to_string(),
+                message,
+            }
+        }
+        Some("ValidationError") if message.to_lowercase().contains("not found") => {
+            group_not_found(name, region)
+        }
+        Some("ValidationError") => PilotLightError::InvalidState {
+            resource: format!("Auto Scaling group {name}"),
+            state: "unchanged".into(),
+            reason: format!("{operation} refused: {message}"),
+        },
+        _ => PilotLightError::from_sdk(operation, err),
+    }
+}
+
+/// Sets the desired capacity (cooldowns do not apply to a failover).
+async fn set_desired(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    desired: u32,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .set_desired_capacity()
+        .auto_scaling_group_name(name)
+        .desired_capacity(i32::try_from(desired).unwrap_or(i32::MAX))
+        .honor_cooldown(false)
+        .send()
+        .await
+        .map_err(|err| change_error("SetDesiredCapacity", &err, name, region))?;
+    Ok(())
+}
+
+/// Desired and min to 0.
+async fn fence(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .map_err(|err| change_error("UpdateAutoScalingGroup", &err, name, region))?;
+    Ok(())
+}
+
+/// The group's instances that are `healthy` targets of the target group.
+async fn count_healthy_targets(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    target_group_arn: &str,
+    members: &BTreeSet<&str>,
+    region: &str,
+) -> Result<u32, PilotLightError> {
+    let described = elbv2
+        .describe_target_health()
+        .target_group_arn(target_group_arn)
+        .send()
+        .await
+        .map_err(|err| {
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_target_group_not_found_exception())
+            {
+                PilotLightError::ResourceNotFound {
+                    kind: "TargetGroup".into(),
+                    id: target_group_arn.to_string(),
+                    region: region.to_string(),
+                }
+            } else {
+                PilotLightError::from_sdk("DescribeTargetHealth", &err)
+            }
+        })?;
+    let healthy: BTreeSet<&str> = described
+        .target_health_descriptions()
+        .iter()
+        .filter(|d| {
+            d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+        })
+        .filter_map(|d| d.target().and_then(|t| t.id()))
+        .filter(|id| members.contains(id))
+        .collect();
+    Ok(healthy.len() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(percent: u32, target: Option<u32>, minimum: u32) -> CapacityPolicy {
+        CapacityPolicy {
+            target_percent: percent,
+            target,
+            minimum,
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let cases: Vec<(CapacityPolicy, Option<u32>, u32)> = vec![
+            // Percentage of the recorded capacity, rounded up.
+            (policy(100, None, 1), Some(4), 4),
+            (policy(50, None, 1), Some(4), 2),
+            (policy(50, None, 1), Some(5), 3),
+            (policy(30, None, 1), Some(10), 3),
+            (policy(34, None, 1), Some(10), 4),
+            (policy(200, None, 1), Some(3), 6),
+            // Never below the minimum.
+            (policy(10, None, 2), Some(4), 2),
+            (policy(100, None, 1), Some(0), 1),
+            // Nothing recorded: the minimum.
+            (policy(100, None, 2), None, 2),
+            (policy(100, None, 0), None, 0),
+            // An absolute target wins over the percentage, not over the minimum.
+            (policy(50, Some(6), 1), Some(10), 6),
+            (policy(50, Some(6), 1), None, 6),
+            (policy(50, Some(1), 3), Some(10), 3),
+            // No overflow on absurd numbers.
+            (policy(1000, None, 1), Some(u32::MAX), u32::MAX),
+        ];
+        for (p, recorded, expected) in cases {
+            assert_eq!(decide_target(&p, recorded), expected, "{p:?} {recorded:?}");
+        }
+    }
+
+    #[test]
+    fn scale_plans() {
+        // (current desired, target, max) → (target to wait for, desired, limited, changes)
+        let cases = [
+            // From zero to the target.
+            (0, 3, 10, (3, 3, false, true)),
+            // Already there.
+            (3, 3, 10, (3, 3, false, false)),
+            // Never scale down: a bigger group stays as it is.
+            (5, 3, 10, (3, 5, false, false)),
+            // Up from a smaller group.
+            (2, 4, 10, (4, 4, false, true)),
+            // Clamped at MaxSize.
+            (0, 6, 4, (4, 4, true, true)),
+            (4, 6, 4, (4, 4, true, false)),
+            // A group above its max (AWS would not allow it) is not lowered either.
+            (5, 6, 4, (4, 5, true, false)),
+            // A group that may not run anything.
+            (0, 2, 0, (0, 0, true, false)),
+            (0, 0, 4, (0, 0, false, false)),
+        ];
+        for (current, target, max, (want_target, desired, limited, changes)) in cases {
+            let plan = plan_scale(current, target, max);
+            assert_eq!(
+                (
+                    plan.target,
+                    plan.desired,
+                    plan.limited_by_max_size,
+                    plan.changes(current)
+                ),
+                (want_target, desired, limited, changes),
+                "current {current}, target {target}, max {max}"
+            );
+        }
+    }
+
+    fn instance(state: &str, health: &str) -> InstanceObservation {
+        InstanceObservation {
+            instance_id: format!("i-{state}-{health}"),
+            lifecycle_state: state.into(),
+            health_status: health.into(),
+        }
+    }
+
+    #[test]
+    fn serving_instances() {
+        let instances = vec![
+            instance("InService", "Healthy"),
+            instance("InService", "Unhealthy"),
+            instance("Pending", "Healthy"),
+            instance("Terminating", "Healthy"),
+            instance("Standby", "Healthy"),
+            instance("InService", "Healthy"),
+        ];
+        assert_eq!(count_in_service(&instances), 2);
+        assert_eq!(count_in_service(&[]), 0);
+    }
+
+    #[test]
+    fn health_decisions() {
+        use StepStatus::*;
+        let cases = [
+            (3, 3, None, Done),
+            (3, 4, None, Done),
+            (3, 2, None, InProgress),
+            (0, 0, None, Done),
+            (3, 3, Some(3), Done),
+            (3, 3, Some(2), InProgress),
+            (3, 2, Some(3), InProgress),
+            (0, 0, Some(0), Done),
+        ];
+        for (target, in_service, healthy, expected) in cases {
+            assert_eq!(
+                decide_health(target, in_service, healthy),
+                expected,
+                "target {target}, in service {in_service}, healthy targets {healthy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deleting_group_is_invalid_state() {
+        let mut obs = GroupObservation {
+            arn: "arn".into(),
+            min_size: 0,
+            max_size: 4,
+            desired: 0,
+            status: None,
+            instances: vec![],
+        };
+        assert!(check_not_deleting(&obs, "web").is_ok());
+        obs.status = Some("Delete in progress".into());
+        assert_eq!(
+            check_not_deleting(&obs, "web").unwrap_err().error_type(),
+            "InvalidState"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! A whole pilot light in one call: what a team has before a disaster, seeded in the emulator.
+//! Primary region: databases, compute groups at their production size, consumers enabled. Standby
+//! region: a cross-region read replica per database, launch templates and groups at 0, consumers
+//! switched off, a newer AMI copied over (as the AMI pipeline would), DNS pointing at the primary, the
+//! configuration document, and the primary's capacity recorded in the run state.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use crate::compute::SeededGroup;
+use crate::dns::SeededZone;
+use crate::functions::SeededFunction;
+use crate::notify::NotificationTopic;
+use crate::world::SeededDatabase;
+use crate::{World, PRIMARY_REGION, STANDBY_REGION};
+use pilot_light_core::config::state_parameter_name;
+
+/// What [`World::seed_pilot_light`] made.
+pub struct SeededPilotLight {
+    pub databases: Vec<SeededDatabase>,
+    pub groups: Vec<SeededGroup>,
+    /// Per group: the newest standby image (the one failover must put in the launch template).
+    pub newest_standby_images: BTreeMap<String, String>,
+    /// The standby consumers (switched off until failover).
+    pub standby_functions: Vec<SeededFunction>,
+    /// The primary consumers (running; graceful failover switches them off).
+    pub primary_functions: Vec<SeededFunction>,
+    pub zone: SeededZone,
+    /// `(record name, primary value, standby value)` of each CNAME record.
+    pub records: Vec<(String, String, String)>,
+    pub topic: NotificationTopic,
+    /// The primary groups' desired capacity recorded in the run state.
+    pub recorded_capacity: BTreeMap<String, i64>,
+    /// The configuration document written to SSM.
+    pub config: Value,
+}
+
+impl SeededPilotLight {
+    /// Placeholder values for `deploy_with`: the topic reports go to.
+    pub fn substitutions(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("NotificationTopicArn".to_string(), self.topic.topic_arn.clone())])
+    }
+}
+
+impl World {
+    /// Seeds a pilot light with these databases and compute groups (names), one consumer and one
+    /// DNS record per compute group, and polls of 1 s in the configuration.
+    pub async fn seed_pilot_light(&self, databases: &[&str], groups: &[&str]) -> SeededPilotLight {
+        let mut seeded_dbs = Vec::new();
+        for name in databases {
+            seeded_dbs.push(self.seed_database(name).await);
+        }
+        let mut seeded_groups = Vec::new();
+        let mut newest = BTreeMap::new();
+        for name in groups {
+            let group = self.seed_compute_group(name).await;
+            // The AMI pipeline copied a newer image to the standby since the template was made.
+            let image = self.create_group_image(&group, STANDBY_REGION, "copy-2").await;
+            newest.insert(name.to_string(), image);
+            seeded_groups.push(group);
+        }
+        let mut standby_functions = Vec::new();
+        let mut primary_functions = Vec::new();
+        let mut function_configs = Vec::new();
+        for name in groups {
+            let standby = self.seed_dr_function(STANDBY_REGION, &format!("{name}-consumer")).await;
+            let primary = self.seed_dr_function(PRIMARY_REGION, &format!("{name}-consumer")).await;
+            self.enable_function(&primary).await;
+            let mut entry = self.function_config_entry(&format!("{name}-consumer"), &standby, Some(5));
+            entry["primary"] = json!({
+                "functionName": primary.function_name,
+                "eventSourceMappingUuids": [primary.mapping_uuid],
+                "eventBridgeRules": [primary.rule_name],
+                "reservedConcurrency": 5,
+            });
+            function_configs.push(entry);
+            standby_functions.push(standby);
+            primary_functions.push(primary);
+        }
+        let zone = self.seed_hosted_zone().await;
+        let mut records = Vec::new();
+        let mut record_configs = Vec::new();
+        for name in groups {
+            let record = zone.record_name(name);
+            let (primary, standby) = (format!("{name}.{PRIMARY_REGION}.lb.example.com"), format!("{name}.{STANDBY_REGION}.lb.example.com"));
+            self.seed_cname(&zone, &record, &primary, 60, None).await;
+            record_configs.push(self.cname_record_config(&zone, &record, &primary, &standby, None));
+            records.push((record, primary, standby));
+        }
+        let topic = self.seed_notification_topic(STANDBY_REGION).await;
+        self.delete_run_state_at_teardown();
+
+        let db_refs: Vec<&SeededDatabase> = seeded_dbs.iter().collect();
+        let mut config = self.config_document(&db_refs);
+        config["computeGroups"] = Value::Array(seeded_groups.iter().map(|g| g.config()).collect());
+        config["functions"] = Value::Array(function_configs);
+        config["dnsRecords"] = Value::Array(record_configs);
+        config["poll"] = json!({
+            "promotion": {"intervalSeconds": 1, "maxAttempts": 60},
+            "compute": {"intervalSeconds": 1, "maxAttempts": 60},
+        });
+        self.write_config(&config).await;
+
+        // What the scheduled capacity recording leaves in the run state: the primary is active.
+        let recorded_capacity: BTreeMap<String, i64> = groups.iter().map(|g| (g.to_string(), 2)).collect();
+        let state = json!({
+            "activeRegion": PRIMARY_REGION,
+            "primaryCapacity": recorded_capacity,
+        });
+        self.put_parameter(STANDBY_REGION, &state_parameter_name(&self.env), &state.to_string()).await;
+
+        SeededPilotLight {
+            databases: seeded_dbs,
+            groups: seeded_groups,
+            newest_standby_images: newest,
+            standby_functions,
+            primary_functions,
+            zone,
+            records,
+            topic,
+            recorded_capacity,
+            config,
+        }
+    }
+
+    /// Turns a seeded consumer on (mapping enabled, concurrency reservation removed, rule enabled),
+    /// as it runs in the active region.
+    pub async fn enable_function(&self, function: &SeededFunction) {
+        let config = self.config(&function.region);
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        lambda
+            .update_event_source_mapping()
+            .uuid(&function.mapping_uuid)
+            .enabled(true)
+            .send()
+            .await
+            .expect("enable mapping");
+        lambda
+            .put_function_concurrency()
+            .function_name(&function.function_name)
+            .reserved_concurrent_executions(5)
+            .send()
+            .await
+            .expect("reserve concurrency");
+        aws_sdk_eventbridge::Client::new(&config)
+            .enable_rule()
+            .name(&function.rule_name)
+            .send()
+            .await
+            .expect("enable rule");
+    }
+}
