@@ -72,7 +72,7 @@ impl Execution {
             while let Some(event) = cursor {
                 if event.kind.ends_with("StateEntered") && event.state == exit.state {
                     let item = event.input.as_ref().and_then(|i| {
-                        i.pointer("/database/name").and_then(Value::as_str).map(str::to_string)
+                        ["/database/name", "/group/name"].iter().find_map(|p| i.pointer(p).and_then(Value::as_str)).map(str::to_string)
                     });
                     spans.push(StepSpan {
                         state: exit.state.clone().unwrap_or_default(),

@@ -189,11 +189,13 @@ fn every_loop_is_bounded_by_an_attempt_counter() {
                             && choice.as_object().is_some_and(|o| {
                                 o.keys().any(|k| k.starts_with("NumericGreaterThan"))
                             });
+                        // Out of the loop to a Fail state, or into the failure path (a Pass that
+                        // records the error in `$.failure`, then notifies and releases the lock).
                         let exits_to_fail = choice
                             .get("Next")
                             .and_then(Value::as_str)
                             .and_then(|n| states.get(n))
-                            .is_some_and(|s| s["Type"] == "Fail");
+                            .is_some_and(|s| s["Type"] == "Fail" || (s["Type"] == "Pass" && s["ResultPath"] == "$.failure"));
                         counts && exits_to_fail
                     })
             };
@@ -348,4 +350,31 @@ fn every_function_in_the_template_is_a_workspace_crate_with_sample_events() {
         );
     }
     assert!(functions > 0);
+}
+
+/// The trigger samples carry the field names the real services send, so rules written from them
+/// match real events.
+#[test]
+fn trigger_samples_have_the_real_event_fields() {
+    let read = |name: &str| -> Value {
+        let path = repo_root().join("events/state-machines").join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let health = read("failover-health.json");
+    assert_eq!(health["source"], "aws.health");
+    assert_eq!(health["detail-type"], "AWS Health Event");
+    for field in ["service", "eventTypeCategory", "statusCode", "eventRegion"] {
+        assert!(health["detail"][field].is_string(), "AWS Health detail.{field}");
+    }
+    assert_eq!(health["detail"]["eventTypeCategory"], "issue");
+    assert_eq!(health["detail"]["statusCode"], "open");
+    let alarm = read("failover-alarm.json");
+    assert_eq!(alarm["source"], "aws.cloudwatch");
+    assert_eq!(alarm["detail-type"], "CloudWatch Alarm State Change");
+    assert_eq!(alarm["detail"]["state"]["value"], "ALARM");
+    for input in ["failover-manual.json", "failover-triggered.json"] {
+        let input = read(input);
+        assert!(input["env"].is_string(), "a failover input names its env");
+        assert!(matches!(input["mode"].as_str(), Some("graceful" | "ungraceful")));
+    }
 }
