@@ -153,7 +153,13 @@ def start_cargo_lambda(
         "RUST_LOG=info",
         *extra_env,
     ]
-    command = [cargo, "lambda", "watch", "-A", LOOPBACK, "-P", str(port)]
+    # Tests run in parallel and Map states fan out: let each function run several instances at once
+    # (cargo lambda's default is one, which queues invocations behind each other). The binaries do
+    # not change while a stack runs: no reloads.
+    command = [
+        cargo, "lambda", "watch", "-A", LOOPBACK, "-P", str(port),
+        "--concurrency", "4", "--ignore-changes",
+    ]
     # cargo lambda splits --env-var values on commas: values with a comma go through a file.
     with_comma = [item for item in handler_env if "," in item]
     for item in handler_env:

@@ -36,7 +36,11 @@ pub enum PilotLightError {
     /// A resource the configuration names does not exist (`kind` says what: `AutoScalingGroup`,
     /// `LaunchTemplate`, `Function`, `EventSourceMapping`, `Rule`, `HostedZone`, `Parameter`, …).
     #[error("{kind} `{id}` not found in {region}")]
-    ResourceNotFound { kind: String, id: String, region: String },
+    ResourceNotFound {
+        kind: String,
+        id: String,
+        region: String,
+    },
 
     /// No `available` image carries the compute group's AMI tag in the region.
     #[error("no available AMI tagged {tag} in {region}")]
@@ -233,6 +237,25 @@ mod tests {
             PilotLightError::NotAReplica {
                 instance_id: s(),
                 region: s(),
+            },
+            PilotLightError::ResourceNotFound {
+                kind: s(),
+                id: s(),
+                region: s(),
+            },
+            PilotLightError::ImageNotFound {
+                tag: s(),
+                region: s(),
+            },
+            PilotLightError::ArchitectureMismatch {
+                image_id: s(),
+                image_architecture: s(),
+                instance_type: s(),
+                supported: s(),
+            },
+            PilotLightError::FailoverInProgress {
+                env: s(),
+                holder: s(),
             },
             PilotLightError::InvalidState {
                 resource: s(),

@@ -275,10 +275,18 @@ pub async fn handler(
     let mut replica_lag_seconds = None;
     let (status, obs) = match input.action {
         PromoteAction::Lag => {
-            decide_status_for_lag(&obs, instance_id, &input.primary_region, &input.standby_region)?;
+            decide_status_for_lag(
+                &obs,
+                instance_id,
+                &input.primary_region,
+                &input.standby_region,
+            )?;
             let cloudwatch = clients.cloudwatch.get(&input.standby_region)?;
             replica_lag_seconds = latest_replica_lag(&cloudwatch, instance_id).await?;
-            (decide_lag(replica_lag_seconds, input.max_replica_lag_seconds), obs)
+            (
+                decide_lag(replica_lag_seconds, input.max_replica_lag_seconds),
+                obs,
+            )
         }
         PromoteAction::Status => {
             let status = decide_status(
@@ -366,7 +374,12 @@ async fn latest_replica_lag(
         .get_metric_statistics()
         .namespace("AWS/RDS")
         .metric_name("ReplicaLag")
-        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance_id).build())
+        .dimensions(
+            Dimension::builder()
+                .name("DBInstanceIdentifier")
+                .value(instance_id)
+                .build(),
+        )
         .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
         .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
         .period(60)
@@ -551,7 +564,13 @@ mod tests {
     #[test]
     fn lag_decisions() {
         use StepStatus::*;
-        let cases = [(Some(0.0), 0.0, Done), (Some(3.0), 0.0, InProgress), (Some(3.0), 5.0, Done), (None, 0.0, InProgress), (None, 60.0, InProgress)];
+        let cases = [
+            (Some(0.0), 0.0, Done),
+            (Some(3.0), 0.0, InProgress),
+            (Some(3.0), 5.0, Done),
+            (None, 0.0, InProgress),
+            (None, 60.0, InProgress),
+        ];
         for (latest, max, expected) in cases {
             assert_eq!(decide_lag(latest, max), expected, "{latest:?} {max}");
         }

@@ -272,12 +272,20 @@ fn lag_datapoints(points: &[(i64, f64)]) -> Rule {
         .match_requests(|req| {
             req.metric_name() == Some("ReplicaLag")
                 && req.namespace() == Some("AWS/RDS")
-                && req.dimensions().iter().any(|d| d.value() == Some("orders-dr"))
+                && req
+                    .dimensions()
+                    .iter()
+                    .any(|d| d.value() == Some("orders-dr"))
         })
         .then_output(move || {
             let mut out = GetMetricStatisticsOutput::builder();
             for (secs, lag) in &points {
-                out = out.datapoints(Datapoint::builder().timestamp(DateTime::from_secs(*secs)).maximum(*lag).build());
+                out = out.datapoints(
+                    Datapoint::builder()
+                        .timestamp(DateTime::from_secs(*secs))
+                        .maximum(*lag)
+                        .build(),
+                );
             }
             out.build()
         })
@@ -288,17 +296,32 @@ async fn lag_is_done_only_when_the_newest_datapoint_is_zero() {
     let describe = describe_returns(replica("available", Some(SOURCE)));
     // Datapoints arrive unordered: the newest (t=300) decides.
     let caught_up = lag_datapoints(&[(300, 0.0), (100, 12.0), (200, 4.0)]);
-    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&caught_up])).await.unwrap();
+    let out = handler(
+        event("lag"),
+        &clients_with_metrics(&[&describe], &[&caught_up]),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.status, pilot_light_core::StepStatus::Done);
     assert_eq!(out.replica_lag_seconds, Some(0.0));
 
     let behind = lag_datapoints(&[(100, 0.0), (300, 7.0)]);
-    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&behind])).await.unwrap();
+    let out = handler(
+        event("lag"),
+        &clients_with_metrics(&[&describe], &[&behind]),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
     assert_eq!(out.replica_lag_seconds, Some(7.0));
 
     let nothing_yet = lag_datapoints(&[]);
-    let out = handler(event("lag"), &clients_with_metrics(&[&describe], &[&nothing_yet])).await.unwrap();
+    let out = handler(
+        event("lag"),
+        &clients_with_metrics(&[&describe], &[&nothing_yet]),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
     assert_eq!(out.replica_lag_seconds, None);
 }
@@ -307,7 +330,12 @@ async fn lag_is_done_only_when_the_newest_datapoint_is_zero() {
 async fn lag_of_a_standalone_instance_is_not_a_replica() {
     let describe = describe_returns(replica("available", None));
     let metrics = lag_datapoints(&[(300, 0.0)]);
-    let err = handler(event("lag"), &clients_with_metrics(&[&describe], &[&metrics])).await.unwrap_err();
+    let err = handler(
+        event("lag"),
+        &clients_with_metrics(&[&describe], &[&metrics]),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "NotAReplica");
     assert_eq!(metrics.num_calls(), 0);
 }

@@ -38,7 +38,10 @@ pub struct SeededPilotLight {
 impl SeededPilotLight {
     /// Placeholder values for `deploy_with`: the topic reports go to.
     pub fn substitutions(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([("NotificationTopicArn".to_string(), self.topic.topic_arn.clone())])
+        BTreeMap::from([(
+            "NotificationTopicArn".to_string(),
+            self.topic.topic_arn.clone(),
+        )])
     }
 }
 
@@ -55,7 +58,9 @@ impl World {
         for name in groups {
             let group = self.seed_compute_group(name).await;
             // The AMI pipeline copied a newer image to the standby since the template was made.
-            let image = self.create_group_image(&group, STANDBY_REGION, "copy-2").await;
+            let image = self
+                .create_group_image(&group, STANDBY_REGION, "copy-2")
+                .await;
             newest.insert(name.to_string(), image);
             seeded_groups.push(group);
         }
@@ -63,10 +68,15 @@ impl World {
         let mut primary_functions = Vec::new();
         let mut function_configs = Vec::new();
         for name in groups {
-            let standby = self.seed_dr_function(STANDBY_REGION, &format!("{name}-consumer")).await;
-            let primary = self.seed_dr_function(PRIMARY_REGION, &format!("{name}-consumer")).await;
+            let standby = self
+                .seed_dr_function(STANDBY_REGION, &format!("{name}-consumer"))
+                .await;
+            let primary = self
+                .seed_dr_function(PRIMARY_REGION, &format!("{name}-consumer"))
+                .await;
             self.enable_function(&primary).await;
-            let mut entry = self.function_config_entry(&format!("{name}-consumer"), &standby, Some(5));
+            let mut entry =
+                self.function_config_entry(&format!("{name}-consumer"), &standby, Some(5));
             entry["primary"] = json!({
                 "functionName": primary.function_name,
                 "eventSourceMappingUuids": [primary.mapping_uuid],
@@ -82,7 +92,10 @@ impl World {
         let mut record_configs = Vec::new();
         for name in groups {
             let record = zone.record_name(name);
-            let (primary, standby) = (format!("{name}.{PRIMARY_REGION}.lb.example.com"), format!("{name}.{STANDBY_REGION}.lb.example.com"));
+            let (primary, standby) = (
+                format!("{name}.{PRIMARY_REGION}.lb.example.com"),
+                format!("{name}.{STANDBY_REGION}.lb.example.com"),
+            );
             self.seed_cname(&zone, &record, &primary, 60, None).await;
             record_configs.push(self.cname_record_config(&zone, &record, &primary, &standby, None));
             records.push((record, primary, standby));
@@ -102,12 +115,18 @@ impl World {
         self.write_config(&config).await;
 
         // What the scheduled capacity recording leaves in the run state: the primary is active.
-        let recorded_capacity: BTreeMap<String, i64> = groups.iter().map(|g| (g.to_string(), 2)).collect();
+        let recorded_capacity: BTreeMap<String, i64> =
+            groups.iter().map(|g| (g.to_string(), 2)).collect();
         let state = json!({
             "activeRegion": PRIMARY_REGION,
             "primaryCapacity": recorded_capacity,
         });
-        self.put_parameter(STANDBY_REGION, &state_parameter_name(&self.env), &state.to_string()).await;
+        self.put_parameter(
+            STANDBY_REGION,
+            &state_parameter_name(&self.env),
+            &state.to_string(),
+        )
+        .await;
 
         SeededPilotLight {
             databases: seeded_dbs,

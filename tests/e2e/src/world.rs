@@ -66,13 +66,20 @@ impl Execution {
     pub fn spans(&self) -> Vec<StepSpan> {
         let by_id: BTreeMap<i64, &HistoryEntry> = self.history.iter().map(|e| (e.id, e)).collect();
         let mut spans = Vec::new();
-        for exit in self.history.iter().filter(|e| e.kind.ends_with("StateExited")) {
+        for exit in self
+            .history
+            .iter()
+            .filter(|e| e.kind.ends_with("StateExited"))
+        {
             let mut cursor = by_id.get(&exit.previous_id).copied();
             let mut hops = 0;
             while let Some(event) = cursor {
                 if event.kind.ends_with("StateEntered") && event.state == exit.state {
                     let item = event.input.as_ref().and_then(|i| {
-                        ["/database/name", "/group/name"].iter().find_map(|p| i.pointer(p).and_then(Value::as_str)).map(str::to_string)
+                        ["/database/name", "/group/name"]
+                            .iter()
+                            .find_map(|p| i.pointer(p).and_then(Value::as_str))
+                            .map(str::to_string)
                     });
                     spans.push(StepSpan {
                         state: exit.state.clone().unwrap_or_default(),
@@ -120,7 +127,9 @@ pub struct LoggedRequest {
 impl LoggedRequest {
     /// True when any parameter (or the request path) mentions `text`.
     pub fn mentions(&self, text: &str) -> bool {
-        self.params.values().any(|v| v.as_str().is_some_and(|s| s.contains(text)))
+        self.params
+            .values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains(text)))
     }
 }
 
@@ -130,7 +139,9 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<St
 }
 
 /// A teardown step added by a test helper: gets the shared SDK config, returns the work to do.
-pub type Cleanup = Box<dyn FnOnce(SdkConfig) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+pub type Cleanup = Box<
+    dyn FnOnce(SdkConfig) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send,
+>;
 
 #[derive(Default)]
 struct Created {
@@ -395,8 +406,8 @@ impl World {
             .iter()
             .find(|s| s.definition_uri == wanted)
             .unwrap_or_else(|| panic!("template.yaml deploys no {wanted}"));
-        let definition = template::render(spec, STANDBY_REGION, values)
-            .expect("render the definition");
+        let definition =
+            template::render(spec, STANDBY_REGION, values).expect("render the definition");
         let created = self
             .sfn()
             .create_state_machine()

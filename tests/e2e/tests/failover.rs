@@ -7,7 +7,11 @@ use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-async fn failover_world(label: &str, databases: &[&str], groups: &[&str]) -> (World, SeededPilotLight, String) {
+async fn failover_world(
+    label: &str,
+    databases: &[&str],
+    groups: &[&str],
+) -> (World, SeededPilotLight, String) {
     let world = World::new(label).await;
     let pilot = world.seed_pilot_light(databases, groups).await;
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
@@ -15,56 +19,139 @@ async fn failover_world(label: &str, databases: &[&str], groups: &[&str]) -> (Wo
 }
 
 fn assert_succeeded(run: &Execution) {
-    assert_eq!(run.status, "SUCCEEDED", "error {:?}: {:?}", run.error, run.cause);
+    assert_eq!(
+        run.status, "SUCCEEDED",
+        "error {:?}: {:?}",
+        run.error, run.cause
+    );
 }
 
 /// Everything a successful failover must leave behind.
 async fn assert_standby_serves(world: &World, pilot: &SeededPilotLight) {
     for db in &pilot.databases {
-        let replica = world.describe_db(STANDBY_REGION, &db.replica_id).await.expect("DR instance exists");
-        assert_eq!(replica.db_instance_status(), Some("available"), "{}", db.replica_id);
-        assert_eq!(replica.read_replica_source_db_instance_identifier(), None, "{} still a replica", db.replica_id);
+        let replica = world
+            .describe_db(STANDBY_REGION, &db.replica_id)
+            .await
+            .expect("DR instance exists");
+        assert_eq!(
+            replica.db_instance_status(),
+            Some("available"),
+            "{}",
+            db.replica_id
+        );
+        assert_eq!(
+            replica.read_replica_source_db_instance_identifier(),
+            None,
+            "{} still a replica",
+            db.replica_id
+        );
     }
     for group in &pilot.groups {
         let standby = &group.standby;
         let version = world
             .launch_template_version(STANDBY_REGION, &standby.launch_template_id, "$Default")
             .await;
-        let data = version.launch_template_data().expect("launch template data");
-        assert_eq!(data.image_id(), Some(pilot.newest_standby_images[&group.name].as_str()), "{}: newest tagged AMI", group.name);
-        assert_eq!(data.instance_type().map(|t| t.as_str()), Some("t3.micro"), "{}: instance type kept", group.name);
-        assert!(data.user_data().is_some_and(|u| !u.is_empty()), "{}: user data kept", group.name);
-        assert!(!data.tag_specifications().is_empty(), "{}: tag specifications kept", group.name);
+        let data = version
+            .launch_template_data()
+            .expect("launch template data");
+        assert_eq!(
+            data.image_id(),
+            Some(pilot.newest_standby_images[&group.name].as_str()),
+            "{}: newest tagged AMI",
+            group.name
+        );
+        assert_eq!(
+            data.instance_type().map(|t| t.as_str()),
+            Some("t3.micro"),
+            "{}: instance type kept",
+            group.name
+        );
+        assert!(
+            data.user_data().is_some_and(|u| !u.is_empty()),
+            "{}: user data kept",
+            group.name
+        );
+        assert!(
+            !data.tag_specifications().is_empty(),
+            "{}: tag specifications kept",
+            group.name
+        );
 
-        let asg = world.describe_group(STANDBY_REGION, &standby.auto_scaling_group_name).await;
+        let asg = world
+            .describe_group(STANDBY_REGION, &standby.auto_scaling_group_name)
+            .await;
         let target = pilot.recorded_capacity[&group.name] as i32;
-        assert_eq!(asg.desired_capacity(), Some(target), "{}: desired = recorded primary capacity", group.name);
+        assert_eq!(
+            asg.desired_capacity(),
+            Some(target),
+            "{}: desired = recorded primary capacity",
+            group.name
+        );
         let in_service = asg
             .instances()
             .iter()
             .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
             .count();
-        assert_eq!(in_service, target as usize, "{}: InService instances", group.name);
+        assert_eq!(
+            in_service, target as usize,
+            "{}: InService instances",
+            group.name
+        );
     }
     for function in &pilot.standby_functions {
-        assert_eq!(world.mapping_state(STANDBY_REGION, &function.mapping_uuid).await, "Enabled");
-        assert_eq!(world.reserved_concurrency_of(STANDBY_REGION, &function.function_name).await, Some(5));
-        assert_eq!(world.rule_state(STANDBY_REGION, &function.rule_name).await, "ENABLED");
+        assert_eq!(
+            world
+                .mapping_state(STANDBY_REGION, &function.mapping_uuid)
+                .await,
+            "Enabled"
+        );
+        assert_eq!(
+            world
+                .reserved_concurrency_of(STANDBY_REGION, &function.function_name)
+                .await,
+            Some(5)
+        );
+        assert_eq!(
+            world.rule_state(STANDBY_REGION, &function.rule_name).await,
+            "ENABLED"
+        );
     }
     for (name, _, standby_value) in &pilot.records {
-        let record = world.record_set(&pilot.zone, name, aws_sdk_route53::types::RrType::Cname, None).await.expect("record exists");
-        let values: Vec<&str> = record.resource_records().iter().map(|r| r.value()).collect();
-        assert_eq!(values, vec![standby_value.as_str()], "{name} points at the standby");
+        let record = world
+            .record_set(
+                &pilot.zone,
+                name,
+                aws_sdk_route53::types::RrType::Cname,
+                None,
+            )
+            .await
+            .expect("record exists");
+        let values: Vec<&str> = record
+            .resource_records()
+            .iter()
+            .map(|r| r.value())
+            .collect();
+        assert_eq!(
+            values,
+            vec![standby_value.as_str()],
+            "{name} points at the standby"
+        );
     }
     let state = world.run_state_parameter().await.expect("run state");
     assert_eq!(state["activeRegion"], STANDBY_REGION, "{state}");
-    assert!(world.lock_parameter().await.is_none(), "the lock is released");
+    assert!(
+        world.lock_parameter().await.is_none(),
+        "the lock is released"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and_reports_it() {
-    let (world, pilot, machine) = failover_world("fo-happy", &["orders", "accounts"], &["web", "api"]).await;
-    let run = world.run(&machine, &world.name("run-1"), &json!({"env": world.env})).await;
+    let (world, pilot, machine) =
+        failover_world("fo-happy", &["orders", "accounts"], &["web", "api"]).await;
+    let run = world
+        .run(&machine, &world.name("run-1"), &json!({"env": world.env}))
+        .await;
     assert_succeeded(&run);
     assert_standby_serves(&world, &pilot).await;
 
@@ -75,10 +162,26 @@ async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and
     let rto = report["rtoSeconds"].as_f64().expect("rtoSeconds");
     assert!(rto > 0.0 && rto < 600.0, "{rto}");
     let steps = report["steps"].as_array().expect("steps");
-    for state in ["BeginFailover", "PromoteReplica", "CheckPromotion", "UpdateLaunchTemplate", "ScaleGroup", "CheckCompute", "EnableStandbyFunctions", "SwitchTraffic", "MarkStandbyActive", "ReleaseLock"] {
+    for state in [
+        "BeginFailover",
+        "PromoteReplica",
+        "CheckPromotion",
+        "UpdateLaunchTemplate",
+        "ScaleGroup",
+        "CheckCompute",
+        "EnableStandbyFunctions",
+        "SwitchTraffic",
+        "MarkStandbyActive",
+        "ReleaseLock",
+    ] {
         let found: Vec<&Value> = steps.iter().filter(|s| s["state"] == state).collect();
         assert!(!found.is_empty(), "the report lacks {state}: {report}");
-        assert!(found.iter().all(|s| s["durationSeconds"].as_f64().is_some()), "{state} without duration");
+        assert!(
+            found
+                .iter()
+                .all(|s| s["durationSeconds"].as_f64().is_some()),
+            "{state} without duration"
+        );
     }
     let promoted_items: std::collections::BTreeSet<&str> = steps
         .iter()
@@ -87,9 +190,14 @@ async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and
         .collect();
     assert_eq!(promoted_items, ["accounts", "orders"].into_iter().collect());
     // …and it reached the on-call through SNS.
-    let messages = world.notifications(&pilot.topic, 1, Duration::from_secs(20)).await;
+    let messages = world
+        .notifications(&pilot.topic, 1, Duration::from_secs(20))
+        .await;
     assert!(
-        messages.iter().any(|m| m.subject.as_deref().is_some_and(|s| s.contains("failover") && s.contains("succeeded"))),
+        messages.iter().any(|m| m
+            .subject
+            .as_deref()
+            .is_some_and(|s| s.contains("failover") && s.contains("succeeded"))),
         "no success report on the topic: {messages:?}"
     );
 }
@@ -97,26 +205,54 @@ async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_failover_is_a_no_op_that_ends_already_active() {
     let (world, pilot, machine) = failover_world("fo-again", &["orders"], &["web"]).await;
-    assert_succeeded(&world.run(&machine, &world.name("run-1"), &json!({"env": world.env})).await);
+    assert_succeeded(
+        &world
+            .run(&machine, &world.name("run-1"), &json!({"env": world.env}))
+            .await,
+    );
     let template = &pilot.groups[0].standby.launch_template_name;
-    let versions_before = world.describe_launch_template(STANDBY_REGION, template).await.latest_version_number();
+    let versions_before = world
+        .describe_launch_template(STANDBY_REGION, template)
+        .await
+        .latest_version_number();
 
     let before = world.last_request_seq();
-    let again = world.run(&machine, &world.name("run-2"), &json!({"env": world.env})).await;
+    let again = world
+        .run(&machine, &world.name("run-2"), &json!({"env": world.env}))
+        .await;
     assert_succeeded(&again);
     assert_eq!(again.output.as_ref().unwrap()["outcome"], "alreadyActive");
-    assert!(world.calls_on(before, "PromoteReadReplica", &pilot.databases[0].replica_id).is_empty(), "second promotion");
-    let versions_after = world.describe_launch_template(STANDBY_REGION, template).await.latest_version_number();
-    assert_eq!(versions_before, versions_after, "a new launch template version was made");
+    assert!(
+        world
+            .calls_on(before, "PromoteReadReplica", &pilot.databases[0].replica_id)
+            .is_empty(),
+        "second promotion"
+    );
+    let versions_after = world
+        .describe_launch_template(STANDBY_REGION, template)
+        .await
+        .latest_version_number();
+    assert_eq!(
+        versions_before, versions_after,
+        "a new launch template version was made"
+    );
     let (requests, _) = world.requests_since(before);
     let changes: Vec<String> = requests
         .iter()
-        .filter(|r| (r.mentions(&world.env) || r.mentions(&pilot.zone.id)) && !r.action.starts_with("Describe") && !r.action.starts_with("Get") && !r.action.starts_with("List"))
+        .filter(|r| {
+            (r.mentions(&world.env) || r.mentions(&pilot.zone.id))
+                && !r.action.starts_with("Describe")
+                && !r.action.starts_with("Get")
+                && !r.action.starts_with("List")
+        })
         .map(|r| format!("{} {}", r.service, r.action))
         .collect();
     // Reading and writing the run state and the lock is all a no-op run may do.
     assert!(
-        changes.iter().all(|c| c.starts_with("ssm ") || c.starts_with("states ") || c.starts_with("sns ") || c.starts_with("lambda Invoke")),
+        changes.iter().all(|c| c.starts_with("ssm ")
+            || c.starts_with("states ")
+            || c.starts_with("sns ")
+            || c.starts_with("lambda Invoke")),
         "the no-op run changed something: {changes:?}"
     );
     assert_standby_serves(&world, &pilot).await;
@@ -127,23 +263,43 @@ async fn recovery_time_is_the_longest_branch_not_the_sum() {
     let (world, _pilot, machine) = failover_world("fo-par", &["orders"], &["web"]).await;
     world.set_duration("rds.promote_read_replica", 6.0);
     world.set_duration("autoscaling.launch_instance", 4.0);
-    let run = world.run(&machine, &world.name("run"), &json!({"env": world.env})).await;
+    let run = world
+        .run(&machine, &world.name("run"), &json!({"env": world.env}))
+        .await;
     assert_succeeded(&run);
     let spans = run.spans();
     let took = |state: &str| {
         spans
             .iter()
             .filter(|s| s.state == state)
-            .map(|s| s.exited.duration_since(s.entered).unwrap_or_default().as_secs_f64())
+            .map(|s| {
+                s.exited
+                    .duration_since(s.entered)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            })
             .fold(0.0, f64::max)
     };
-    let (databases, compute, functions, recover) =
-        (took("PromoteDatabases"), took("RecoverCompute"), took("EnableStandbyFunctions"), took("Recover"));
+    let (databases, compute, functions, recover) = (
+        took("PromoteDatabases"),
+        took("RecoverCompute"),
+        took("EnableStandbyFunctions"),
+        took("Recover"),
+    );
     let sum = databases + compute + functions;
     let longest = databases.max(compute).max(functions);
-    assert!(databases >= 6.0 && compute >= 4.0, "durations were not applied: db {databases:.1} s, compute {compute:.1} s");
-    assert!(recover < sum - 3.0, "Recover took {recover:.1} s; the branches add up to {sum:.1} s");
-    assert!(recover < longest + 2.0, "Recover took {recover:.1} s; the longest branch {longest:.1} s");
+    assert!(
+        databases >= 6.0 && compute >= 4.0,
+        "durations were not applied: db {databases:.1} s, compute {compute:.1} s"
+    );
+    assert!(
+        recover < sum - 3.0,
+        "Recover took {recover:.1} s; the branches add up to {sum:.1} s"
+    );
+    assert!(
+        recover < longest + 2.0,
+        "Recover took {recover:.1} s; the longest branch {longest:.1} s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,15 +309,35 @@ async fn two_failovers_started_at_the_same_moment_fail_over_once() {
     let before = world.last_request_seq();
     let input = json!({"env": world.env});
     let (name_a, name_b) = (world.name("a"), world.name("b"));
-    let (a, b) = tokio::join!(world.start(&machine, &name_a, &input), world.start(&machine, &name_b, &input));
-    let (a, b) = tokio::join!(world.wait(&a, Duration::from_secs(240)), world.wait(&b, Duration::from_secs(240)));
-    let (winner, loser) = if a.status == "SUCCEEDED" { (a, b) } else { (b, a) };
+    let (a, b) = tokio::join!(
+        world.start(&machine, &name_a, &input),
+        world.start(&machine, &name_b, &input)
+    );
+    let (a, b) = tokio::join!(
+        world.wait(&a, Duration::from_secs(240)),
+        world.wait(&b, Duration::from_secs(240))
+    );
+    let (winner, loser) = if a.status == "SUCCEEDED" {
+        (a, b)
+    } else {
+        (b, a)
+    };
     assert_succeeded(&winner);
     assert_eq!(winner.output.as_ref().unwrap()["outcome"], "succeeded");
     assert_eq!(loser.status, "FAILED", "{:?}", loser.output);
-    assert_eq!(loser.error.as_deref(), Some("FailoverInProgress"), "{:?}", loser.cause);
+    assert_eq!(
+        loser.error.as_deref(),
+        Some("FailoverInProgress"),
+        "{:?}",
+        loser.cause
+    );
     assert_eq!(loser.times_entered("PromoteReplica"), 0, "the loser acted");
-    assert_eq!(world.calls_on(before, "PromoteReadReplica", &pilot.databases[0].replica_id).len(), 1);
+    assert_eq!(
+        world
+            .calls_on(before, "PromoteReadReplica", &pilot.databases[0].replica_id)
+            .len(),
+        1
+    );
     assert_standby_serves(&world, &pilot).await;
 }
 
@@ -176,33 +352,73 @@ async fn a_missing_replica_fails_notifies_releases_the_lock_and_a_rerun_after_re
     world.write_config(&config).await;
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
 
-    let run = world.run(&machine, &world.name("run-1"), &json!({"env": world.env})).await;
+    let run = world
+        .run(&machine, &world.name("run-1"), &json!({"env": world.env}))
+        .await;
     assert_eq!(run.status, "FAILED");
-    assert_eq!(run.error.as_deref(), Some("ReplicaNotFound"), "{:?}", run.cause);
-    assert!(run.cause.as_deref().unwrap_or_default().contains(&replica_id));
-    assert!(world.lock_parameter().await.is_none(), "the lock must be released after a failure");
-    assert_eq!(world.run_state_parameter().await.unwrap()["activeRegion"], PRIMARY_REGION);
-    let alerts = world.notifications(&pilot.topic, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        run.error.as_deref(),
+        Some("ReplicaNotFound"),
+        "{:?}",
+        run.cause
+    );
+    assert!(run
+        .cause
+        .as_deref()
+        .unwrap_or_default()
+        .contains(&replica_id));
+    assert!(
+        world.lock_parameter().await.is_none(),
+        "the lock must be released after a failure"
+    );
+    assert_eq!(
+        world.run_state_parameter().await.unwrap()["activeRegion"],
+        PRIMARY_REGION
+    );
+    let alerts = world
+        .notifications(&pilot.topic, 1, Duration::from_secs(20))
+        .await;
     let alert = alerts
         .iter()
-        .find(|m| m.message.contains("ReplicaNotFound") || m.subject.as_deref().is_some_and(|s| s.contains("FAILED") || s.contains("failed")))
+        .find(|m| {
+            m.message.contains("ReplicaNotFound")
+                || m.subject
+                    .as_deref()
+                    .is_some_and(|s| s.contains("FAILED") || s.contains("failed"))
+        })
         .unwrap_or_else(|| panic!("no failure alert: {alerts:?}"));
     assert!(alert.message.contains("ReplicaNotFound"), "{alert:?}");
 
     // The team restores the replica; the same failover now completes.
-    world.create_replica(&pilot.databases[0].primary_arn, &replica_id).await;
-    let rerun = world.run(&machine, &world.name("run-2"), &json!({"env": world.env})).await;
+    world
+        .create_replica(&pilot.databases[0].primary_arn, &replica_id)
+        .await;
+    let rerun = world
+        .run(&machine, &world.name("run-2"), &json!({"env": world.env}))
+        .await;
     assert_succeeded(&rerun);
-    let replica = world.describe_db(STANDBY_REGION, &replica_id).await.unwrap();
+    let replica = world
+        .describe_db(STANDBY_REGION, &replica_id)
+        .await
+        .unwrap();
     assert_eq!(replica.read_replica_source_db_instance_identifier(), None);
-    assert_eq!(world.run_state_parameter().await.unwrap()["activeRegion"], STANDBY_REGION);
+    assert_eq!(
+        world.run_state_parameter().await.unwrap()["activeRegion"],
+        STANDBY_REGION
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ungraceful_failover_makes_no_call_into_the_primary_region() {
     let (world, pilot, machine) = failover_world("fo-dark", &["orders"], &["web"]).await;
     let before = world.last_request_seq();
-    let run = world.run(&machine, &world.name("run"), &json!({"env": world.env, "mode": "ungraceful"})).await;
+    let run = world
+        .run(
+            &machine,
+            &world.name("run"),
+            &json!({"env": world.env, "mode": "ungraceful"}),
+        )
+        .await;
     assert_succeeded(&run);
     let (requests, _) = world.requests_since(before);
     // Route 53 is global and signs in us-east-1: its calls are not the primary region's services.
@@ -211,8 +427,16 @@ async fn ungraceful_failover_makes_no_call_into_the_primary_region() {
         .filter(|r| r.region.as_deref() == Some(PRIMARY_REGION) && r.service != "route53")
         .map(|r| format!("{} {}", r.service, r.action))
         .collect();
-    assert!(into_primary.is_empty(), "calls into {PRIMARY_REGION}: {into_primary:?}");
-    assert!(requests.iter().any(|r| r.region.as_deref() == Some(STANDBY_REGION)), "the request log saw nothing");
+    assert!(
+        into_primary.is_empty(),
+        "calls into {PRIMARY_REGION}: {into_primary:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.region.as_deref() == Some(STANDBY_REGION)),
+        "the request log saw nothing"
+    );
     assert_standby_serves(&world, &pilot).await;
 }
 
@@ -228,7 +452,12 @@ async fn graceful_failover_fences_the_primary_and_waits_for_the_replica_to_catch
         .metric_data(
             aws_sdk_cloudwatch::types::MetricDatum::builder()
                 .metric_name("ReplicaLag")
-                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("DBInstanceIdentifier").value(&replica_id).build())
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("DBInstanceIdentifier")
+                        .value(&replica_id)
+                        .build(),
+                )
                 .value(0.0)
                 .build(),
         )
@@ -236,19 +465,62 @@ async fn graceful_failover_fences_the_primary_and_waits_for_the_replica_to_catch
         .await
         .expect("put ReplicaLag");
 
-    let run = world.run(&machine, &world.name("run"), &json!({"env": world.env, "mode": "graceful"})).await;
+    let run = world
+        .run(
+            &machine,
+            &world.name("run"),
+            &json!({"env": world.env, "mode": "graceful"}),
+        )
+        .await;
     assert_succeeded(&run);
-    assert!(run.times_entered("CheckReplicaLag") >= 1, "graceful mode must check replica lag");
-    let primary_group = world.describe_group(PRIMARY_REGION, &pilot.groups[0].primary.auto_scaling_group_name).await;
-    assert_eq!(primary_group.desired_capacity(), Some(0), "the primary group is fenced");
+    assert!(
+        run.times_entered("CheckReplicaLag") >= 1,
+        "graceful mode must check replica lag"
+    );
+    let primary_group = world
+        .describe_group(
+            PRIMARY_REGION,
+            &pilot.groups[0].primary.auto_scaling_group_name,
+        )
+        .await;
+    assert_eq!(
+        primary_group.desired_capacity(),
+        Some(0),
+        "the primary group is fenced"
+    );
     for function in &pilot.primary_functions {
-        assert_eq!(world.mapping_state(PRIMARY_REGION, &function.mapping_uuid).await, "Disabled");
-        assert_eq!(world.reserved_concurrency_of(PRIMARY_REGION, &function.function_name).await, Some(0));
-        assert_eq!(world.rule_state(PRIMARY_REGION, &function.rule_name).await, "DISABLED");
+        assert_eq!(
+            world
+                .mapping_state(PRIMARY_REGION, &function.mapping_uuid)
+                .await,
+            "Disabled"
+        );
+        assert_eq!(
+            world
+                .reserved_concurrency_of(PRIMARY_REGION, &function.function_name)
+                .await,
+            Some(0)
+        );
+        assert_eq!(
+            world.rule_state(PRIMARY_REGION, &function.rule_name).await,
+            "DISABLED"
+        );
     }
     // Fencing happened before any promotion.
-    let fence_end = run.spans().iter().filter(|s| s.state == "FencePrimary").map(|s| s.exited).max().expect("fenced");
-    let first_promotion = run.spans().iter().filter(|s| s.state == "PromoteReplica").map(|s| s.entered).min().expect("promoted");
+    let fence_end = run
+        .spans()
+        .iter()
+        .filter(|s| s.state == "FencePrimary")
+        .map(|s| s.exited)
+        .max()
+        .expect("fenced");
+    let first_promotion = run
+        .spans()
+        .iter()
+        .filter(|s| s.state == "PromoteReplica")
+        .map(|s| s.entered)
+        .min()
+        .expect("promoted");
     assert!(fence_end <= first_promotion);
     assert_standby_serves(&world, &pilot).await;
 }

@@ -195,7 +195,10 @@ fn every_loop_is_bounded_by_an_attempt_counter() {
                             .get("Next")
                             .and_then(Value::as_str)
                             .and_then(|n| states.get(n))
-                            .is_some_and(|s| s["Type"] == "Fail" || (s["Type"] == "Pass" && s["ResultPath"] == "$.failure"));
+                            .is_some_and(|s| {
+                                s["Type"] == "Fail"
+                                    || (s["Type"] == "Pass" && s["ResultPath"] == "$.failure")
+                            });
                         counts && exits_to_fail
                     })
             };
@@ -364,7 +367,10 @@ fn trigger_samples_have_the_real_event_fields() {
     assert_eq!(health["source"], "aws.health");
     assert_eq!(health["detail-type"], "AWS Health Event");
     for field in ["service", "eventTypeCategory", "statusCode", "eventRegion"] {
-        assert!(health["detail"][field].is_string(), "AWS Health detail.{field}");
+        assert!(
+            health["detail"][field].is_string(),
+            "AWS Health detail.{field}"
+        );
     }
     assert_eq!(health["detail"]["eventTypeCategory"], "issue");
     assert_eq!(health["detail"]["statusCode"], "open");
@@ -375,6 +381,9 @@ fn trigger_samples_have_the_real_event_fields() {
     for input in ["failover-manual.json", "failover-triggered.json"] {
         let input = read(input);
         assert!(input["env"].is_string(), "a failover input names its env");
-        assert!(matches!(input["mode"].as_str(), Some("graceful" | "ungraceful")));
+        assert!(matches!(
+            input["mode"].as_str(),
+            Some("graceful" | "ungraceful")
+        ));
     }
 }
