@@ -309,6 +309,48 @@ fn default_image_poll() -> PollPolicy {
 const MAX_POLL_INTERVAL_SECONDS: u32 = 3600;
 const MAX_POLL_ATTEMPTS: u32 = 1000;
 
+/// Which half of a configuration entry (and so which region) an action works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    Primary,
+    Standby,
+}
+
+impl Side {
+    /// `primary` or `standby`, as in the configuration document.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Standby => "standby",
+        }
+    }
+
+    /// A compute group's resources on this side.
+    pub fn of_group(self, group: &ComputeGroupConfig) -> &GroupRef {
+        match self {
+            Self::Primary => &group.primary,
+            Self::Standby => &group.standby,
+        }
+    }
+
+    /// Where a DNS record points on this side.
+    pub fn of_record(self, record: &DnsRecordConfig) -> &RecordTarget {
+        match self {
+            Self::Primary => &record.primary,
+            Self::Standby => &record.standby,
+        }
+    }
+
+    /// A function's resources on this side (`None`: the function has no primary counterpart).
+    pub fn of_function(self, function: &FunctionConfig) -> Option<&FunctionRef> {
+        match self {
+            Self::Primary => function.primary.as_ref(),
+            Self::Standby => Some(&function.standby),
+        }
+    }
+}
+
 /// Parameter name of an environment's configuration document.
 pub fn config_parameter_name(env: &str) -> String {
     format!("/pilot-light/{env}/config")

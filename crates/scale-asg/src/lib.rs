@@ -11,7 +11,7 @@
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
-use pilot_light_core::config::{CapacityPolicy, ComputeGroupConfig, GroupRef};
+use pilot_light_core::config::{CapacityPolicy, ComputeGroupConfig};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,29 +49,7 @@ pub enum ScaleAction {
 }
 
 /// Which half of a compute group entry to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Side {
-    Primary,
-    Standby,
-}
-
-impl Side {
-    /// The group's resources on this side.
-    pub fn of(self, group: &ComputeGroupConfig) -> &GroupRef {
-        match self {
-            Self::Primary => &group.primary,
-            Self::Standby => &group.standby,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Primary => "primary",
-            Self::Standby => "standby",
-        }
-    }
-}
+pub use pilot_light_core::config::Side;
 
 /// Input from the state machine: the action and the slice of configuration it needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -267,7 +245,7 @@ pub async fn handler(
 ) -> Result<ScaleAsgOutput, PilotLightError> {
     let started_at = Timestamp::now();
     let input: ScaleAsgInput = parse_step_input(event, ACTIONS)?;
-    let side = input.side.of(&input.group);
+    let side = input.side.of_group(&input.group);
     let side_name = input.side.name();
     if side.auto_scaling_group_name.trim().is_empty() {
         return Err(PilotLightError::InvalidInput {

@@ -65,21 +65,7 @@ pub enum SwitchAction {
 }
 
 /// Which target of each [`DnsRecordConfig`] traffic should go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Side {
-    Primary,
-    Standby,
-}
-
-impl Side {
-    fn as_str(self) -> &'static str {
-        match self {
-            Side::Primary => "primary",
-            Side::Standby => "standby",
-        }
-    }
-}
+pub use pilot_light_core::config::Side;
 
 /// Input from the state machine.
 #[derive(Debug, Clone, Deserialize)]
@@ -199,10 +185,7 @@ pub fn targets_match(current: &RecordTarget, wanted: &RecordTarget) -> bool {
 
 /// The target a side of a record config wants.
 fn wanted_target(record: &DnsRecordConfig, to: Side) -> &RecordTarget {
-    match to {
-        Side::Primary => &record.primary,
-        Side::Standby => &record.standby,
-    }
+    to.of_record(record)
 }
 
 /// Decides which records need a change: those whose current target is not `to`'s target.
@@ -249,12 +232,12 @@ pub fn decide_status(
         let reason = if change_statuses.is_empty() {
             format!(
                 "it does not point at the {} target and no change is pending: run `switch`",
-                to.as_str()
+                to.name()
             )
         } else {
             format!(
                 "it no longer points at the {} target: changed by someone else after the switch",
-                to.as_str()
+                to.name()
             )
         };
         return Err(PilotLightError::InvalidState {
@@ -495,7 +478,7 @@ pub async fn handler(
             }
             let comment = format!(
                 "pilot-light: traffic to {} ({})",
-                input.to.as_str(),
+                input.to.name(),
                 input.execution_id.as_deref().unwrap_or("manual")
             );
             let mut ids = Vec::new();
@@ -534,7 +517,7 @@ pub async fn handler(
     }
     tracing::info!(
         action = ?input.action,
-        to = input.to.as_str(),
+        to = input.to.name(),
         execution_id = input.execution_id.as_deref().unwrap_or(""),
         changed = records.iter().filter(|r| r.changed).count(),
         change_ids = ?change_ids,

@@ -52,13 +52,8 @@ pub enum ToggleAction {
     Status,
 }
 
-/// Which half of each [`FunctionConfig`] to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Side {
-    Primary,
-    Standby,
-}
+/// Which half of each function entry to act on.
+pub use pilot_light_core::config::Side;
 
 /// Input from the state machine: the action, the region of the chosen side, and the functions.
 #[derive(Debug, Clone, Deserialize)]
@@ -412,10 +407,7 @@ struct ChosenSide {
 
 /// Picks the chosen side of every function, checking what the types cannot.
 fn chosen_side(input: &ToggleFunctionsInput) -> Result<ChosenSide, PilotLightError> {
-    let side = match input.side {
-        Side::Primary => "primary",
-        Side::Standby => "standby",
-    };
+    let side = input.side.name();
     let mut chosen = Vec::new();
     let mut skipped = Vec::new();
     let mut names = BTreeSet::new();
@@ -431,10 +423,7 @@ fn chosen_side(input: &ToggleFunctionsInput) -> Result<ChosenSide, PilotLightErr
         if !names.insert(function.name.as_str()) {
             return Err(invalid(at("name"), "duplicate function name"));
         }
-        let reference = match input.side {
-            Side::Primary => function.primary.as_ref(),
-            Side::Standby => Some(&function.standby),
-        };
+        let reference = input.side.of_function(function);
         let Some(reference) = reference else {
             skipped.push(function.name.clone());
             continue;

@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
     Filter, Image, InstanceType, LaunchTemplateVersion, RequestLaunchTemplateData,
     ResponseLaunchTemplateData,
 };
-use pilot_light_core::config::{ComputeGroupConfig, GroupRef, TagFilter};
+use pilot_light_core::config::{ComputeGroupConfig, TagFilter};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -51,29 +51,7 @@ pub enum UpdateAction {
 }
 
 /// Which half of a compute group entry to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Side {
-    Primary,
-    Standby,
-}
-
-impl Side {
-    /// The group's resources on this side.
-    pub fn of(self, group: &ComputeGroupConfig) -> &GroupRef {
-        match self {
-            Self::Primary => &group.primary,
-            Self::Standby => &group.standby,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Primary => "primary",
-            Self::Standby => "standby",
-        }
-    }
-}
+pub use pilot_light_core::config::Side;
 
 /// Input from the state machine: the action and the slice of configuration it needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -284,7 +262,7 @@ pub async fn handler(
 ) -> Result<UpdateLaunchTemplateOutput, PilotLightError> {
     let started_at = Timestamp::now();
     let input: UpdateLaunchTemplateInput = parse_step_input(event, ACTIONS)?;
-    let side = input.side.of(&input.group);
+    let side = input.side.of_group(&input.group);
     let side_name = input.side.name();
     check_not_empty(
         &format!("group.{side_name}.launchTemplateName"),

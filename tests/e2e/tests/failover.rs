@@ -6,6 +6,11 @@ use pilot_light_e2e::pilot_light::SeededPilotLight;
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::sync::RwLock;
+
+/// Tests share one emulator. The test that asserts "no call into the primary region" runs alone
+/// (the others' set-up, graceful fencing and teardown do call the primary); the rest run together.
+static PRIMARY_REGION_QUIET: RwLock<()> = RwLock::const_new(());
 
 async fn failover_world(
     label: &str,
@@ -147,6 +152,7 @@ async fn assert_standby_serves(world: &World, pilot: &SeededPilotLight) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and_reports_it() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, pilot, machine) =
         failover_world("fo-happy", &["orders", "accounts"], &["web", "api"]).await;
     let run = world
@@ -204,6 +210,7 @@ async fn failover_of_two_databases_and_two_groups_leaves_the_standby_serving_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_failover_is_a_no_op_that_ends_already_active() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, pilot, machine) = failover_world("fo-again", &["orders"], &["web"]).await;
     assert_succeeded(
         &world
@@ -260,6 +267,7 @@ async fn a_second_failover_is_a_no_op_that_ends_already_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_time_is_the_longest_branch_not_the_sum() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, _pilot, machine) = failover_world("fo-par", &["orders"], &["web"]).await;
     world.set_duration("rds.promote_read_replica", 6.0);
     world.set_duration("autoscaling.launch_instance", 4.0);
@@ -304,6 +312,7 @@ async fn recovery_time_is_the_longest_branch_not_the_sum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_failovers_started_at_the_same_moment_fail_over_once() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, pilot, machine) = failover_world("fo-race", &["orders"], &["web"]).await;
     world.set_duration("rds.promote_read_replica", 2.0);
     let before = world.last_request_seq();
@@ -343,6 +352,7 @@ async fn two_failovers_started_at_the_same_moment_fail_over_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_replica_fails_notifies_releases_the_lock_and_a_rerun_after_repair_completes() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let world = World::new("fo-missing").await;
     let pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
     // The replica is gone: point the configuration at an identifier that does not exist yet.
@@ -410,6 +420,7 @@ async fn a_missing_replica_fails_notifies_releases_the_lock_and_a_rerun_after_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ungraceful_failover_makes_no_call_into_the_primary_region() {
+    let _alone = PRIMARY_REGION_QUIET.write().await;
     let (world, pilot, machine) = failover_world("fo-dark", &["orders"], &["web"]).await;
     let before = world.last_request_seq();
     let run = world
@@ -442,6 +453,7 @@ async fn ungraceful_failover_makes_no_call_into_the_primary_region() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_failover_fences_the_primary_and_waits_for_the_replica_to_catch_up() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, pilot, machine) = failover_world("fo-plan", &["orders"], &["web"]).await;
     // RDS publishes ReplicaLag; here the test does, as the replica catches up.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&world.config(STANDBY_REGION));
