@@ -4,6 +4,7 @@
 //! once released. [`ERROR_TYPES`] lists them all, and a test checks every `ErrorEquals` name in the ASL
 //! is one of them.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
@@ -119,6 +120,8 @@ const THROTTLING_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "SlowDown",
     "PriorRequestNotComplete",
+    // SSM: concurrent updates of one parameter; retry like throttling.
+    "TooManyUpdates",
 ];
 
 impl PilotLightError {
@@ -150,12 +153,11 @@ impl PilotLightError {
         }
     }
 
-    /// Classifies an SDK error that no handler-specific rule recognised: throttling, unavailability,
-    /// or a plain service error with its AWS code.
-    pub fn from_sdk<E, R>(operation: &str, err: &SdkError<E, R>) -> Self
+    /// Classifies an SDK error that no handler-specific rule recognised: throttling, unavailability
+    /// (no answer, a timeout, or any 5xx), or a plain service error with its AWS code.
+    pub fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let operation = operation.to_string();
         match err {
@@ -165,6 +167,11 @@ impl PilotLightError {
                 let message = inner.message().unwrap_or_default().to_string();
                 if THROTTLING_CODES.contains(&code.as_str()) {
                     Self::Throttled { operation, message }
+                } else if service.raw().status().is_server_error() {
+                    Self::AwsUnavailable {
+                        operation,
+                        message: format!("{code}: {message}"),
+                    }
                 } else {
                     Self::AwsServiceError {
                         operation,
@@ -186,6 +193,23 @@ impl PilotLightError {
                 code: err.code().unwrap_or("Unknown").to_string(),
                 message: describe_chain(err),
             },
+        }
+    }
+    /// Like [`PilotLightError::from_sdk`], but the operation's own not-found error (recognised by
+    /// `is_not_found`) becomes the error `missing` makes (`ReplicaNotFound`, `ResourceNotFound`, …).
+    pub fn from_sdk_or_missing<E>(
+        operation: &str,
+        err: &SdkError<E, HttpResponse>,
+        is_not_found: impl Fn(&E) -> bool,
+        missing: impl FnOnce() -> Self,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if err.as_service_error().is_some_and(is_not_found) {
+            missing()
+        } else {
+            Self::from_sdk(operation, err)
         }
     }
 }

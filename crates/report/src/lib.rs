@@ -708,7 +708,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
                 field: "executionArn".into(),
                 reason: e.to_string(),
             },
-            _ => classify("DescribeExecution", &err),
+            _ => PilotLightError::from_sdk("DescribeExecution", &err),
         })?;
     let events = read_history(&sfn, &input.execution_arn, region).await?;
 
@@ -888,7 +888,7 @@ async fn read_history(
                     id: execution_arn.to_string(),
                     region: region.to_string(),
                 },
-                _ => classify("GetExecutionHistory", &err),
+                _ => PilotLightError::from_sdk("GetExecutionHistory", &err),
             })?;
         events.extend(page.events().iter().map(HistoryEvent::from_sfn));
         match page.next_token() {
@@ -935,36 +935,12 @@ async fn send(
                 id: topic_arn.to_string(),
                 region: region.to_string(),
             },
-            _ => classify("Publish", &err),
+            _ => PilotLightError::from_sdk("Publish", &err),
         })?;
     Ok(Published {
         topic_arn: topic_arn.to_string(),
         message_id: out.message_id().unwrap_or_default().to_string(),
     })
-}
-
-/// Any 5xx is `AwsUnavailable` (retried by the state machine); the rest as `core` classifies them.
-fn classify<E>(
-    operation: &str,
-    err: &aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>,
-) -> PilotLightError
-where
-    E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let aws_sdk_sns::error::SdkError::ServiceError(service) = err {
-        if service.raw().status().is_server_error() {
-            let inner = service.err();
-            return PilotLightError::AwsUnavailable {
-                operation: operation.to_string(),
-                message: format!(
-                    "{}: {}",
-                    inner.code().unwrap_or("HTTP 5xx"),
-                    inner.message().unwrap_or_default()
-                ),
-            };
-        }
-    }
-    PilotLightError::from_sdk(operation, err)
 }
 
 #[cfg(test)]

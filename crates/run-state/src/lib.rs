@@ -15,8 +15,6 @@
 //! timed out after taking the lock goes on; a lock held by another execution is `FailoverInProgress`
 //! and nothing is changed; `release` never deletes another execution's lock.
 
-use aws_sdk_ssm::config::http::HttpResponse;
-use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use pilot_light_core::clients::validate_region;
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
@@ -969,7 +967,7 @@ async fn get_parameter(
         {
             Ok(None)
         }
-        Err(err) => Err(classify("GetParameter", &err)),
+        Err(err) => Err(PilotLightError::from_sdk("GetParameter", &err)),
     }
 }
 
@@ -1018,7 +1016,7 @@ async fn put_parameter(
         {
             Ok(Put::AlreadyExists)
         }
-        Err(err) => Err(classify("PutParameter", &err)),
+        Err(err) => Err(PilotLightError::from_sdk("PutParameter", &err)),
     }
 }
 
@@ -1033,33 +1031,8 @@ async fn delete_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool,
         {
             Ok(false)
         }
-        Err(err) => Err(classify("DeleteParameter", &err)),
+        Err(err) => Err(PilotLightError::from_sdk("DeleteParameter", &err)),
     }
-}
-
-/// SSM errors: `TooManyUpdates` (concurrent writes to one parameter) is retryable like throttling;
-/// any 5xx is `AwsUnavailable`; the rest as `core` classifies them.
-fn classify<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> PilotLightError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let SdkError::ServiceError(service) = err {
-        let code = service.err().code().unwrap_or_default();
-        let message = service.err().message().unwrap_or_default().to_string();
-        if code == "TooManyUpdates" {
-            return PilotLightError::Throttled {
-                operation: operation.to_string(),
-                message,
-            };
-        }
-        if service.raw().status().is_server_error() {
-            return PilotLightError::AwsUnavailable {
-                operation: operation.to_string(),
-                message: format!("{code}: {message}"),
-            };
-        }
-    }
-    PilotLightError::from_sdk(operation, err)
 }
 
 #[cfg(test)]

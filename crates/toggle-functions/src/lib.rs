@@ -15,7 +15,6 @@
 //! the answer is `inProgress`: the state machine runs the action again after a `Wait`. Nothing here
 //! waits.
 
-use aws_sdk_lambda::error::SdkError;
 use pilot_light_core::config::{FunctionConfig, FunctionRef};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -568,24 +567,6 @@ fn not_found(kind: &str, id: &str, region: &str) -> PilotLightError {
     }
 }
 
-/// Classifies an SDK error: the resource's own not-found error becomes `ResourceNotFound`.
-fn sdk_error<E, R>(
-    operation: &str,
-    err: &SdkError<E, R>,
-    is_not_found: impl Fn(&E) -> bool,
-    missing: impl FnOnce() -> PilotLightError,
-) -> PilotLightError
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    if err.as_service_error().is_some_and(is_not_found) {
-        missing()
-    } else {
-        PilotLightError::from_sdk(operation, err)
-    }
-}
-
 /// Describes one function's side: the function, its reserved concurrency, its mappings and rules.
 async fn observe_function(
     lambda: &aws_sdk_lambda::Client,
@@ -602,7 +583,7 @@ async fn observe_function(
         .send()
         .await
         .map_err(|err| {
-            sdk_error(
+            PilotLightError::from_sdk_or_missing(
                 "GetFunctionConfiguration",
                 &err,
                 |e| e.is_resource_not_found_exception(),
@@ -620,7 +601,7 @@ async fn observe_function(
         .send()
         .await
         .map_err(|err| {
-            sdk_error(
+            PilotLightError::from_sdk_or_missing(
                 "GetFunctionConcurrency",
                 &err,
                 |e| e.is_resource_not_found_exception(),
@@ -640,7 +621,7 @@ async fn observe_function(
             .send()
             .await
             .map_err(|err| {
-                sdk_error(
+                PilotLightError::from_sdk_or_missing(
                     "GetEventSourceMapping",
                     &err,
                     |e| e.is_resource_not_found_exception(),
@@ -667,7 +648,7 @@ async fn observe_function(
             .send()
             .await
             .map_err(|err| {
-                sdk_error(
+                PilotLightError::from_sdk_or_missing(
                     "DescribeRule",
                     &err,
                     |e| e.is_resource_not_found_exception(),
@@ -735,7 +716,7 @@ async fn apply(
                     return Ok(None);
                 }
                 Err(err) => {
-                    return Err(sdk_error(
+                    return Err(PilotLightError::from_sdk_or_missing(
                         "UpdateEventSourceMapping",
                         &err,
                         |e| e.is_resource_not_found_exception(),
@@ -767,7 +748,7 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|err| {
-                    sdk_error(
+                    PilotLightError::from_sdk_or_missing(
                         "PutFunctionConcurrency",
                         &err,
                         |e| e.is_resource_not_found_exception(),
@@ -790,7 +771,7 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|err| {
-                    sdk_error(
+                    PilotLightError::from_sdk_or_missing(
                         "DeleteFunctionConcurrency",
                         &err,
                         |e| e.is_resource_not_found_exception(),
@@ -819,7 +800,7 @@ async fn apply(
                     .send()
                     .await
                     .map_err(|err| {
-                        sdk_error(
+                        PilotLightError::from_sdk_or_missing(
                             "EnableRule",
                             &err,
                             |e| e.is_resource_not_found_exception(),
@@ -833,7 +814,7 @@ async fn apply(
                     .send()
                     .await
                     .map_err(|err| {
-                        sdk_error(
+                        PilotLightError::from_sdk_or_missing(
                             "DisableRule",
                             &err,
                             |e| e.is_resource_not_found_exception(),
