@@ -416,17 +416,15 @@ async fn observe(
         .send()
         .await
         .map_err(|err| {
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault())
-            {
-                PilotLightError::ReplicaNotFound {
+            PilotLightError::from_sdk_or_missing(
+                "DescribeDBInstances",
+                &err,
+                |e| e.is_db_instance_not_found_fault(),
+                || PilotLightError::ReplicaNotFound {
                     instance_id: instance_id.to_string(),
                     region: region.to_string(),
-                }
-            } else {
-                PilotLightError::from_sdk("DescribeDBInstances", &err)
-            }
+                },
+            )
         })?;
     described
         .db_instances()

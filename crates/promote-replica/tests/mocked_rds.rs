@@ -179,7 +179,11 @@ async fn server_errors_become_aws_unavailable_after_retries() {
         .times(3)
         .build();
     let err = run(event("status"), &[&broken]).await.unwrap_err();
-    assert_eq!(err.error_type(), "AwsUnavailable", "5xx is retryable unavailability: {err:?}");
+    assert_eq!(
+        err.error_type(),
+        "AwsUnavailable",
+        "5xx is retryable unavailability: {err:?}"
+    );
     assert_eq!(broken.num_calls(), 3);
 }
 

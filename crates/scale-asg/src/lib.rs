@@ -466,18 +466,16 @@ async fn count_healthy_targets(
         .send()
         .await
         .map_err(|err| {
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_target_group_not_found_exception())
-            {
-                PilotLightError::ResourceNotFound {
+            PilotLightError::from_sdk_or_missing(
+                "DescribeTargetHealth",
+                &err,
+                |e| e.is_target_group_not_found_exception(),
+                || PilotLightError::ResourceNotFound {
                     kind: "TargetGroup".into(),
                     id: target_group_arn.to_string(),
                     region: region.to_string(),
-                }
-            } else {
-                PilotLightError::from_sdk("DescribeTargetHealth", &err)
-            }
+                },
+            )
         })?;
     let healthy: BTreeSet<&str> = described
         .target_health_descriptions()

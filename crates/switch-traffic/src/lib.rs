@@ -565,14 +565,12 @@ async fn observe_record(
             .send()
             .await
             .map_err(|err| {
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_no_such_hosted_zone())
-                {
-                    zone_not_found(zone)
-                } else {
-                    PilotLightError::from_sdk("ListResourceRecordSets", &err)
-                }
+                PilotLightError::from_sdk_or_missing(
+                    "ListResourceRecordSets",
+                    &err,
+                    |e| e.is_no_such_hosted_zone(),
+                    || zone_not_found(zone),
+                )
             })?;
         for set in page.resource_record_sets() {
             let same = normalize_dns_name(&set.name) == wanted_name && set.r#type == wanted_type;
@@ -632,14 +630,12 @@ async fn submit(
         .send()
         .await
         .map_err(|err| {
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_hosted_zone())
-            {
-                zone_not_found(zone)
-            } else {
-                PilotLightError::from_sdk("ChangeResourceRecordSets", &err)
-            }
+            PilotLightError::from_sdk_or_missing(
+                "ChangeResourceRecordSets",
+                &err,
+                |e| e.is_no_such_hosted_zone(),
+                || zone_not_found(zone),
+            )
         })?;
     let info = submitted
         .change_info()
@@ -657,18 +653,16 @@ async fn change_status(
     id: &str,
 ) -> Result<String, PilotLightError> {
     let change = route53.get_change().id(id).send().await.map_err(|err| {
-        if err
-            .as_service_error()
-            .is_some_and(|e| e.is_no_such_change())
-        {
-            PilotLightError::ResourceNotFound {
+        PilotLightError::from_sdk_or_missing(
+            "GetChange",
+            &err,
+            |e| e.is_no_such_change(),
+            || PilotLightError::ResourceNotFound {
                 kind: "Change".into(),
                 id: id.to_string(),
                 region: ROUTE53.into(),
-            }
-        } else {
-            PilotLightError::from_sdk("GetChange", &err)
-        }
+            },
+        )
     })?;
     Ok(change
         .change_info()
