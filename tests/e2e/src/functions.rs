@@ -35,31 +35,13 @@ impl World {
     pub async fn seed_dr_function(&self, region: &str, suffix: &str) -> SeededFunction {
         let config = self.config(region);
         let lambda = aws_sdk_lambda::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
         let events = aws_sdk_eventbridge::Client::new(&config);
         let function_name = self.name(suffix);
         let role_arn = self.lambda_execution_role().await;
 
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(self.name(&format!("{suffix}-queue")))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create queue for {function_name}: {e:?}"))
-            .queue_url()
-            .expect("queue URL")
-            .to_string();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .cloned()
-            .expect("queue ARN");
+        let (queue_url, queue_arn) = self
+            .create_queue(region, &self.name(&format!("{suffix}-queue")))
+            .await;
 
         let created = lambda
             .create_function()

@@ -46,7 +46,6 @@ impl World {
     pub async fn seed_notification_topic(&self, region: &str) -> NotificationTopic {
         let config = self.config(region);
         let sns = aws_sdk_sns::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
         let name = self.name("reports");
         let topic_arn = sns
             .create_topic()
@@ -57,26 +56,7 @@ impl World {
             .topic_arn()
             .expect("topic ARN")
             .to_string();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"))
-            .queue_url()
-            .expect("queue URL")
-            .to_string();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .cloned()
-            .expect("queue ARN");
+        let (queue_url, queue_arn) = self.create_queue(region, &name).await;
         let subscription_arn = sns
             .subscribe()
             .topic_arn(&topic_arn)
@@ -172,6 +152,32 @@ impl World {
                 return received;
             }
         }
+    }
+
+    /// Creates an SQS queue in `region`; returns its URL and ARN. The caller deletes it.
+    pub async fn create_queue(&self, region: &str, name: &str) -> (String, String) {
+        let sqs = aws_sdk_sqs::Client::new(&self.config(region));
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"))
+            .queue_url()
+            .expect("queue URL")
+            .to_string();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .expect("queue ARN");
+        (queue_url, queue_arn)
     }
 
     /// The value of a parameter; `None` when it does not exist.
