@@ -2,12 +2,14 @@
 //!
 //! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
+//! * [`direction`]: which way the AMI pipeline and the SSM sync copy (from the active region).
 //! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
 //! * [`logging`]: JSON logs.
 
 pub mod clients;
 pub mod config;
+pub mod direction;
 pub mod error;
 pub mod logging;
 pub mod step;
