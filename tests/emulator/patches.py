@@ -161,6 +161,58 @@ def rds_promote_read_replica_detaches() -> None:
     )
 
 
+@_once
+def rds_cross_region_replica_own_parameter_group() -> None:
+    """A cross-region read replica made without ``DBParameterGroupName`` gets its own region's
+    default parameter group (AWS), instead of a copy of the source's group name (moto), which does
+    not exist in the replica's region and makes every later describe of it fail with a 500.
+
+    moto's ``create_db_instance_read_replica`` builds the replica as ``copy.copy(source)``, so
+    every attribute the request does not override is the source's.
+    """
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_instance_read_replica
+
+    @functools.wraps(original)
+    def create_db_instance_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        source = str(db_kwargs.get("source_db_instance_identifier") or "")
+        asked_for_group = bool(db_kwargs.get("db_parameter_group_name"))
+        replica = original(self, db_kwargs)
+        source_region = source.split(":")[3] if source.startswith("arn:") else self.region_name
+        if source_region != self.region_name and not asked_for_group:
+            replica.db_parameter_group_name = None
+        return replica
+
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+
+
+@_once
+def rds_automated_backup_never_blocks_a_create() -> None:
+    """Creating (or restoring) an instance never fails because of its automated backup (AWS).
+
+    moto names an instance's automated snapshot ``rds:<id>-<YYYY-MM-DD-HH-MM>`` and creates it as part
+    of the create; a second instance under the same identifier within the same minute (an old
+    primary renamed, then a restore under its name: exactly what a failback does) fails with
+    ``DBSnapshotAlreadyExists``. Here the backup gets a free name (``-2``, ``-3``, …) instead.
+    """
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_auto_snapshot
+
+    @functools.wraps(original)
+    def create_auto_snapshot(
+        self: RDSBackend, db_instance_identifier: str, db_snapshot_identifier: str
+    ) -> Any:
+        name, n = db_snapshot_identifier, 1
+        while name in self.database_snapshots:
+            n += 1
+            name = f"{db_snapshot_identifier}-{n}"
+        return original(self, db_instance_identifier, name)
+
+    RDSBackend.create_auto_snapshot = create_auto_snapshot
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. EC2: CreateLaunchTemplateVersion honours SourceVersion
 # --------------------------------------------------------------------------------------------------
@@ -251,6 +303,8 @@ def autoscaling_desired_within_bounds() -> None:
     will have after the update) fail with "Desired capacity:10 must be between the specified min
     size:0 and max size:4"; SetDesiredCapacity fails with "New SetDesiredCapacity value 10 is above
     max value 4 for the AutoScalingGroup." (or "below min value"). All HTTP 400, nothing changes.
+    Deleting a group (which moto does by setting its desired capacity to 0) ignores its MinSize,
+    as AWS does.
     """
     from moto.autoscaling.exceptions import ValidationError
     from moto.autoscaling.models import AutoScalingBackend
@@ -312,9 +366,28 @@ def autoscaling_desired_within_bounds() -> None:
                 )
         return set_desired_original(self, *args, **kwargs)
 
+    delete_original = AutoScalingBackend.delete_auto_scaling_group
+
+    @functools.wraps(delete_original)
+    def delete_auto_scaling_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto deletes by setting the desired capacity to 0 through set_desired_capacity; AWS
+        # deletes a group whatever its MinSize, so the bound does not apply here.
+        arguments = _bound_arguments(delete_original, (self, *args), kwargs)
+        group = self.autoscaling_groups.get(arguments.get("group_name"))
+        previous_min = group.min_size if group is not None else None
+        if group is not None:
+            group.min_size = 0
+        try:
+            return delete_original(self, *args, **kwargs)
+        except Exception:
+            if group is not None:
+                group.min_size = previous_min
+            raise
+
     AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
     AutoScalingBackend.update_auto_scaling_group = update_auto_scaling_group
     AutoScalingBackend.set_desired_capacity = set_desired_capacity
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1136,13 +1209,52 @@ def request_log() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------------
+# S3: GetBucketVersioning's XML root is VersioningConfiguration
+# --------------------------------------------------------------------------------------------------
+
+# S3 operations whose output has no payload member and whose real XML root is not
+# ``<Operation>Response`` (moto's serializer's default). Only the ones pilot-light reads.
+_S3_OUTPUT_ROOTS = {"GetBucketVersioning": "VersioningConfiguration"}
+
+
+@_once
+def s3_output_xml_roots() -> None:
+    """GetBucketVersioning answers ``<VersioningConfiguration>`` as S3 does, not moto's
+    ``<GetBucketVersioningResponse>``: botocore ignores the root element, the Rust SDK (strictly, as
+    S3's model says) refuses the answer."""
+    from moto.core.serialize import S3Serializer
+
+    original = S3Serializer._serialized_result_to_response
+
+    def serialized_result_to_response(self: Any, resp: Any, *args: Any, **kwargs: Any) -> Any:
+        resp = original(self, resp, *args, **kwargs)
+        name = self.operation_model.name
+        root = _S3_OUTPUT_ROOTS.get(name)
+        body = resp.get("body")
+        if root and isinstance(body, str):
+            wrong = f"{name}Response"
+            body = body.replace(f"<{wrong}", f"<{root}", 1)
+            head, sep, tail = body.rpartition(f"</{wrong}>")
+            resp["body"] = f"{head}</{root}>{tail}" if sep else body
+        return resp
+
+    S3Serializer._serialized_result_to_response = serialized_result_to_response
+
+
+# --------------------------------------------------------------------------------------------------
+
+
 ALL_PATCHES: tuple[Callable[[], None], ...] = (
     rds_promote_read_replica_detaches,
+    rds_cross_region_replica_own_parameter_group,
+    rds_automated_backup_never_blocks_a_create,
     ec2_launch_template_source_version,
     autoscaling_desired_within_bounds,
     operation_durations,
     lambda_invoke_forwarding,
     request_log,
+    s3_output_xml_roots,
 )
 
 

@@ -326,6 +326,59 @@ def test_restore_from_replica_snapshot_fails_on_unpatched_moto(plain_url: str) -
     fails_on_unpatched_moto(lambda: check_restore_is_standalone(plain_url))
 
 
+def check_cross_region_replica_parameter_group(url: str) -> None:
+    east, west = client(url, "rds", EAST), client(url, "rds", WEST)
+    n = uid()
+    east.create_db_parameter_group(
+        DBParameterGroupName=f"pg-{n}", DBParameterGroupFamily="mysql8.0", Description="primary only"
+    )
+    primary = create_db(east, f"prim-{n}")
+    east.modify_db_instance(
+        DBInstanceIdentifier=f"prim-{n}", DBParameterGroupName=f"pg-{n}", ApplyImmediately=True
+    )
+    try:
+        create_replica(west, f"repl-{n}", primary["DBInstanceArn"])
+        replica = db(west, f"repl-{n}")
+    except Exception as error:  # plain moto: a 500 the client cannot even parse
+        raise AssertionError(f"the replica cannot be described: {error}") from error
+    groups = [g["DBParameterGroupName"] for g in replica["DBParameterGroups"]]
+    assert groups and all(g.startswith("default.") for g in groups), groups
+    assert [g["DBParameterGroupName"] for g in db(east, f"prim-{n}")["DBParameterGroups"]] == [
+        f"pg-{n}"
+    ]
+
+
+def test_cross_region_replica_gets_its_regions_default_parameter_group(url: str) -> None:
+    check_cross_region_replica_parameter_group(url)
+
+
+def test_cross_region_replica_parameter_group_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_cross_region_replica_parameter_group(plain_url))
+
+
+def check_same_identifier_twice_in_a_minute(url: str) -> None:
+    east = client(url, "rds", EAST)
+    n = uid()
+    create_db(east, f"prim-{n}")
+    east.modify_db_instance(
+        DBInstanceIdentifier=f"prim-{n}", NewDBInstanceIdentifier=f"old-{n}", ApplyImmediately=True
+    )
+    try:
+        create_db(east, f"prim-{n}")
+    except ClientError as error:
+        raise AssertionError(f"a second instance under the identifier failed: {error}") from error
+    assert db(east, f"prim-{n}")["DBInstanceStatus"] == "available"
+    assert db(east, f"old-{n}")["DBInstanceStatus"] == "available"
+
+
+def test_a_renamed_identifier_can_be_reused_at_once(url: str) -> None:
+    check_same_identifier_twice_in_a_minute(url)
+
+
+def test_renamed_identifier_reuse_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_same_identifier_twice_in_a_minute(plain_url))
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. ec2_launch_template_source_version
 # --------------------------------------------------------------------------------------------------
@@ -449,6 +502,12 @@ def check_desired_within_bounds(url: str) -> None:
 
     asg.update_auto_scaling_group(AutoScalingGroupName=f"asg-{n}", MinSize=1, DesiredCapacity=2)
     assert len(group()["Instances"]) == 2
+
+    # A group is deleted whatever its MinSize (the bound is for the API's capacity changes only).
+    asg.delete_auto_scaling_group(AutoScalingGroupName=f"asg-{n}", ForceDelete=True)
+    assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"asg-{n}"])[
+        "AutoScalingGroups"
+    ] == []
 
 
 def test_desired_capacity_within_bounds(url: str) -> None:
@@ -914,3 +973,33 @@ def test_stack_exits_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# --------------------------------------------------------------------------------------------------
+# s3_output_xml_roots
+# --------------------------------------------------------------------------------------------------
+
+
+def check_s3_output_roots(url: str) -> None:
+    from xml.etree import ElementTree
+
+    s3 = client(url, "s3", WEST)
+    bucket = f"roots-{uid()}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": WEST})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    roots: dict[str, str] = {}
+
+    def capture(http_response: Any, model: Any, **_: Any) -> None:
+        roots[model.name] = ElementTree.fromstring(http_response.content).tag.split("}")[-1]
+
+    s3.meta.events.register("after-call.s3.GetBucketVersioning", capture)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert roots == {"GetBucketVersioning": "VersioningConfiguration"}
+
+
+def test_s3_output_xml_roots(url: str) -> None:
+    check_s3_output_roots(url)
+
+
+def test_s3_output_xml_roots_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_s3_output_roots(plain_url))

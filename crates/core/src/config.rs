@@ -27,6 +27,10 @@ pub struct PilotLightConfig {
     pub functions: Vec<FunctionConfig>,
     #[serde(default)]
     pub dns_records: Vec<DnsRecordConfig>,
+    /// S3 bucket pairs whose Cross-Region Replication follows the active region
+    /// (`switch-replication`). Optional; default none.
+    #[serde(default)]
+    pub s3_replication: Vec<S3ReplicationConfig>,
     #[serde(default)]
     pub ssm_sync: SsmSyncConfig,
     #[serde(default)]
@@ -37,7 +41,107 @@ pub struct PilotLightConfig {
     /// serialized (as `null` when absent) so state machines can pass it on without a presence check.
     #[serde(default)]
     pub notification_topic_arn: Option<String>,
+    /// The flap guard: the least time, in seconds, between a switch of the active region and an
+    /// *automatic* failover (one started by an alarm or an AWS Health event). An automatic trigger
+    /// inside the window is refused with `FailoverTooSoon`; a failover started by a person is never
+    /// refused. `0` turns the guard off. Default one hour; at most one week.
+    #[serde(default = "default_min_seconds_between_failovers")]
+    pub min_seconds_between_failovers: u64,
+    /// Thresholds of the readiness checks (`pilot-light status` and the scheduled `readiness`
+    /// function).
+    #[serde(default)]
+    pub readiness: ReadinessConfig,
+    /// The non-disruptive drill (`state-machines/drill.asl.json`): how it builds its throw-away
+    /// database and group in the standby region, and the RTO it must meet.
+    #[serde(default)]
+    pub drill: DrillConfig,
 }
+
+/// Where the drill's throw-away database comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DrillDatabaseSource {
+    /// A new cross-region read replica of the primary, then promoted (rehearses the promotion).
+    #[default]
+    Replica,
+    /// A restore of the standby replica's newest snapshot (no call into the primary's database).
+    Snapshot,
+}
+
+/// Settings of the drill. Every resource the drill makes carries `pilot-light:drill=<execution>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrillConfig {
+    #[serde(default)]
+    pub database_source: DrillDatabaseSource,
+    /// Instances of each drill group. Default 1.
+    #[serde(default = "default_drill_group_size")]
+    pub group_size: u32,
+    /// The drill passes when its RTO (the longest recovery phase) is at most this. Default 1 hour.
+    #[serde(default = "default_drill_rto_target_seconds")]
+    pub rto_target_seconds: u64,
+    /// Keep a final snapshot of each drill database when it is deleted. Default false.
+    #[serde(default)]
+    pub keep_final_snapshot: bool,
+    /// Per compute group name: a target group of its own the drill group registers with, whose
+    /// health then counts (never the standby group's own target group).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub target_group_arns: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for DrillConfig {
+    fn default() -> Self {
+        Self {
+            database_source: DrillDatabaseSource::default(),
+            group_size: default_drill_group_size(),
+            rto_target_seconds: default_drill_rto_target_seconds(),
+            keep_final_snapshot: false,
+            target_group_arns: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+fn default_drill_group_size() -> u32 {
+    1
+}
+fn default_drill_rto_target_seconds() -> u64 {
+    3600
+}
+
+/// Thresholds of the readiness checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// A replica whose newest `ReplicaLag` is above this fails the lag check. Default 300.
+    #[serde(default = "default_readiness_max_replica_lag_seconds")]
+    pub max_replica_lag_seconds: u64,
+    /// The newest standby AMI of a group must be younger than this. Default 7 days (604800).
+    #[serde(default = "default_readiness_max_ami_age_seconds")]
+    pub max_ami_age_seconds: u64,
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        Self {
+            max_replica_lag_seconds: default_readiness_max_replica_lag_seconds(),
+            max_ami_age_seconds: default_readiness_max_ami_age_seconds(),
+        }
+    }
+}
+
+fn default_readiness_max_replica_lag_seconds() -> u64 {
+    300
+}
+fn default_readiness_max_ami_age_seconds() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_min_seconds_between_failovers() -> u64 {
+    3600
+}
+
+/// The longest flap-guard window accepted (one week).
+pub const MAX_SECONDS_BETWEEN_FAILOVERS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -170,6 +274,26 @@ fn default_ttl() -> u32 {
     60
 }
 
+/// A bucket in the primary region replicated (S3 Cross-Region Replication, versioning on) to a bucket
+/// in the standby region. Failover reverses the replication (standby → primary, with its own role),
+/// failback restores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct S3ReplicationConfig {
+    /// Logical name (reports, rule ids).
+    pub name: String,
+    /// The bucket in the primary region (the replication source while the primary is active).
+    pub primary_bucket: String,
+    /// The bucket in the standby region (the replication destination while the primary is active).
+    pub standby_bucket: String,
+    /// The role S3 assumes to replicate primary → standby (the primary bucket's replication role).
+    pub primary_role_arn: String,
+    /// The role S3 assumes to replicate standby → primary while the standby is active: may read the
+    /// standby bucket and replicate into the primary bucket. Never the same role as
+    /// `primaryRoleArn` (a one-way role cannot replicate the other way).
+    pub reverse_role_arn: String,
+}
+
 /// Where a record points: a plain value (CNAME) or an alias target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -227,6 +351,12 @@ pub struct AmiPolicy {
     pub keep_copies: u32,
     #[serde(default = "default_true")]
     pub no_reboot: bool,
+    /// KMS key for copies into the standby region (`None`: the copy keeps the source's encryption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_kms_key_id: Option<String>,
+    /// KMS key for copies into the primary region (while the standby is active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_kms_key_id: Option<String>,
 }
 
 impl Default for AmiPolicy {
@@ -235,6 +365,8 @@ impl Default for AmiPolicy {
             source: AmiSource::default(),
             keep_copies: default_keep_copies(),
             no_reboot: true,
+            standby_kms_key_id: None,
+            primary_kms_key_id: None,
         }
     }
 }
@@ -398,6 +530,12 @@ impl PilotLightConfig {
                 "the standby region must differ from the primary region (a same-region copy is no disaster recovery)",
             ));
         }
+        if self.min_seconds_between_failovers > MAX_SECONDS_BETWEEN_FAILOVERS {
+            return Err(PilotLightError::config(
+                "minSecondsBetweenFailovers",
+                format!("must be at most {MAX_SECONDS_BETWEEN_FAILOVERS} (one week)"),
+            ));
+        }
 
         let mut names = BTreeSet::new();
         for (i, db) in self.databases.iter().enumerate() {
@@ -486,6 +624,34 @@ impl PilotLightConfig {
             }
         }
 
+        let mut names = BTreeSet::new();
+        for (i, pair) in self.s3_replication.iter().enumerate() {
+            let at = |f: &str| format!("s3Replication[{i}].{f}");
+            check_name(&at("name"), &pair.name)?;
+            if !names.insert(pair.name.as_str()) {
+                return Err(PilotLightError::config(
+                    at("name"),
+                    format!("duplicate bucket pair name `{}`", pair.name),
+                ));
+            }
+            check_bucket_name(&at("primaryBucket"), &pair.primary_bucket)?;
+            check_bucket_name(&at("standbyBucket"), &pair.standby_bucket)?;
+            if pair.primary_bucket == pair.standby_bucket {
+                return Err(PilotLightError::config(
+                    at("standbyBucket"),
+                    "must differ from primaryBucket (bucket names are global)",
+                ));
+            }
+            check_role_arn(&at("primaryRoleArn"), &pair.primary_role_arn)?;
+            check_role_arn(&at("reverseRoleArn"), &pair.reverse_role_arn)?;
+            if pair.primary_role_arn == pair.reverse_role_arn {
+                return Err(PilotLightError::config(
+                    at("reverseRoleArn"),
+                    "must be a role of its own that may read the standby bucket and replicate into the primary bucket; the primary's one-way role cannot replicate the other way",
+                ));
+            }
+        }
+
         for (i, path) in self.ssm_sync.paths.iter().enumerate() {
             let at = format!("ssmSync.paths[{i}]");
             if !path.starts_with('/') {
@@ -503,6 +669,40 @@ impl PilotLightConfig {
             return Err(PilotLightError::config(
                 "amiPolicy.keepCopies",
                 "must be between 1 and 100",
+            ));
+        }
+
+        if !(1..=20).contains(&self.drill.group_size) {
+            return Err(PilotLightError::config(
+                "drill.groupSize",
+                "must be between 1 and 20",
+            ));
+        }
+        if self.drill.rto_target_seconds == 0 {
+            return Err(PilotLightError::config(
+                "drill.rtoTargetSeconds",
+                "must be at least 1",
+            ));
+        }
+        for (group, arn) in &self.drill.target_group_arns {
+            if !self.compute_groups.iter().any(|g| &g.name == group) {
+                return Err(PilotLightError::config(
+                    format!("drill.targetGroupArns.{group}"),
+                    "names no compute group",
+                ));
+            }
+            if !arn.starts_with("arn:") || !arn.contains(":targetgroup/") {
+                return Err(PilotLightError::config(
+                    format!("drill.targetGroupArns.{group}"),
+                    "must be a target group ARN",
+                ));
+            }
+        }
+
+        if self.readiness.max_ami_age_seconds == 0 {
+            return Err(PilotLightError::config(
+                "readiness.maxAmiAgeSeconds",
+                "must be at least 1",
             ));
         }
 
@@ -555,6 +755,57 @@ fn check_env_name(field: &str, value: &str) -> Result<(), PilotLightError> {
         Err(PilotLightError::config(
             field,
             "1–32 lower-case letters, digits or hyphens, not starting with a hyphen",
+        ))
+    }
+}
+
+/// S3 bucket names: 3–63 lower-case letters, digits, `.` and `-`; a letter or digit at both ends;
+/// no `..`, and not shaped like an IP address.
+pub fn check_bucket_name(field: &str, value: &str) -> Result<(), PilotLightError> {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ip_like = value.split('.').count() == 4
+        && value
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let ok = (3..=63).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge_ok(value.chars().next())
+        && edge_ok(value.chars().last())
+        && !value.contains("..")
+        && !ip_like;
+    if ok {
+        Ok(())
+    } else {
+        Err(PilotLightError::config(
+            field,
+            format!(
+                "`{value}` is not an S3 bucket name (3–63 lower-case letters, digits, `.`, `-`)"
+            ),
+        ))
+    }
+}
+
+/// IAM role ARNs: `arn:<partition>:iam::<12-digit account>:role/<path and name>`.
+fn check_role_arn(field: &str, value: &str) -> Result<(), PilotLightError> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|name| !name.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(PilotLightError::config(
+            field,
+            format!("`{value}` is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
         ))
     }
 }
@@ -813,6 +1064,32 @@ mod tests {
                 "amiPolicy.keepCopies",
                 "between 1 and 100",
             ),
+            (
+                with(valid(), "/drill", Some(json!({"groupSize": 0}))),
+                "drill.groupSize",
+                "between 1 and 20",
+            ),
+            (
+                with(valid(), "/drill", Some(json!({"rtoTargetSeconds": 0}))),
+                "drill.rtoTargetSeconds",
+                "at least 1",
+            ),
+            (
+                with(valid(), "/drill", Some(json!({"databaseSource": "tape"}))),
+                "drill.databaseSource",
+                "unknown variant",
+            ),
+            (
+                with(
+                    valid(),
+                    "/drill",
+                    Some(
+                        json!({"targetGroupArns": {"api": "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/x/1"}}),
+                    ),
+                ),
+                "drill.targetGroupArns.api",
+                "names no compute group",
+            ),
         ];
         for (doc, field, reason) in cases {
             let err = PilotLightConfig::from_json(doc).unwrap_err();
@@ -843,6 +1120,66 @@ mod tests {
         assert_eq!(config_parameter_name("prod"), "/pilot-light/prod/config");
         assert_eq!(state_parameter_name("prod"), "/pilot-light/prod/state");
         assert_eq!(lock_parameter_name("prod"), "/pilot-light/prod/lock");
+    }
+
+    #[test]
+    fn s3_replication_pairs_are_validated() {
+        let pair = json!({
+            "name": "assets",
+            "primaryBucket": "assets-use1",
+            "standbyBucket": "assets-usw2",
+            "primaryRoleArn": "arn:aws:iam::123456789012:role/assets-replication",
+            "reverseRoleArn": "arn:aws:iam::123456789012:role/assets-reverse-replication"
+        });
+        let mut doc = valid();
+        doc["s3Replication"] = json!([pair.clone()]);
+        let config = PilotLightConfig::from_json(doc.clone()).unwrap();
+        assert_eq!(config.s3_replication[0].standby_bucket, "assets-usw2");
+        assert!(PilotLightConfig::from_json(valid())
+            .unwrap()
+            .s3_replication
+            .is_empty());
+        let cases: &[(&str, Value, &str)] = &[
+            ("primaryBucket", json!("Assets"), "not an S3 bucket name"),
+            ("standbyBucket", json!("ab"), "not an S3 bucket name"),
+            (
+                "standbyBucket",
+                json!("192.168.1.1"),
+                "not an S3 bucket name",
+            ),
+            ("standbyBucket", json!("a..b"), "not an S3 bucket name"),
+            ("standbyBucket", json!("assets-use1"), "must differ"),
+            (
+                "primaryRoleArn",
+                json!("arn:aws:iam::123:role/x"),
+                "not an IAM role ARN",
+            ),
+            (
+                "reverseRoleArn",
+                json!("arn:aws:iam::123456789012:user/x"),
+                "not an IAM role ARN",
+            ),
+            (
+                "reverseRoleArn",
+                json!("arn:aws:iam::123456789012:role/assets-replication"),
+                "one-way role",
+            ),
+            ("name", json!("has space"), "letters"),
+        ];
+        for (key, value, reason) in cases {
+            let mut bad = doc.clone();
+            *bad.pointer_mut(&format!("/s3Replication/0/{key}")).unwrap() = value.clone();
+            let err = PilotLightConfig::from_json(bad).unwrap_err();
+            let PilotLightError::ConfigInvalid { field, reason: why } = &err else {
+                panic!("{err:?}");
+            };
+            assert_eq!(field, &format!("s3Replication[0].{key}"), "{err}");
+            assert!(why.contains(reason), "{key}: `{why}` lacks `{reason}`");
+        }
+        let mut twice = doc.clone();
+        twice["s3Replication"] = json!([pair.clone(), pair]);
+        let err = PilotLightConfig::from_json(twice).unwrap_err();
+        assert!(err.to_string().contains("duplicate bucket pair"), "{err}");
     }
 
     fn duplicate_database() -> Value {

@@ -91,9 +91,14 @@ mod tests {
         }
     }
 
+    /// (active region, expected (source, target) or `None` for an error)
+    type DirectionCase<'a> = (Option<&'a str>, Option<(&'a str, &'a str)>);
+    /// (state parameter value, expected active region or the error type)
+    type StateCase<'a> = (Option<&'a str>, Result<Option<&'a str>, &'a str>);
+
     #[test]
     fn direction_follows_the_active_region() {
-        let cases: &[(Option<&str>, Option<(&str, &str)>)] = &[
+        let cases: &[DirectionCase] = &[
             (None, Some(("us-east-1", "us-west-2"))),
             (Some("us-east-1"), Some(("us-east-1", "us-west-2"))),
             (Some("us-west-2"), Some(("us-west-2", "us-east-1"))),
@@ -110,7 +115,7 @@ mod tests {
 
     #[test]
     fn active_region_is_read_from_the_state_document() {
-        let cases: &[(Option<&str>, Result<Option<&str>, &str>)] = &[
+        let cases: &[StateCase] = &[
             (None, Ok(None)),
             (Some("{}"), Ok(None)),
             (

@@ -60,6 +60,16 @@ pub enum PilotLightError {
     #[error("another run holds the lock of `{env}`: {holder}")]
     FailoverInProgress { env: String, holder: String },
 
+    /// The flap guard refused an automatic failover: the active region changed too recently
+    /// (`minSecondsBetweenFailovers`). Nothing was changed; a person can still start a failover.
+    #[error("automatic failover of `{env}` refused by the flap guard: the active region last changed {seconds_since} s ago ({last_switch}), the minimum is {minimum_seconds} s; start a failover by hand to override")]
+    FailoverTooSoon {
+        env: String,
+        last_switch: String,
+        seconds_since: u64,
+        minimum_seconds: u64,
+    },
+
     /// The resource is in a state where the action cannot run now (and waiting will not help).
     #[error("{resource} is `{state}`: {reason}")]
     InvalidState {
@@ -101,6 +111,7 @@ pub const ERROR_TYPES: &[&str] = &[
     "ImageNotFound",
     "ArchitectureMismatch",
     "FailoverInProgress",
+    "FailoverTooSoon",
     "InvalidState",
     "UnsafeOperation",
     "Throttled",
@@ -137,6 +148,7 @@ impl PilotLightError {
             Self::ImageNotFound { .. } => "ImageNotFound",
             Self::ArchitectureMismatch { .. } => "ArchitectureMismatch",
             Self::FailoverInProgress { .. } => "FailoverInProgress",
+            Self::FailoverTooSoon { .. } => "FailoverTooSoon",
             Self::InvalidState { .. } => "InvalidState",
             Self::UnsafeOperation { .. } => "UnsafeOperation",
             Self::Throttled { .. } => "Throttled",
@@ -280,6 +292,12 @@ mod tests {
             PilotLightError::FailoverInProgress {
                 env: s(),
                 holder: s(),
+            },
+            PilotLightError::FailoverTooSoon {
+                env: s(),
+                last_switch: s(),
+                seconds_since: 0,
+                minimum_seconds: 0,
             },
             PilotLightError::InvalidState {
                 resource: s(),

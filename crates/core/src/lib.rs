@@ -6,18 +6,20 @@
 //! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
 //! * [`logging`]: JSON logs.
+//! * [`parameters`]: reading pilot-light's own SSM parameters.
 
 pub mod clients;
 pub mod config;
 pub mod direction;
 pub mod error;
 pub mod logging;
+pub mod parameters;
 pub mod step;
 
 pub use clients::Regional;
 pub use config::PilotLightConfig;
 pub use error::PilotLightError;
-pub use step::{parse_step_input, StepStatus, Timestamp};
+pub use step::{execution_token, parse_step_input, StepStatus, Timestamp};
 
 /// The tag key every resource pilot-light manages carries; IAM conditions use it (DESIGN.md §3).
 pub const ENV_TAG_KEY: &str = "pilot-light:env";

@@ -53,6 +53,18 @@ impl Timestamp {
     }
 }
 
+/// A short, stable token of an execution id (8 hex digits of its FNV-1a hash), for resource names
+/// that must be the same on every retry of one execution and differ between executions
+/// (`orders-db-dr-failback-1f2e3d4c`). Not a security measure.
+pub fn execution_token(execution_id: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in execution_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", (hash >> 32) as u32 ^ hash as u32)
+}
+
 /// Decodes a raw JSON event into `T`. An `action` that is a string but not one of `actions` is an
 /// `UnknownAction` (pass `&[]` for handlers with one action); any other wrong shape is an
 /// `InvalidInput` naming the JSON path of the bad field (`database.replicaInstanceId`). Never a panic.
@@ -97,6 +109,19 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn execution_tokens_are_stable_short_and_distinct() {
+        let a = execution_token("arn:aws:states:us-west-2:123456789012:execution:failback:run-1");
+        let b = execution_token("arn:aws:states:us-west-2:123456789012:execution:failback:run-2");
+        assert_eq!(a.len(), 8);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            execution_token("arn:aws:states:us-west-2:123456789012:execution:failback:run-1")
+        );
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]

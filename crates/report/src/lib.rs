@@ -83,6 +83,10 @@ pub struct PublishInput {
     /// The state machine's results (handler answers); only their ids and statuses are reported.
     #[serde(default)]
     pub results: Option<Value>,
+    /// A drill's verdict (`drill-resources measure`: phases, drill RTO, target, readiness
+    /// findings), carried into the report as it is.
+    #[serde(default)]
+    pub drill: Option<Value>,
 }
 
 /// `notifyFailure` input (the `Catch`'s `Error` and `Cause`).
@@ -205,6 +209,9 @@ pub struct Report {
     /// Steps left out of the SNS message to keep it under the size limit (never in the step output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps_omitted: Option<usize>,
+    /// A drill's verdict, when the report is a drill's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<Value>,
 }
 
 /// Where a message went.
@@ -511,6 +518,9 @@ pub fn render_text(report: &Report) -> String {
             ));
         }
     }
+    if let Some(drill) = &report.drill {
+        text.push_str(&render_drill(drill));
+    }
     if let Some(omitted) = report.steps_omitted {
         text.push_str(&format!(
             "  … and {omitted} more steps (see the step output)\n"
@@ -531,6 +541,61 @@ pub fn render_text(report: &Report) -> String {
                 change.resources.join(", ")
             ));
         }
+    }
+    text
+}
+
+/// A drill's verdict as text: the drill RTO against the target, each phase, each readiness finding.
+pub fn render_drill(drill: &Value) -> String {
+    let number = |key: &str| drill.get(key).and_then(Value::as_f64).unwrap_or_default();
+    let verdict = match drill.get("meetsTarget").and_then(Value::as_bool) {
+        Some(true) => "meets the target",
+        Some(false) => "MISSES the target",
+        None => "not measured",
+    };
+    let mut text = format!(
+        "\nDrill RTO: {:.1} s ({}), target {} s: {verdict}\n",
+        number("drillRtoSeconds"),
+        format_duration(number("drillRtoSeconds")),
+        number("rtoTargetSeconds"),
+    );
+    for phase in drill
+        .get("phases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| phase.get(key).and_then(Value::as_str).unwrap_or_default();
+        let counts = phase.get("countsTowardsRto").and_then(Value::as_bool) == Some(true);
+        text.push_str(&format!(
+            "  {:>9.3} s  {} [{}]{}\n",
+            phase
+                .get("durationSeconds")
+                .and_then(Value::as_f64)
+                .unwrap_or_default(),
+            field("phase"),
+            field("item"),
+            if counts { "  (RTO)" } else { "" }
+        ));
+    }
+    let readiness = drill
+        .get("readiness")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    text.push_str(&format!("\nReadiness: {readiness}\n"));
+    for finding in drill
+        .get("findings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| finding.get(key).and_then(Value::as_str).unwrap_or_default();
+        text.push_str(&format!(
+            "  {:<4}  {}: {}\n",
+            field("status"),
+            field("name"),
+            field("evidence")
+        ));
     }
     text
 }
@@ -735,6 +800,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
             .map(summarise_changes)
             .unwrap_or_default(),
         steps_omitted: None,
+        drill: input.drill.clone(),
     };
     for line in emf_lines(&report, now) {
         // EMF: one JSON document per line on stdout; CloudWatch Logs extracts the metrics.
@@ -1209,7 +1275,26 @@ mod tests {
             steps: build_timeline(&interleaved_history()),
             changes: vec![],
             steps_omitted: None,
+            drill: None,
         }
+    }
+
+    #[test]
+    fn a_drill_report_says_whether_the_target_is_met_and_lists_phases_and_findings() {
+        let mut drilled = report("succeeded");
+        drilled.kind = "drill".into();
+        drilled.drill = Some(json!({
+            "drillRtoSeconds": 240.5, "rtoTargetSeconds": 200, "meetsTarget": false,
+            "phases": [{"phase": "promoteDatabase", "item": "orders", "durationSeconds": 240.5, "countsTowardsRto": true}],
+            "readiness": "warn",
+            "findings": [{"name": "ami-age:web", "status": "warn", "evidence": "9 days old"}]
+        }));
+        let text = render_text(&drilled);
+        assert!(text.contains("Drill RTO: 240.5 s"), "{text}");
+        assert!(text.contains("MISSES the target"), "{text}");
+        assert!(text.contains("promoteDatabase [orders]  (RTO)"), "{text}");
+        assert!(text.contains("warn  ami-age:web: 9 days old"), "{text}");
+        assert!(!render_text(&report("succeeded")).contains("Drill RTO"));
     }
 
     #[test]

@@ -26,10 +26,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The actions of this handler.
-pub const ACTIONS: &[&str] = &["beginFailover", "markActive", "release", "recordCapacity"];
+pub const ACTIONS: &[&str] = &[
+    "beginFailover",
+    "beginFailback",
+    "markActive",
+    "release",
+    "recordCapacity",
+    "recordDatabases",
+];
 
 /// The `operation` a failover writes into the lock.
 pub const FAILOVER_OPERATION: &str = "failover";
+/// The `operation` a failback writes into the lock.
+pub const FAILBACK_OPERATION: &str = "failback";
 
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
@@ -56,12 +65,18 @@ impl Clients {
 pub enum RunStateAction {
     /// Load and validate the configuration, take the lock, decide `proceed` or `alreadyActive`.
     BeginFailover,
+    /// Load and validate the configuration, take the lock, decide `proceed`, `reprotect` or
+    /// `alreadyActive` for a failback.
+    BeginFailback,
     /// Record which region is now active.
     MarkActive,
     /// Delete the lock, only when this execution holds it.
     Release,
     /// Store the primary groups' desired capacities.
     RecordCapacity,
+    /// Store the primary databases' settings (class, Multi-AZ, groups), for a failback that finds
+    /// the old primary gone.
+    RecordDatabases,
 }
 
 /// How a failover treats the primary region: `graceful` (a planned switch) fences it and waits for
@@ -93,6 +108,14 @@ pub struct RunState {
     pub primary_capacity: BTreeMap<String, u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_recorded_at: Option<Timestamp>,
+    /// Set by a failback once traffic is back on the primary and until the standby is protected
+    /// again (a new DR replica): a re-run of the failback then only re-protects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reprotect_pending: bool,
+    /// The primary databases' settings by logical name (`snapshot-restore` `describe` shapes), last
+    /// recorded while the primary could be seen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub database_shapes: BTreeMap<String, serde_json::Value>,
 }
 
 /// The lock of an environment (`/pilot-light/<env>/lock`).
@@ -152,7 +175,54 @@ pub struct BeginFailoverInput {
     pub execution_id: String,
     #[serde(default)]
     pub mode: FailoverMode,
+    /// What started the failover: only automatic triggers are held back by the flap guard.
+    #[serde(default)]
+    pub trigger: FailoverTrigger,
     /// Overrides the handler's own region.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// What started a failover. The EventBridge rules of the stack say `alarm` or `health`; a person
+/// (CLI, console, `start-execution` without a trigger) is `manual`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailoverTrigger {
+    #[default]
+    Manual,
+    /// A CloudWatch alarm of the application's health went to `ALARM`.
+    Alarm,
+    /// An open AWS Health issue in the primary region.
+    Health,
+}
+
+impl FailoverTrigger {
+    /// True for triggers no person started (the flap guard applies to these).
+    pub fn is_automatic(self) -> bool {
+        !matches!(self, Self::Manual)
+    }
+}
+
+/// How a failback re-seeds the primary database: `snapshot` (final snapshot of the standby, copy,
+/// restore: writes are fenced for the whole copy) or `replica` (a cross-region replica of the
+/// standby in the primary region, caught up, then promoted: writes are fenced only for the promotion).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailbackStrategy {
+    #[default]
+    Snapshot,
+    Replica,
+}
+
+/// `beginFailback` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BeginFailbackInput {
+    pub action: RunStateAction,
+    pub env: String,
+    pub execution_id: String,
+    #[serde(default)]
+    pub strategy: FailbackStrategy,
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -166,6 +236,10 @@ pub struct MarkActiveInput {
     pub execution_id: String,
     /// The configuration's primary or standby region.
     pub active_region: String,
+    /// When given, also sets the state's `reprotectPending` (a failback: `true` once traffic is on
+    /// the primary, `false` once the DR replica is back).
+    #[serde(default)]
+    pub reprotect_pending: Option<bool>,
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -191,6 +265,27 @@ pub struct RecordCapacityInput {
     pub capacities: BTreeMap<String, u32>,
     #[serde(default)]
     pub region: Option<String>,
+}
+
+/// `recordDatabases` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordDatabasesInput {
+    pub action: RunStateAction,
+    pub env: String,
+    /// What `snapshot-restore` `describe` answered, one per database (`database` = the logical name,
+    /// `shape` = its settings); merged into the recorded map.
+    pub described: Vec<DescribedDatabase>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// The part of a `describe` answer that is recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribedDatabase {
+    pub database: String,
+    pub shape: serde_json::Value,
 }
 
 /// Only the action, to pick the input type.
@@ -223,9 +318,29 @@ pub struct RunStateOutput {
 #[serde(untagged)]
 pub enum ActionResult {
     BeginFailover(Box<BeginFailoverResult>),
+    BeginFailback(Box<BeginFailbackResult>),
     MarkActive(MarkActiveResult),
     Release(ReleaseResult),
     RecordCapacity(RecordCapacityResult),
+    RecordDatabases(RecordDatabasesResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordDatabasesResult {
+    pub recorded_shapes: BTreeMap<String, serde_json::Value>,
+}
+
+/// The recorded shapes after merging `described` into `current` (`None`: nothing changes).
+pub fn merge_database_shapes(
+    current: &BTreeMap<String, serde_json::Value>,
+    described: &[DescribedDatabase],
+) -> Option<BTreeMap<String, serde_json::Value>> {
+    let mut merged = current.clone();
+    for entry in described.iter().filter(|d| d.shape.is_object()) {
+        merged.insert(entry.database.clone(), entry.shape.clone());
+    }
+    (merged != *current).then_some(merged)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +365,47 @@ pub struct BeginFailoverResult {
     pub recorded_capacities: BTreeMap<String, u32>,
     /// The lock this execution holds (`null` when `alreadyActive`).
     pub lock: Option<Lock>,
+}
+
+/// What `beginFailback` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailbackDecision {
+    /// The standby serves: this execution holds the lock; fail back.
+    Proceed,
+    /// Traffic is back on the primary but the DR replica is not re-created yet (an earlier failback
+    /// stopped there): this execution holds the lock; only re-protect.
+    Reprotect,
+    /// The primary serves and is protected: nothing to do, no lock taken.
+    AlreadyActive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeginFailbackResult {
+    pub decision: FailbackDecision,
+    pub strategy: FailbackStrategy,
+    /// The validated configuration document, for the state machine to slice.
+    pub config: PilotLightConfig,
+    pub state: Option<RunState>,
+    /// `state.primaryCapacity`: what the primary groups are scaled back to.
+    pub recorded_capacities: BTreeMap<String, u32>,
+    /// `state.databaseShapes`: the primary databases' recorded settings (`{}` when none).
+    pub recorded_shapes: BTreeMap<String, serde_json::Value>,
+    pub lock: Option<Lock>,
+}
+
+/// What a failback does given the run state: the standby must be active; a primary that is active
+/// with `reprotectPending` is re-protected only; a primary active and protected (or no run state:
+/// there never was a failover) needs nothing.
+pub fn decide_failback(state: Option<&RunState>, standby_region: &str) -> FailbackDecision {
+    if standby_is_active(state, standby_region) {
+        FailbackDecision::Proceed
+    } else if state.is_some_and(|s| s.reprotect_pending) {
+        FailbackDecision::Reprotect
+    } else {
+        FailbackDecision::AlreadyActive
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -367,6 +523,7 @@ pub fn decide_mark_active(
     env: &str,
     execution_id: &str,
     active_region: &str,
+    reprotect_pending: Option<bool>,
 ) -> Result<MarkActiveDecision, PilotLightError> {
     if let BeginDecision::Refuse { holder } = decide_lock(lock, execution_id) {
         return Err(PilotLightError::FailoverInProgress {
@@ -375,7 +532,9 @@ pub fn decide_mark_active(
         });
     }
     let current = state.and_then(|s| s.active_region.as_deref());
-    Ok(if current == Some(active_region) {
+    let pending = state.is_some_and(|s| s.reprotect_pending);
+    let flag_differs = reprotect_pending.is_some_and(|wanted| wanted != pending);
+    Ok(if current == Some(active_region) && !flag_differs {
         MarkActiveDecision::AlreadyActive
     } else {
         MarkActiveDecision::Write
@@ -387,18 +546,54 @@ pub fn capacity_needs_write(state: Option<&RunState>, capacities: &BTreeMap<Stri
     state.map(|s| &s.primary_capacity) != Some(capacities)
 }
 
-/// **Extension point: the flap guard** (a minimum time between automatic failovers, so an alarm that
-/// flaps cannot bounce production between regions). It is asked after "already active?" and before
-/// the lock is taken, with the run state (`since`, `executionId` of the last switch) and the mode;
-/// an `Err` stops `beginFailover` with nothing changed. Not built yet: every failover is allowed.
-/// Building it means a `minSecondsBetweenFailovers` in the configuration, a trigger kind in the
-/// input (only automatic triggers are guarded), and a stable error type in `core`.
+/// **The flap guard**: a minimum time between automatic failovers, so an alarm that flaps (or a
+/// primary that is still warming up after a failback) cannot bounce production between regions. It
+/// is asked after "already active?" and before the lock is taken, with the run state: `since` is
+/// when the active region last changed (a failback, or an earlier failover's `markActive`). An
+/// automatic trigger (`alarm`, `health`) less than `min_seconds` after that switch is refused with
+/// `FailoverTooSoon` and nothing is changed; a manual failover is never refused, and neither is a
+/// first one (no `since` recorded). `min_seconds = 0` turns the guard off. A `since` that cannot be
+/// read, or lies in the future (clock skew), counts as "just now": the guard errs on the side of
+/// asking a person.
 pub fn flap_guard(
-    _state: Option<&RunState>,
-    _mode: FailoverMode,
-    _now: &Timestamp,
+    env: &str,
+    state: Option<&RunState>,
+    trigger: FailoverTrigger,
+    min_seconds: u64,
+    now: &Timestamp,
 ) -> Result<(), PilotLightError> {
-    Ok(())
+    if !trigger.is_automatic() || min_seconds == 0 {
+        return Ok(());
+    }
+    let Some(since) = state.and_then(|s| s.since.as_ref()) else {
+        return Ok(());
+    };
+    let seconds_since = match (epoch_seconds(since), epoch_seconds(now)) {
+        (Some(then), Some(now)) if now >= then => (now - then) as u64,
+        _ => 0,
+    };
+    if seconds_since >= min_seconds {
+        return Ok(());
+    }
+    Err(PilotLightError::FailoverTooSoon {
+        env: env.to_string(),
+        last_switch: match state.and_then(|s| s.execution_id.as_deref()) {
+            Some(execution) => format!("at {} by {execution}", since.0),
+            None => format!("at {}", since.0),
+        },
+        seconds_since,
+        minimum_seconds: min_seconds,
+    })
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp (`None`: not one).
+fn epoch_seconds(timestamp: &Timestamp) -> Option<f64> {
+    aws_smithy_types::DateTime::from_str(
+        &timestamp.0,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .ok()
+    .map(|t| t.as_secs_f64())
 }
 
 /// Environment names are part of parameter names: lower-case letters, digits, hyphens (as `core`
@@ -447,9 +642,13 @@ pub async fn handler(
     let target = Target::new(clients, input.env(), input.region())?;
     let output = match &input {
         RunStateInput::BeginFailover(input) => begin_failover(&target, input).await?,
+        RunStateInput::BeginFailback(input) => begin_failback(&target, input).await?,
         RunStateInput::MarkActive(input) => mark_active(&target, input).await?,
         RunStateInput::Release(input) => release(&target, &input.execution_id).await?,
         RunStateInput::RecordCapacity(input) => record_capacity(&target, &input.capacities).await?,
+        RunStateInput::RecordDatabases(input) => {
+            record_databases(&target, &input.described).await?
+        }
     };
     let Answer {
         status,
@@ -482,27 +681,33 @@ pub async fn handler(
 #[derive(Debug, Clone)]
 pub enum RunStateInput {
     BeginFailover(BeginFailoverInput),
+    BeginFailback(BeginFailbackInput),
     MarkActive(MarkActiveInput),
     Release(ReleaseInput),
     RecordCapacity(RecordCapacityInput),
+    RecordDatabases(RecordDatabasesInput),
 }
 
 impl RunStateInput {
     pub fn action(&self) -> RunStateAction {
         match self {
             Self::BeginFailover(_) => RunStateAction::BeginFailover,
+            Self::BeginFailback(_) => RunStateAction::BeginFailback,
             Self::MarkActive(_) => RunStateAction::MarkActive,
             Self::Release(_) => RunStateAction::Release,
             Self::RecordCapacity(_) => RunStateAction::RecordCapacity,
+            Self::RecordDatabases(_) => RunStateAction::RecordDatabases,
         }
     }
 
     pub fn env(&self) -> &str {
         match self {
             Self::BeginFailover(i) => &i.env,
+            Self::BeginFailback(i) => &i.env,
             Self::MarkActive(i) => &i.env,
             Self::Release(i) => &i.env,
             Self::RecordCapacity(i) => &i.env,
+            Self::RecordDatabases(i) => &i.env,
         }
     }
 
@@ -510,9 +715,11 @@ impl RunStateInput {
     pub fn region(&self) -> Option<&str> {
         match self {
             Self::BeginFailover(i) => i.region.as_deref(),
+            Self::BeginFailback(i) => i.region.as_deref(),
             Self::MarkActive(i) => i.region.as_deref(),
             Self::Release(i) => i.region.as_deref(),
             Self::RecordCapacity(i) => i.region.as_deref(),
+            Self::RecordDatabases(i) => i.region.as_deref(),
         }
     }
 }
@@ -525,10 +732,16 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         RunStateAction::BeginFailover => {
             RunStateInput::BeginFailover(parse_step_input(event, ACTIONS)?)
         }
+        RunStateAction::BeginFailback => {
+            RunStateInput::BeginFailback(parse_step_input(event, ACTIONS)?)
+        }
         RunStateAction::MarkActive => RunStateInput::MarkActive(parse_step_input(event, ACTIONS)?),
         RunStateAction::Release => RunStateInput::Release(parse_step_input(event, ACTIONS)?),
         RunStateAction::RecordCapacity => {
             RunStateInput::RecordCapacity(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::RecordDatabases => {
+            RunStateInput::RecordDatabases(parse_step_input(event, ACTIONS)?)
         }
     };
     check_env(input.env())?;
@@ -537,12 +750,14 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
     }
     match &input {
         RunStateInput::BeginFailover(i) => check_execution_id(&i.execution_id)?,
+        RunStateInput::BeginFailback(i) => check_execution_id(&i.execution_id)?,
         RunStateInput::Release(i) => check_execution_id(&i.execution_id)?,
         RunStateInput::MarkActive(i) => {
             check_execution_id(&i.execution_id)?;
             check_region("activeRegion", &i.active_region)?;
         }
         RunStateInput::RecordCapacity(i) => check_group_names(&i.capacities)?,
+        RunStateInput::RecordDatabases(_) => {}
     }
     Ok(input)
 }
@@ -667,8 +882,7 @@ async fn begin_failover(
         }
     };
 
-    let mut status = StepStatus::Done;
-    match decide_begin(state.as_ref(), &lock, &standby, execution_id) {
+    let status = match decide_begin(state.as_ref(), &lock, &standby, execution_id) {
         BeginDecision::AlreadyActive { release_own_lock } => {
             if release_own_lock {
                 delete_parameter(&target.ssm, &lock_name).await?;
@@ -686,39 +900,18 @@ async fn begin_failover(
                 holder,
             })
         }
-        BeginDecision::Reenter => status = StepStatus::AlreadyDone,
+        BeginDecision::Reenter => StepStatus::AlreadyDone,
         BeginDecision::TakeLock => {
-            flap_guard(state.as_ref(), input.mode, &Timestamp::now())?;
-            let lock = Lock {
-                execution_id: execution_id.to_string(),
-                operation: FAILOVER_OPERATION.to_string(),
-                acquired_at: Timestamp::now(),
-            };
-            let value = to_json(&lock)?;
-            if put_parameter(&target.ssm, &lock_name, &value, false, env).await?
-                == Put::AlreadyExists
-            {
-                // Another run took it between our read and our write, or an earlier attempt of
-                // this very execution did (its answer was lost): read it again and decide.
-                let now_held = read_lock(target).await?;
-                match decide_lock(&now_held, execution_id) {
-                    BeginDecision::Reenter => status = StepStatus::AlreadyDone,
-                    BeginDecision::Refuse { holder } => {
-                        return Err(PilotLightError::FailoverInProgress {
-                            env: env.clone(),
-                            holder,
-                        })
-                    }
-                    _ => {
-                        return Err(PilotLightError::FailoverInProgress {
-                            env: env.clone(),
-                            holder: "a run that took and released the lock while we tried".into(),
-                        })
-                    }
-                }
-            }
+            flap_guard(
+                env,
+                state.as_ref(),
+                input.trigger,
+                config.min_seconds_between_failovers,
+                &Timestamp::now(),
+            )?;
+            take_lock(target, &lock, execution_id, FAILOVER_OPERATION).await?
         }
-    }
+    };
 
     // We hold the lock. Another run may have finished a failover between our first read and the
     // lock: look again.
@@ -750,6 +943,120 @@ async fn begin_failover(
     Ok(answer(FailoverDecision::Proceed, state, Some(lock), status))
 }
 
+/// `beginFailback`: the failback's guard and lock. Unlike failover it has no flap guard (a person
+/// starts it) and its "already done" is the primary being active and protected.
+async fn begin_failback(
+    target: &Target,
+    input: &BeginFailbackInput,
+) -> Result<Answer, PilotLightError> {
+    let env = &target.env;
+    let execution_id = input.execution_id.as_str();
+    let lock_name = lock_parameter_name(env);
+    let config = load_config(target).await?;
+    if config.regions.standby != target.region {
+        return Err(PilotLightError::config(
+            "regions.standby",
+            format!(
+                "the configuration names {} as the standby, but its parameters are in {}, where the stack runs",
+                config.regions.standby, target.region
+            ),
+        ));
+    }
+    let standby = config.regions.standby.clone();
+    let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| Answer {
+        status,
+        execution_id: Some(execution_id.to_string()),
+        result: ActionResult::BeginFailback(Box::new(BeginFailbackResult {
+            decision,
+            strategy: input.strategy,
+            config: config.clone(),
+            recorded_capacities: state
+                .as_ref()
+                .map(|s| s.primary_capacity.clone())
+                .unwrap_or_default(),
+            recorded_shapes: state
+                .as_ref()
+                .map(|s| s.database_shapes.clone())
+                .unwrap_or_default(),
+            state,
+            lock,
+        })),
+        touched: target.touched(vec![
+            config_parameter_name(env),
+            state_parameter_name(env),
+            lock_name.clone(),
+        ]),
+    };
+
+    let state = read_state(target).await?;
+    let lock = read_lock(target).await?;
+    if decide_failback(state.as_ref(), &standby) == FailbackDecision::AlreadyActive {
+        if lock.is_held_by(execution_id) {
+            delete_parameter(&target.ssm, &lock_name).await?;
+        }
+        return Ok(answer(
+            FailbackDecision::AlreadyActive,
+            state,
+            None,
+            StepStatus::AlreadyDone,
+        ));
+    }
+    let status = take_lock(target, &lock, execution_id, FAILBACK_OPERATION).await?;
+    // We hold the lock: decide on the state as it is now.
+    let state = read_state(target).await?;
+    let decision = decide_failback(state.as_ref(), &standby);
+    if decision == FailbackDecision::AlreadyActive {
+        delete_parameter(&target.ssm, &lock_name).await?;
+        return Ok(answer(decision, state, None, StepStatus::AlreadyDone));
+    }
+    let held = read_lock(target).await?;
+    let LockView::Held(lock) = held else {
+        return Err(PilotLightError::FailoverInProgress {
+            env: env.clone(),
+            holder: "nobody: the lock vanished after we took it".into(),
+        });
+    };
+    Ok(answer(decision, state, Some(lock), status))
+}
+
+/// Takes the lock for `execution_id` (`done`), or finds it already ours (`alreadyDone`, a retry);
+/// another holder is `FailoverInProgress` and nothing is changed.
+async fn take_lock(
+    target: &Target,
+    lock: &LockView,
+    execution_id: &str,
+    operation: &str,
+) -> Result<StepStatus, PilotLightError> {
+    let env = &target.env;
+    let refuse = |holder: String| PilotLightError::FailoverInProgress {
+        env: env.clone(),
+        holder,
+    };
+    match decide_lock(lock, execution_id) {
+        BeginDecision::Reenter => return Ok(StepStatus::AlreadyDone),
+        BeginDecision::Refuse { holder } => return Err(refuse(holder)),
+        _ => {}
+    }
+    let value = to_json(&Lock {
+        execution_id: execution_id.to_string(),
+        operation: operation.to_string(),
+        acquired_at: Timestamp::now(),
+    })?;
+    let lock_name = lock_parameter_name(env);
+    if put_parameter(&target.ssm, &lock_name, &value, false, env).await? == Put::AlreadyExists {
+        match decide_lock(&read_lock(target).await?, execution_id) {
+            BeginDecision::Reenter => return Ok(StepStatus::AlreadyDone),
+            BeginDecision::Refuse { holder } => return Err(refuse(holder)),
+            _ => {
+                return Err(refuse(
+                    "a run that took and released the lock while we tried".into(),
+                ))
+            }
+        }
+    }
+    Ok(StepStatus::Done)
+}
+
 async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer, PilotLightError> {
     let env = &target.env;
     let touched = target.touched(vec![
@@ -777,6 +1084,7 @@ async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer,
         env,
         &input.execution_id,
         &input.active_region,
+        input.reprotect_pending,
     )?;
     let previous = state.as_ref().and_then(|s| s.active_region.clone());
     let (status, new_state) = match decision {
@@ -784,11 +1092,22 @@ async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer,
             (StepStatus::AlreadyDone, state.clone().unwrap_or_default())
         }
         MarkActiveDecision::Write => {
+            let before = state.clone().unwrap_or_default();
+            let switched = before.active_region.as_deref() != Some(input.active_region.as_str());
             let new_state = RunState {
                 active_region: Some(input.active_region.clone()),
-                since: Some(Timestamp::now()),
-                execution_id: Some(input.execution_id.clone()),
-                ..state.clone().unwrap_or_default()
+                since: if switched {
+                    Some(Timestamp::now())
+                } else {
+                    before.since.clone()
+                },
+                execution_id: if switched {
+                    Some(input.execution_id.clone())
+                } else {
+                    before.execution_id.clone()
+                },
+                reprotect_pending: input.reprotect_pending.unwrap_or(before.reprotect_pending),
+                ..before
             };
             write_state(target, state.is_some(), &new_state).await?;
             (StepStatus::Done, new_state)
@@ -879,6 +1198,36 @@ async fn record_capacity(
     })
 }
 
+async fn record_databases(
+    target: &Target,
+    described: &[DescribedDatabase],
+) -> Result<Answer, PilotLightError> {
+    let state = read_state(target).await?;
+    let current = state
+        .as_ref()
+        .map(|s| s.database_shapes.clone())
+        .unwrap_or_default();
+    let (status, recorded) = match merge_database_shapes(&current, described) {
+        Some(merged) => {
+            let new_state = RunState {
+                database_shapes: merged.clone(),
+                ..state.clone().unwrap_or_default()
+            };
+            write_state(target, state.is_some(), &new_state).await?;
+            (StepStatus::Done, merged)
+        }
+        None => (StepStatus::AlreadyDone, current),
+    };
+    Ok(Answer {
+        status,
+        execution_id: None,
+        result: ActionResult::RecordDatabases(RecordDatabasesResult {
+            recorded_shapes: recorded,
+        }),
+        touched: target.touched(vec![state_parameter_name(&target.env)]),
+    })
+}
+
 // ------------------------------------------------------------------------------------------------
 // Parameters
 
@@ -954,22 +1303,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, PilotLightError> {
     })
 }
 
-async fn get_parameter(
-    ssm: &aws_sdk_ssm::Client,
-    name: &str,
-) -> Result<Option<String>, PilotLightError> {
-    match ssm.get_parameter().name(name).send().await {
-        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_parameter_not_found()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PilotLightError::from_sdk("GetParameter", &err)),
-    }
-}
+use pilot_light_core::parameters::get_parameter_value as get_parameter;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Put {
@@ -1060,6 +1394,90 @@ mod tests {
     }
 
     #[test]
+    fn database_shapes_merge_and_an_equal_record_writes_nothing() {
+        let described = |name: &str, class: &str| DescribedDatabase {
+            database: name.into(),
+            shape: serde_json::json!({"instanceClass": class}),
+        };
+        let current: BTreeMap<String, serde_json::Value> = [(
+            "orders".to_string(),
+            serde_json::json!({"instanceClass": "db.m5.large"}),
+        )]
+        .into();
+        assert_eq!(
+            merge_database_shapes(&current, &[described("orders", "db.m5.large")]),
+            None
+        );
+        let merged = merge_database_shapes(&current, &[described("accounts", "db.r6g.large")])
+            .expect("a new database is recorded");
+        assert_eq!(merged.len(), 2);
+        let changed = merge_database_shapes(&current, &[described("orders", "db.r6g.xlarge")])
+            .expect("a changed shape is recorded");
+        assert_eq!(changed["orders"]["instanceClass"], "db.r6g.xlarge");
+        let not_a_shape = DescribedDatabase {
+            database: "orders".into(),
+            shape: serde_json::Value::Null,
+        };
+        assert_eq!(merge_database_shapes(&current, &[not_a_shape]), None);
+    }
+
+    #[test]
+    fn failback_decisions() {
+        use FailbackDecision::*;
+        let pending = RunState {
+            reprotect_pending: true,
+            ..state(Some(PRIMARY))
+        };
+        let cases: Vec<(Option<RunState>, FailbackDecision)> = vec![
+            (None, AlreadyActive),
+            (Some(state(None)), AlreadyActive),
+            (Some(state(Some(PRIMARY))), AlreadyActive),
+            (Some(state(Some(STANDBY))), Proceed),
+            (Some(pending), Reprotect),
+        ];
+        for (state, expected) in cases {
+            assert_eq!(
+                decide_failback(state.as_ref(), STANDBY),
+                expected,
+                "{state:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mark_active_writes_when_the_reprotect_flag_changes() {
+        let pending = RunState {
+            reprotect_pending: true,
+            ..state(Some(PRIMARY))
+        };
+        let cases: Vec<(RunState, Option<bool>, MarkActiveDecision)> = vec![
+            (
+                state(Some(PRIMARY)),
+                None,
+                MarkActiveDecision::AlreadyActive,
+            ),
+            (
+                state(Some(PRIMARY)),
+                Some(false),
+                MarkActiveDecision::AlreadyActive,
+            ),
+            (state(Some(PRIMARY)), Some(true), MarkActiveDecision::Write),
+            (
+                pending.clone(),
+                Some(true),
+                MarkActiveDecision::AlreadyActive,
+            ),
+            (pending.clone(), Some(false), MarkActiveDecision::Write),
+            (pending, None, MarkActiveDecision::AlreadyActive),
+            (state(Some(STANDBY)), Some(true), MarkActiveDecision::Write),
+        ];
+        for (state, flag, expected) in cases {
+            let got = decide_mark_active(Some(&state), &LockView::Free, "prod", ME, PRIMARY, flag);
+            assert_eq!(got, Ok(expected), "{state:?} {flag:?}");
+        }
+    }
+
+    #[test]
     fn begin_decisions() {
         use BeginDecision::*;
         let primary = state(Some(PRIMARY));
@@ -1145,8 +1563,8 @@ mod tests {
             ),
         ];
         for (state, lock, expected) in cases {
-            let got =
-                decide_mark_active(state, &lock, "prod", ME, STANDBY).map_err(|e| e.error_type());
+            let got = decide_mark_active(state, &lock, "prod", ME, STANDBY, None)
+                .map_err(|e| e.error_type());
             assert_eq!(got, expected, "{state:?} {lock:?}");
         }
     }

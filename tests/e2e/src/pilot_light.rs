@@ -111,6 +111,7 @@ impl World {
         config["poll"] = json!({
             "promotion": {"intervalSeconds": 1, "maxAttempts": 60},
             "compute": {"intervalSeconds": 1, "maxAttempts": 60},
+            "snapshot": {"intervalSeconds": 1, "maxAttempts": 60},
         });
         self.write_config(&config).await;
 

@@ -385,5 +385,165 @@ fn trigger_samples_have_the_real_event_fields() {
             input["mode"].as_str(),
             Some("graceful" | "ungraceful")
         ));
+        assert!(
+            input.get("trigger").is_none()
+                || matches!(
+                    input["trigger"].as_str(),
+                    Some("manual" | "alarm" | "health")
+                ),
+            "trigger is manual, alarm or health: {input}"
+        );
     }
+    // The near misses differ from the real samples in exactly the field the rule must not accept.
+    for (sample, near_miss, path, value) in [
+        (
+            "failover-alarm.json",
+            "failover-alarm-near-miss-ok.json",
+            "/detail/state/value",
+            "OK",
+        ),
+        (
+            "failover-alarm.json",
+            "failover-alarm-near-miss-other-alarm.json",
+            "/detail/alarmName",
+            "prod-batch-queue-depth",
+        ),
+        (
+            "failover-health.json",
+            "failover-health-near-miss-closed.json",
+            "/detail/statusCode",
+            "closed",
+        ),
+        (
+            "failover-health.json",
+            "failover-health-near-miss-other-region.json",
+            "/detail/eventRegion",
+            "us-west-2",
+        ),
+        (
+            "failover-health.json",
+            "failover-health-near-miss-scheduled-change.json",
+            "/detail/eventTypeCategory",
+            "scheduledChange",
+        ),
+    ] {
+        let mut expected = read(sample);
+        *expected.pointer_mut(path).unwrap() = Value::from(value);
+        let got = read(near_miss);
+        let strip = |mut v: Value| {
+            // Everything but the decisive field (and the descriptive text and ids) is the same.
+            for p in [
+                "/id",
+                "/detail/eventArn",
+                "/detail/eventTypeCode",
+                "/detail/eventDescription",
+                "/detail/state/reason",
+                "/detail/state/timestamp",
+                "/detail/previousState",
+                "/detail/communicationId",
+                "/resources",
+                "/time",
+                "/region",
+                "/detail/lastUpdatedTime",
+                "/detail/endTime",
+                "/detail/eventScopeCode",
+            ] {
+                if let Some(parent) = v.pointer_mut(&p[..p.rfind('/').unwrap()]) {
+                    if let Some(map) = parent.as_object_mut() {
+                        map.remove(&p[p.rfind('/').unwrap() + 1..]);
+                    }
+                }
+            }
+            v
+        };
+        assert_eq!(strip(got), strip(expected), "{near_miss} vs {sample}");
+    }
+}
+
+/// Every function a state machine invokes is granted to it: `LambdaInvokePolicy` with
+/// `FunctionName: !Ref <Function>` in the state machine's Policies.
+#[test]
+fn every_function_a_state_machine_invokes_has_an_invoke_policy() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let specs = template::load().expect("template.yaml");
+    let mut checked = 0;
+    for spec in &specs {
+        let asl = std::fs::read_to_string(repo_root().join(&spec.definition_uri)).unwrap();
+        let policies = doc["Resources"][spec.logical_id.as_str()]["Properties"]["Policies"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        let granted: BTreeSet<String> = policies
+            .iter()
+            .filter_map(|p| match &p["LambdaInvokePolicy"]["FunctionName"] {
+                serde_yaml::Value::Tagged(t) if t.tag == "!Ref" => {
+                    t.value.as_str().map(str::to_string)
+                }
+                _ => None,
+            })
+            .collect();
+        for (placeholder, binding) in &spec.substitutions {
+            if let template::Binding::Function { logical_id, .. } = binding {
+                if asl.contains(&format!("${{{placeholder}}}")) {
+                    checked += 1;
+                    assert!(
+                        granted.contains(logical_id),
+                        "{}: invokes {logical_id} without a LambdaInvokePolicy for it",
+                        spec.logical_id
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+/// The States Language schema (asl-validator, from `npm ci`) accepts every state machine after
+/// substitution, with ARNs of the real shapes where the placeholders were.
+#[test]
+fn every_state_machine_is_valid_asl_after_substitution() {
+    let validator = repo_root().join("node_modules/.bin/asl-validator");
+    assert!(
+        validator.exists(),
+        "{} missing: run `make check` (it runs npm ci) first",
+        validator.display()
+    );
+    let dir = std::env::temp_dir().join(format!("pilot-light-asl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for spec in template::load().expect("template.yaml") {
+        let others: BTreeMap<String, String> = spec
+            .substitutions
+            .iter()
+            .filter(|(_, b)| matches!(b, template::Binding::Other(_)))
+            .map(|(k, _)| {
+                let arn = if k.contains("Topic") {
+                    format!("arn:aws:sns:us-west-2:123456789012:pilot-light-prod-{k}")
+                } else if k.contains("StateMachine") {
+                    format!(
+                        "arn:aws:states:us-west-2:123456789012:stateMachine:pilot-light-prod-{k}"
+                    )
+                } else {
+                    format!("arn:aws:lambda:us-west-2:123456789012:function:{k}")
+                };
+                (k.clone(), arn)
+            })
+            .collect();
+        let rendered = template::render(&spec, "us-west-2", &others).expect("render");
+        let path = dir.join(format!("{}.json", spec.logical_id));
+        std::fs::write(&path, &rendered).unwrap();
+        let out = std::process::Command::new(&validator)
+            .arg("--json-path")
+            .arg(&path)
+            .output()
+            .expect("run asl-validator");
+        assert!(
+            out.status.success(),
+            "{} after substitution: {}{}",
+            spec.definition_uri,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,10 +1,14 @@
-//! `make demo`: a failover of a whole pilot light on the local two-region AWS, step by step.
+//! `make demo`: the drill — a failover and a failback of a whole pilot light on the local two-region
+//! AWS, step by step.
 //!
 //! Starts the emulator and `cargo lambda watch`, seeds a pilot light (two databases with their
 //! cross-region read replicas, two compute groups at 0 in the standby with a newer AMI copied over,
 //! switched-off consumers, DNS at the primary, the configuration and the recorded capacity), gives
-//! promotion and instance launch a few seconds in the emulator, runs the failover state machine, prints
-//! its timeline and report, checks the world, and runs failover again to show it changes nothing.
+//! the long AWS operations a few seconds in the emulator, runs the failover state machine, prints its
+//! timeline and report, checks the world, runs failover again to show it changes nothing; then fails
+//! back by snapshot (final snapshot, copy, restore under the original identifier, re-protect), prints
+//! that timeline and report, checks the original topology is back with nothing deleted without a
+//! final snapshot, and fails back again to show that changes nothing either.
 
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::json;
@@ -25,6 +29,15 @@ async fn main() {
         .await;
     world.set_duration("rds.promote_read_replica", 5.0);
     world.set_duration("autoscaling.launch_instance", 3.0);
+    for operation in [
+        "rds.create_db_snapshot",
+        "rds.copy_db_snapshot",
+        "rds.restore_db_instance_from_db_snapshot",
+        "rds.create_db_instance_read_replica",
+        "rds.delete_db_instance",
+    ] {
+        world.set_duration(operation, 3.0);
+    }
     println!("seeded the pilot light of env `{}`:", world.env);
     for db in &pilot.databases {
         println!(
@@ -40,7 +53,8 @@ async fn main() {
             pilot.newest_standby_images[&group.name]
         );
     }
-    println!("  (promotion takes 5 s and an instance launch 3 s in the emulator)");
+    println!("  (promotion takes 5 s, an instance launch 3 s, a snapshot, copy, restore, replica");
+    println!("   creation or deletion 3 s in the emulator)");
 
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
     println!("\n== failover (ungraceful: no call into {PRIMARY_REGION})");
@@ -53,18 +67,7 @@ async fn main() {
         .await;
     print_timeline(&run);
     check(&run);
-    if let Some(report) = &run.output {
-        println!(
-            "report: {} {} — RTO {:.1} s, {} steps, published to {}",
-            report["kind"].as_str().unwrap_or("?"),
-            report["outcome"].as_str().unwrap_or("?"),
-            report["rtoSeconds"].as_f64().unwrap_or(0.0),
-            report["steps"].as_array().map(|s| s.len()).unwrap_or(0),
-            report["published"]["topicArn"]
-                .as_str()
-                .unwrap_or("(no topic)")
-        );
-    }
+    print_report(&run);
 
     println!("\n== the world afterwards");
     let mut ok = true;
@@ -140,7 +143,164 @@ async fn main() {
         eprintln!("the world is not what failover should leave behind");
         std::process::exit(1);
     }
-    println!("\ndemo passed: the standby serves, and a second failover changed nothing");
+    println!("failover passed: the standby serves, and a second failover changed nothing");
+
+    let failback = world.deploy_with("failback", &pilot.substitutions()).await;
+    println!("\n== failback (snapshot strategy: fence the standby, final snapshot, copy, restore, re-protect)");
+    let back = world
+        .run(
+            &failback,
+            &world.name("failback-1"),
+            &json!({"env": world.env, "strategy": "snapshot"}),
+        )
+        .await;
+    print_timeline(&back);
+    check(&back);
+    print_report(&back);
+
+    println!("\n== the world afterwards");
+    let mut ok = true;
+    for db in &pilot.databases {
+        let primary = world.describe_db(PRIMARY_REGION, &db.primary_id).await;
+        let primary_arn = primary
+            .as_ref()
+            .and_then(|i| i.db_instance_arn())
+            .map(str::to_string);
+        let writable = primary.as_ref().is_some_and(|i| {
+            i.db_instance_status() == Some("available")
+                && i.read_replica_source_db_instance_identifier().is_none()
+        });
+        let replica = world.describe_db(STANDBY_REGION, &db.replica_id).await;
+        let protected = replica.as_ref().is_some_and(|r| {
+            r.db_instance_status() == Some("available")
+                && r.read_replica_source_db_instance_identifier() == primary_arn.as_deref()
+        });
+        ok &= writable && protected;
+        println!(
+            "  {} ({PRIMARY_REGION}): {}; {} ({STANDBY_REGION}): {}",
+            db.primary_id,
+            if writable {
+                "available, writable"
+            } else {
+                "NOT SERVING"
+            },
+            db.replica_id,
+            if protected {
+                "its read replica again"
+            } else {
+                "NOT A REPLICA OF IT"
+            }
+        );
+    }
+    let kept = world
+        .rds(PRIMARY_REGION)
+        .describe_db_instances()
+        .send()
+        .await
+        .map(|o| {
+            o.db_instances()
+                .iter()
+                .filter(|i| {
+                    i.tag_list()
+                        .iter()
+                        .any(|t| t.key() == Some("pilot-light:renamed-from"))
+                })
+                .filter_map(|i| i.db_instance_identifier().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    println!(
+        "  old primaries kept (renamed, never deleted): {}",
+        kept.join(", ")
+    );
+    let finals = world
+        .rds(STANDBY_REGION)
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .map(|o| {
+            o.db_snapshots()
+                .iter()
+                .filter_map(|s| s.db_snapshot_identifier())
+                .filter(|id| id.starts_with(&world.env) && id.contains("-final-"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    ok &= finals.len() == pilot.databases.len() && kept.len() == pilot.databases.len();
+    println!(
+        "  final snapshots of the retired standbys: {}",
+        finals.join(", ")
+    );
+    for group in &pilot.groups {
+        let primary = world
+            .describe_group(PRIMARY_REGION, &group.primary.auto_scaling_group_name)
+            .await;
+        let standby = world
+            .describe_group(STANDBY_REGION, &group.standby.auto_scaling_group_name)
+            .await;
+        let recorded = pilot.recorded_capacity[&group.name] as i32;
+        ok &= primary.desired_capacity() == Some(recorded) && standby.desired_capacity() == Some(0);
+        println!(
+            "  {}: desired {}; {}: desired {}",
+            group.primary.auto_scaling_group_name,
+            primary.desired_capacity().unwrap_or(-1),
+            group.standby.auto_scaling_group_name,
+            standby.desired_capacity().unwrap_or(-1)
+        );
+    }
+    for (name, primary, _) in &pilot.records {
+        println!("  {name} → {primary}");
+    }
+    let state = world.run_state_parameter().await.unwrap_or_default();
+    ok &= state["activeRegion"] == PRIMARY_REGION;
+    println!("  active region: {}", state["activeRegion"]);
+
+    println!("\n== failback again (a double click)");
+    let again = world
+        .run(
+            &failback,
+            &world.name("failback-2"),
+            &json!({"env": world.env, "strategy": "snapshot"}),
+        )
+        .await;
+    check(&again);
+    let outcome = again
+        .output
+        .as_ref()
+        .map(|o| o["outcome"].to_string())
+        .unwrap_or_default();
+    println!(
+        "  {} in {:.1} s: {outcome}",
+        again.status,
+        again.elapsed.as_secs_f64()
+    );
+    ok &= outcome == "\"alreadyActive\"";
+    if !ok {
+        eprintln!("the world is not what failback should leave behind");
+        std::process::exit(1);
+    }
+    println!(
+        "\ndemo passed: failover in {:.1} s and failback in {:.1} s, the original topology is back, nothing was deleted without a final snapshot",
+        run.elapsed.as_secs_f64(),
+        back.elapsed.as_secs_f64()
+    );
+}
+
+fn print_report(run: &Execution) {
+    if let Some(report) = &run.output {
+        println!(
+            "report: {} {} — RTO {:.1} s, {} steps, published to {}",
+            report["kind"].as_str().unwrap_or("?"),
+            report["outcome"].as_str().unwrap_or("?"),
+            report["rtoSeconds"].as_f64().unwrap_or(0.0),
+            report["steps"].as_array().map(|s| s.len()).unwrap_or(0),
+            report["published"]["topicArn"]
+                .as_str()
+                .unwrap_or("(no topic)")
+        );
+    }
 }
 
 fn check(run: &Execution) {

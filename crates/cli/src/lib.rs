@@ -1,0 +1,753 @@
+//! The `pilot-light` operator CLI: the parts worth testing without a terminal. `main.rs` parses the
+//! command line and prints; this library names executions, reads histories, follows executions and
+//! turns every error into one line and an exit code scripts can rely on ([`exit`]).
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use pilot_light_core::PilotLightError;
+use report::{build_timeline, format_duration, HistoryEvent, TimelineStep};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Exit codes. Scripts may rely on these.
+pub mod exit {
+    /// Done: ready (`status`), the execution succeeded (`failover`, `failback`), found (`report`).
+    pub const OK: i32 = 0;
+    /// The command could not do its job: bad input, AWS unreachable, no credentials, not found.
+    pub const ERROR: i32 = 1;
+    /// The command line itself is wrong (clap's usage errors).
+    pub const USAGE: i32 = 2;
+    /// The answer is "no": a readiness check failed, or the execution did not succeed.
+    pub const NOT_OK: i32 = 3;
+}
+
+/// An error for the operator: one line, and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: one_line(&message.into()),
+            code: exit::ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// At most 400 characters on one line.
+pub fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 400 {
+        let mut cut: String = flat.chars().take(399).collect();
+        cut.push('…');
+        cut
+    } else {
+        flat
+    }
+}
+
+/// A handler-library error, said for an operator at a terminal: what is wrong and what to try.
+pub fn explain(err: &PilotLightError, env: &str, region: &str) -> CliError {
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let message = match err {
+        PilotLightError::ResourceNotFound { kind, id, region } if kind == "Parameter" => format!(
+            "no configuration for env `{env}` in {region} ({id} not found): is the stack deployed there? --region must be the standby region"
+        ),
+        _ if lower.contains("credential") => format!(
+            "no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY ({})",
+            short_cause(&text)
+        ),
+        PilotLightError::AwsServiceError { code, .. }
+            if [
+                "UnrecognizedClientException",
+                "InvalidClientTokenId",
+                "ExpiredToken",
+                "ExpiredTokenException",
+                "InvalidSignatureException",
+                "SignatureDoesNotMatch",
+                "AccessDenied",
+                "AccessDeniedException",
+            ]
+            .contains(&code.as_str()) =>
+        {
+            format!("AWS refused the request in {region}: {text}")
+        }
+        PilotLightError::AwsUnavailable { .. } => format!(
+            "cannot reach AWS in {region}{}: {}",
+            endpoint_note(),
+            short_cause(&text)
+        ),
+        _ => text,
+    };
+    CliError::new(message)
+}
+
+/// ` at http://…` when `AWS_ENDPOINT_URL` points somewhere (the local emulator).
+fn endpoint_note() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .map(|e| format!(" at {e}"))
+        .unwrap_or_default()
+}
+
+/// The last two parts of an error chain (`a: b: c: d` → `c: d`): the useful end.
+fn short_cause(text: &str) -> String {
+    let parts: Vec<&str> = text.split(": ").collect();
+    let start = parts.len().saturating_sub(2);
+    parts[start..].join(": ")
+}
+
+/// What to start: failover or failback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Failover,
+    Failback,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Failover => "failover",
+            Self::Failback => "failback",
+        }
+    }
+
+    pub fn state_machine_name(self, env: &str) -> String {
+        match self {
+            Self::Failover => readiness::failover_state_machine_name(env),
+            Self::Failback => readiness::failback_state_machine_name(env),
+        }
+    }
+}
+
+/// The execution name: `<kind>-<env>-<ticket>` with a ticket, else `<kind>-<env>-<yyyymmddhhmm>`
+/// (the UTC minute), so a double click in the same minute starts one execution.
+pub fn execution_name(
+    kind: Kind,
+    env: &str,
+    ticket: Option<&str>,
+    now: SystemTime,
+) -> Result<String, CliError> {
+    let suffix = match ticket {
+        Some(ticket) => {
+            let ok = !ticket.is_empty()
+                && ticket.len() <= 40
+                && ticket
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(CliError::new(format!(
+                    "--ticket `{ticket}` must be 1–40 letters, digits, `-` or `_`"
+                )));
+            }
+            ticket.to_string()
+        }
+        None => utc_minute(now),
+    };
+    let name = format!("{}-{env}-{suffix}", kind.name());
+    if name.len() > 80 {
+        return Err(CliError::new(format!(
+            "execution name `{name}` is longer than Step Functions allows (80)"
+        )));
+    }
+    Ok(name)
+}
+
+/// `yyyymmddhhmm` in UTC.
+pub fn utc_minute(now: SystemTime) -> String {
+    let stamp = pilot_light_core::Timestamp::from_system_time(now).0;
+    stamp
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(12)
+        .collect()
+}
+
+/// The execution ARN of `name` on the state machine `state_machine_arn`.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+/// Checks a region name given on the command line.
+pub fn check_region(region: &str) -> Result<(), CliError> {
+    pilot_light_core::clients::validate_region(region)
+        .map_err(|reason| CliError::new(format!("--region: {reason}")))
+}
+
+/// Checks an env name given on the command line.
+pub fn check_env(env: &str) -> Result<(), CliError> {
+    let ok = !env.is_empty()
+        && env.len() <= 32
+        && env.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && env
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::new(format!(
+            "--env `{env}` must be 1–32 letters, digits, `-` or `_`"
+        )))
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Executions
+
+/// An execution as `DescribeExecution` shows it, plus its timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionReport {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: String,
+    pub started_at: pilot_light_core::Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<pilot_light_core::Timestamp>,
+    /// The report's RTO when the execution output has one (execution start → report), else start →
+    /// stop (or → now while running).
+    pub rto_seconds: f64,
+    pub steps: Vec<TimelineStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The execution output (the report of a finished failover or failback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+impl ExecutionReport {
+    pub fn succeeded(&self) -> bool {
+        self.status == ExecutionStatus::Succeeded.as_str()
+    }
+}
+
+/// Maps an SFN SDK error; `ExecutionDoesNotExist` / `StateMachineDoesNotExist` name the thing.
+fn sfn_error<E>(
+    operation: &str,
+    err: &aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
+) -> PilotLightError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    PilotLightError::from_sdk(operation, err)
+}
+
+/// The whole history of an execution (all pages), as the SDK gives it.
+pub async fn read_history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Vec<aws_sdk_sfn::types::HistoryEvent>, PilotLightError> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sfn_error("GetExecutionHistory", &e))?;
+        events.extend(page.events().iter().cloned());
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(events)
+}
+
+/// Describes an execution and builds its timeline from its history (with `report`'s code, so the
+/// CLI and the execution's own report agree). Unknown → `ResourceNotFound` (kind `Execution`).
+pub async fn describe(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    region: &str,
+) -> Result<ExecutionReport, PilotLightError> {
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|err| match err.as_service_error() {
+            Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
+                kind: "Execution".into(),
+                id: execution_arn.to_string(),
+                region: region.to_string(),
+            },
+            Some(e) if e.is_invalid_arn() => PilotLightError::InvalidInput {
+                field: "execution".into(),
+                reason: format!("`{execution_arn}` is not an execution ARN"),
+            },
+            _ => sfn_error("DescribeExecution", &err),
+        })?;
+    let history = read_history(sfn, execution_arn).await?;
+    let events: Vec<HistoryEvent> = history.iter().map(HistoryEvent::from_sfn).collect();
+    let started = described.start_date().to_millis().unwrap_or_default();
+    let stopped = described.stop_date().and_then(|d| d.to_millis().ok());
+    let output = described
+        .output()
+        .and_then(|o| serde_json::from_str::<Value>(o).ok());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let rto_seconds = output
+        .as_ref()
+        .and_then(|o| o.get("rtoSeconds"))
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| report::seconds_between(started, stopped.unwrap_or(now)));
+    Ok(ExecutionReport {
+        execution_arn: execution_arn.to_string(),
+        state_machine_arn: described.state_machine_arn().to_string(),
+        name: described.name().unwrap_or_default().to_string(),
+        status: described.status().as_str().to_string(),
+        started_at: report::timestamp_from_millis(started),
+        stopped_at: stopped.map(report::timestamp_from_millis),
+        rto_seconds,
+        steps: build_timeline(&events),
+        error: described.error().map(str::to_string),
+        cause: described.cause().map(str::to_string),
+        output,
+    })
+}
+
+/// The timeline as a table: offset from the execution start, duration, state and item.
+pub fn render_timeline(report: &ExecutionReport) -> String {
+    let start = report
+        .steps
+        .iter()
+        .map(|s| s.entered_millis)
+        .min()
+        .unwrap_or_default();
+    let start = parse_millis(&report.started_at.0).unwrap_or(start);
+    let mut text = format!(
+        "{}  {}\n  started {}{}\n\n  {:>8}  {:>9}  state\n",
+        report.name,
+        report.status,
+        report.started_at.0,
+        report
+            .stopped_at
+            .as_ref()
+            .map(|s| format!(", stopped {}", s.0))
+            .unwrap_or_default(),
+        "at",
+        "took",
+    );
+    for step in &report.steps {
+        text.push_str(&format!(
+            "  {:>8}  {:>8.1}s  {}{}\n",
+            clock(step.entered_millis - start),
+            step.duration_seconds,
+            step.state,
+            step.item
+                .as_deref()
+                .map(|i| format!(" [{i}]"))
+                .unwrap_or_default()
+        ));
+    }
+    text.push_str(&format!(
+        "\n  RTO {} ({:.1} s){}\n",
+        format_duration(report.rto_seconds),
+        report.rto_seconds,
+        if report
+            .output
+            .as_ref()
+            .and_then(|o| o.get("rtoSeconds"))
+            .is_some()
+        {
+            ", execution start → report"
+        } else {
+            ""
+        }
+    ));
+    if let Some(error) = &report.error {
+        text.push_str(&format!(
+            "  error {error}: {}\n",
+            report
+                .cause
+                .as_deref()
+                .map(report::summarise_cause)
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
+/// Epoch milliseconds of an RFC 3339 timestamp.
+fn parse_millis(text: &str) -> Option<i64> {
+    aws_sdk_sfn::primitives::DateTime::from_str(
+        text,
+        aws_sdk_sfn::primitives::DateTimeFormat::DateTime,
+    )
+    .ok()
+    .and_then(|d| d.to_millis().ok())
+}
+
+/// `mm:ss` (or `h:mm:ss`) of a millisecond offset.
+pub fn clock(offset_millis: i64) -> String {
+    let total = offset_millis.max(0) / 1000;
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Following an execution live
+
+/// Turns the history, as it grows, into progress lines: a line when a long state (Task, Map,
+/// Parallel) is entered, a line when any state finishes (with its duration), a line for every
+/// failure event. Each line is printed once.
+#[derive(Debug, Default)]
+pub struct Progress {
+    seen_events: HashSet<i64>,
+    printed_steps: HashSet<(String, Option<String>, i64)>,
+}
+
+impl Progress {
+    /// The new lines for this read of the history (the whole history so far).
+    pub fn lines(
+        &mut self,
+        history: &[aws_sdk_sfn::types::HistoryEvent],
+        execution_started_millis: i64,
+    ) -> Vec<String> {
+        let events: Vec<HistoryEvent> = history.iter().map(HistoryEvent::from_sfn).collect();
+        // (when, rank, line): at the same instant a step's end comes before the next step's start.
+        let mut lines: Vec<(i64, u8, String)> = Vec::new();
+        for (raw, event) in history.iter().zip(&events) {
+            if !self.seen_events.insert(event.id) {
+                continue;
+            }
+            let at = clock(event.timestamp_millis - execution_started_millis);
+            let kind = event.event_type.as_str();
+            if matches!(
+                kind,
+                "TaskStateEntered" | "MapStateEntered" | "ParallelStateEntered"
+            ) {
+                let item = event
+                    .input
+                    .as_ref()
+                    .and_then(report::item_label)
+                    .map(|i| format!(" [{i}]"))
+                    .unwrap_or_default();
+                lines.push((
+                    event.timestamp_millis,
+                    1,
+                    format!(
+                        "[{at}] → {}{item}",
+                        event.state_name.as_deref().unwrap_or("?")
+                    ),
+                ));
+            } else if let Some(failure) = failure_text(raw) {
+                lines.push((event.timestamp_millis, 1, format!("[{at}] ! {failure}")));
+            }
+        }
+        for step in build_timeline(&events) {
+            let key = (step.state.clone(), step.item.clone(), step.entered_millis);
+            if self.printed_steps.insert(key) {
+                let item = step
+                    .item
+                    .as_deref()
+                    .map(|i| format!(" [{i}]"))
+                    .unwrap_or_default();
+                lines.push((
+                    step.exited_millis,
+                    0,
+                    format!(
+                        "[{}] ✓ {}{item} ({:.1}s)",
+                        clock(step.exited_millis - execution_started_millis),
+                        step.state,
+                        step.duration_seconds
+                    ),
+                ));
+            }
+        }
+        lines.sort_by_key(|(at, rank, _)| (*at, *rank));
+        lines.into_iter().map(|(_, _, line)| line).collect()
+    }
+}
+
+/// The error of a failure event (`LambdaFunctionFailed`, `TaskFailed`, `ExecutionFailed`, …).
+fn failure_text(event: &aws_sdk_sfn::types::HistoryEvent) -> Option<String> {
+    let (error, cause) = if let Some(d) = event.lambda_function_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = event.task_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = event.execution_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = event.lambda_function_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = event.task_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = event.execution_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{}: {}{}",
+        event.r#type().as_str(),
+        error.unwrap_or("error"),
+        cause
+            .map(|c| format!(" — {}", one_line(&report::summarise_cause(c))))
+            .unwrap_or_default()
+    ))
+}
+
+/// Follows an execution until it stops (or `timeout` passes), handing each new progress line to
+/// `print`; then describes it. Following never changes the execution: stopping the CLI (Ctrl-C)
+/// leaves it running.
+pub async fn follow(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    region: &str,
+    poll: Duration,
+    timeout: Duration,
+    mut print: impl FnMut(&str),
+) -> Result<ExecutionReport, PilotLightError> {
+    let began = Instant::now();
+    let mut progress = Progress::default();
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
+                    kind: "Execution".into(),
+                    id: execution_arn.to_string(),
+                    region: region.to_string(),
+                },
+                _ => sfn_error("DescribeExecution", &err),
+            })?;
+        let started = described.start_date().to_millis().unwrap_or_default();
+        let running = *described.status() == ExecutionStatus::Running;
+        let history = read_history(sfn, execution_arn).await?;
+        for line in progress.lines(&history, started) {
+            print(&line);
+        }
+        if !running {
+            return describe(sfn, execution_arn, region).await;
+        }
+        if began.elapsed() >= timeout {
+            return Err(PilotLightError::InvalidState {
+                resource: execution_arn.to_string(),
+                state: "RUNNING".into(),
+                reason: format!(
+                    "still running after {}: stopped following (the execution goes on; follow again with `pilot-light report --follow {execution_arn}`)",
+                    format_duration(timeout.as_secs_f64())
+                ),
+            });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn execution_names_are_deterministic() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // 2025-12-31T23:59:59Z
+        assert_eq!(
+            execution_name(Kind::Failover, "prod", None, t).unwrap(),
+            "failover-prod-202512312359"
+        );
+        assert_eq!(
+            execution_name(Kind::Failover, "prod", None, t + Duration::from_secs(1)).unwrap(),
+            "failover-prod-202601010000"
+        );
+        assert_eq!(
+            execution_name(Kind::Failback, "prod", Some("INC-42"), t).unwrap(),
+            "failback-prod-INC-42"
+        );
+        for bad in ["", "has space", "x/y", &"a".repeat(41)] {
+            assert!(
+                execution_name(Kind::Failover, "prod", Some(bad), t).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn execution_arns_from_state_machine_arns() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-west-2:123456789012:stateMachine:pilot-light-prod-failover",
+                "failover-prod-1"
+            ),
+            "arn:aws:states:us-west-2:123456789012:execution:pilot-light-prod-failover:failover-prod-1"
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_with_a_hint() {
+        let missing = PilotLightError::ResourceNotFound {
+            kind: "Parameter".into(),
+            id: "/pilot-light/prod/config".into(),
+            region: "us-east-1".into(),
+        };
+        let e = explain(&missing, "prod", "us-east-1");
+        assert!(e
+            .message
+            .starts_with("no configuration for env `prod` in us-east-1"));
+        assert_eq!(e.code, exit::ERROR);
+        let unreachable = PilotLightError::AwsUnavailable {
+            operation: "GetParameter".into(),
+            message: "dispatch failure: io error: client error (Connect):\n tcp connect error: Connection refused".into(),
+        };
+        let e = explain(&unreachable, "prod", "us-west-2");
+        assert!(
+            e.message.starts_with("cannot reach AWS in us-west-2"),
+            "{e}"
+        );
+        assert!(!e.message.contains('\n'));
+        let creds = PilotLightError::AwsUnavailable {
+            operation: "GetParameter".into(),
+            message: "dispatch failure: other: no credentials in the property bag".into(),
+        };
+        assert!(explain(&creds, "prod", "us-west-2")
+            .message
+            .starts_with("no usable AWS credentials"));
+        assert_eq!(one_line(&"x".repeat(500)).chars().count(), 400);
+    }
+
+    #[test]
+    fn regions_and_envs_are_checked() {
+        assert!(check_region("us-west-2").is_ok());
+        assert!(check_region("uswest2").is_err());
+        assert!(check_env("prod-1").is_ok());
+        assert!(check_env("").is_err());
+        assert!(check_env("a b").is_err());
+    }
+
+    #[test]
+    fn clocks() {
+        assert_eq!(clock(0), "00:00");
+        assert_eq!(clock(61_500), "01:01");
+        assert_eq!(clock(3_661_000), "1:01:01");
+        assert_eq!(clock(-5), "00:00");
+    }
+
+    fn event(
+        id: i64,
+        previous: i64,
+        kind: aws_sdk_sfn::types::HistoryEventType,
+        state: Option<&str>,
+        input: Option<&str>,
+        millis: i64,
+    ) -> aws_sdk_sfn::types::HistoryEvent {
+        use aws_sdk_sfn::types::{StateEnteredEventDetails, StateExitedEventDetails};
+        let mut builder = aws_sdk_sfn::types::HistoryEvent::builder()
+            .id(id)
+            .previous_event_id(previous)
+            .r#type(kind.clone())
+            .timestamp(aws_sdk_sfn::primitives::DateTime::from_millis(millis));
+        if let Some(state) = state {
+            if kind.as_str().ends_with("Entered") {
+                let mut details = StateEnteredEventDetails::builder().name(state);
+                if let Some(input) = input {
+                    details = details.input(input);
+                }
+                builder = builder.state_entered_event_details(details.build().unwrap());
+            } else {
+                builder = builder.state_exited_event_details(
+                    StateExitedEventDetails::builder()
+                        .name(state)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        }
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn progress_prints_each_step_once() {
+        use aws_sdk_sfn::types::HistoryEventType as T;
+        let mut history = vec![
+            event(1, 0, T::ExecutionStarted, None, None, 1_000),
+            event(
+                2,
+                1,
+                T::TaskStateEntered,
+                Some("BeginFailover"),
+                Some("{}"),
+                1_000,
+            ),
+        ];
+        let mut progress = Progress::default();
+        assert_eq!(
+            progress.lines(&history, 1_000),
+            vec!["[00:00] → BeginFailover".to_string()]
+        );
+        history.push(event(
+            3,
+            2,
+            T::TaskStateExited,
+            Some("BeginFailover"),
+            None,
+            3_500,
+        ));
+        history.push(event(
+            4,
+            3,
+            T::TaskStateEntered,
+            Some("Promote"),
+            Some(r#"{"database":{"name":"orders"}}"#),
+            3_500,
+        ));
+        history.push(event(
+            5,
+            4,
+            T::ChoiceStateEntered,
+            Some("Done?"),
+            None,
+            64_000,
+        ));
+        history.push(event(
+            6,
+            5,
+            T::ChoiceStateExited,
+            Some("Done?"),
+            None,
+            64_000,
+        ));
+        assert_eq!(
+            progress.lines(&history, 1_000),
+            vec![
+                "[00:02] ✓ BeginFailover (2.5s)".to_string(),
+                "[00:02] → Promote [orders]".to_string(),
+                "[01:03] ✓ Done? (0.0s)".to_string(),
+            ]
+        );
+        assert!(progress.lines(&history, 1_000).is_empty());
+    }
+}

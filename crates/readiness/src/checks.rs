@@ -1,0 +1,865 @@
+//! The readiness decisions: from small observations (what a describe call said) to one [`Check`]
+//! each: pass, warn or fail, the evidence, and what to do. No AWS call here; every decision has a
+//! table test.
+
+use pilot_light_core::config::{CapacityPolicy, ComputeGroupConfig, DatabaseConfig, TagFilter};
+use serde::{Deserialize, Serialize};
+use update_launch_template::{pick_newest_image, ImageCandidate};
+
+/// The result of one check. Ordered: `pass < warn < fail`, so the overall result is the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    /// `pass`, `warn`, `fail`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+        }
+    }
+}
+
+/// One check: its stable name (`replica:orders`), the result, what was seen, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: String,
+    pub status: CheckStatus,
+    pub evidence: String,
+    /// What to do about a warning or a failure (`None` when the check passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+impl Check {
+    pub fn pass(name: impl Into<String>, evidence: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status: CheckStatus::Pass,
+            evidence: evidence.into(),
+            action: None,
+        }
+    }
+
+    pub fn warn(
+        name: impl Into<String>,
+        evidence: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            status: CheckStatus::Warn,
+            evidence: evidence.into(),
+            action: Some(action.into()),
+        }
+    }
+
+    pub fn fail(
+        name: impl Into<String>,
+        evidence: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            status: CheckStatus::Fail,
+            evidence: evidence.into(),
+            action: Some(action.into()),
+        }
+    }
+
+    /// A check that could not be made (AWS answered with an error): a failure, since nothing says
+    /// the failover would work.
+    pub fn unknown(name: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Self::fail(
+            name,
+            format!("could not check: {error}"),
+            "fix access to the resource (credentials, permissions, region), then check again",
+        )
+    }
+}
+
+/// The overall result: the worst check (`pass` when there is none).
+pub fn overall(checks: &[Check]) -> CheckStatus {
+    checks
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(CheckStatus::Pass)
+}
+
+/// True when the scheduled check must notify: the overall result differs from the last one
+/// recorded (no record counts as `pass`: a first run that passes says nothing).
+pub fn should_notify(previous: Option<CheckStatus>, now: CheckStatus) -> bool {
+    previous.unwrap_or(CheckStatus::Pass) != now
+}
+
+/// The active region, as a check: the primary serving is what readiness expects; the standby serving
+/// means a failover already happened (the other checks describe a pilot light that is now in use).
+pub fn check_active_region(primary: &str, standby: &str, active: Option<&str>) -> Check {
+    const NAME: &str = "active-region";
+    match active {
+        None => Check::pass(
+            NAME,
+            format!("no run state recorded: {primary} (primary) serves"),
+        ),
+        Some(r) if r == primary => Check::pass(NAME, format!("{primary} (primary) serves")),
+        Some(r) if r == standby => Check::warn(
+            NAME,
+            format!("{standby} (standby) serves: a failover already happened"),
+            "fail back when the primary region is healthy: pilot-light failback",
+        ),
+        Some(other) => Check::fail(
+            NAME,
+            format!("the run state names {other}, neither {primary} nor {standby}"),
+            "fix or delete the run-state parameter by hand",
+        ),
+    }
+}
+
+/// The standby's replica as `DescribeDBInstances` showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaObservation {
+    /// `available`, `modifying`, …
+    pub status: String,
+    /// `ReadReplicaSourceDBInstanceIdentifier`: an ARN for a cross-region replica.
+    pub replication_source: Option<String>,
+}
+
+/// True when `source` (an id or an RDS ARN) names `instance_id` in `region`.
+pub fn names_instance(source: &str, region: &str, instance_id: &str) -> bool {
+    match source.strip_prefix("arn:") {
+        Some(_) => {
+            let parts: Vec<&str> = source.split(':').collect();
+            parts.len() == 7
+                && parts[2] == "rds"
+                && parts[3] == region
+                && parts[5] == "db"
+                && parts[6] == instance_id
+        }
+        None => source == instance_id,
+    }
+}
+
+/// RDS states that pass on their own within minutes (a warning, not a failure).
+const PASSING_DB_STATES: &[&str] = &[
+    "backing-up",
+    "configuring-enhanced-monitoring",
+    "configuring-log-exports",
+    "creating",
+    "maintenance",
+    "modifying",
+    "rebooting",
+    "renaming",
+    "resetting-master-credentials",
+    "starting",
+    "storage-optimization",
+    "upgrading",
+];
+
+/// The replica exists, replicates from the configured primary, and is available.
+pub fn check_replica(
+    db: &DatabaseConfig,
+    primary_region: &str,
+    standby_region: &str,
+    observed: Option<&ReplicaObservation>,
+) -> Check {
+    let name = format!("replica:{}", db.name);
+    let replica = &db.replica_instance_id;
+    let Some(observed) = observed else {
+        return Check::fail(
+            name,
+            format!("replica `{replica}` not found in {standby_region}"),
+            format!(
+                "re-create the cross-region read replica `{replica}` of `{}` ({primary_region}) in {standby_region}",
+                db.primary_instance_id
+            ),
+        );
+    };
+    match observed.replication_source.as_deref() {
+        None => {
+            return Check::fail(
+                name,
+                format!("`{replica}` in {standby_region} is standalone: not a read replica"),
+                format!(
+                    "a failover would have nothing to promote: if no failover happened, rename it and re-create `{replica}` as a replica of `{}`",
+                    db.primary_instance_id
+                ),
+            )
+        }
+        Some(source) if !names_instance(source, primary_region, &db.primary_instance_id) => {
+            return Check::fail(
+                name,
+                format!(
+                    "`{replica}` replicates from {source}, not from `{}` in {primary_region}",
+                    db.primary_instance_id
+                ),
+                "fix `databases[].primaryInstanceId` in the configuration, or re-create the replica from the right primary",
+            )
+        }
+        Some(_) => {}
+    }
+    match observed.status.as_str() {
+        "available" => Check::pass(
+            name,
+            format!(
+                "`{replica}` is an available replica of `{}` ({primary_region})",
+                db.primary_instance_id
+            ),
+        ),
+        state if PASSING_DB_STATES.contains(&state) => Check::warn(
+            name,
+            format!("`{replica}` is `{state}`"),
+            "wait for RDS to finish; check again in a few minutes",
+        ),
+        state => Check::fail(
+            name,
+            format!("`{replica}` is `{state}`"),
+            "repair the replica in the RDS console (a promotion needs it available)",
+        ),
+    }
+}
+
+/// The newest `ReplicaLag` datapoint is at most `max_seconds`.
+pub fn check_replica_lag(db: &DatabaseConfig, latest_lag: Option<f64>, max_seconds: u64) -> Check {
+    let name = format!("replica-lag:{}", db.name);
+    let replica = &db.replica_instance_id;
+    match latest_lag {
+        None => Check::warn(
+            name,
+            format!("no ReplicaLag datapoint for `{replica}` in the last 10 minutes"),
+            "check the replica's replication in the RDS console (CloudWatch AWS/RDS ReplicaLag)",
+        ),
+        Some(lag) if lag > max_seconds as f64 => Check::fail(
+            name,
+            format!("`{replica}` lags {lag:.0} s behind, more than {max_seconds} s"),
+            "an ungraceful failover now would lose that much data: find what slows replication (write load, instance class)",
+        ),
+        Some(lag) => Check::pass(
+            name,
+            format!("`{replica}` lags {lag:.0} s (at most {max_seconds} s)"),
+        ),
+    }
+}
+
+/// The newest standby image of a group (chosen as `update-launch-template` chooses) is younger than
+/// `max_age_seconds`. `now_epoch_seconds` and the images' creation dates decide its age.
+pub fn check_ami_age(
+    group: &ComputeGroupConfig,
+    standby_region: &str,
+    images: &[ImageCandidate],
+    now_epoch_seconds: i64,
+    max_age_seconds: u64,
+) -> Check {
+    let name = format!("ami-age:{}", group.name);
+    let Some(newest) = pick_newest_image(images, &group.ami_tag) else {
+        return Check::fail(
+            name,
+            format!(
+                "no available AMI tagged {} in {standby_region}",
+                tag_text(&group.ami_tag)
+            ),
+            "run the AMI pipeline (or copy an image tagged with the group's amiTag to the standby region)",
+        );
+    };
+    let created = newest
+        .creation_date
+        .as_deref()
+        .and_then(parse_epoch_seconds);
+    let Some(created) = created else {
+        return Check::warn(
+            name,
+            format!("{} has no readable creation date", newest.image_id),
+            "check the image in the EC2 console",
+        );
+    };
+    let age = (now_epoch_seconds - created).max(0) as u64;
+    if age > max_age_seconds {
+        Check::fail(
+            name,
+            format!(
+                "newest AMI {} is {} old, more than {}",
+                newest.image_id,
+                format_age(age),
+                format_age(max_age_seconds)
+            ),
+            "run the AMI pipeline: pilot-light's ami-pipeline state machine, or check why its schedule stopped",
+        )
+    } else {
+        Check::pass(
+            name,
+            format!(
+                "newest AMI {} is {} old (at most {})",
+                newest.image_id,
+                format_age(age),
+                format_age(max_age_seconds)
+            ),
+        )
+    }
+}
+
+/// The standby launch template's default version, and its image as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateObservation {
+    /// No launch template of that name in the standby region.
+    Missing,
+    /// The default version and its `ImageId` (`None`: the version names no image), and that image's
+    /// state (`None`: no such image any more).
+    Found {
+        default_version: i64,
+        image_id: Option<String>,
+        image_state: Option<String>,
+    },
+}
+
+/// The standby launch template exists and its default version uses an image that exists.
+pub fn check_launch_template(
+    group: &ComputeGroupConfig,
+    standby_region: &str,
+    observed: &TemplateObservation,
+) -> Check {
+    let name = format!("launch-template:{}", group.name);
+    let template = &group.standby.launch_template_name;
+    match observed {
+        TemplateObservation::Missing => Check::fail(
+            name,
+            format!("launch template `{template}` not found in {standby_region}"),
+            "re-create the standby launch template (or fix computeGroups[].standby.launchTemplateName)",
+        ),
+        TemplateObservation::Found {
+            default_version,
+            image_id: None,
+            ..
+        } => Check::fail(
+            name,
+            format!("`{template}` default version {default_version} names no image"),
+            "set an ImageId on the default version (failover's launch-template step sets the newest tagged AMI only when one exists)",
+        ),
+        TemplateObservation::Found {
+            default_version,
+            image_id: Some(image),
+            image_state: None,
+        } => Check::fail(
+            name,
+            format!("`{template}` default version {default_version} uses {image}, which no longer exists"),
+            "make a version with an existing image the default (or run the AMI pipeline, which pre-stages the newest)",
+        ),
+        TemplateObservation::Found {
+            default_version,
+            image_id: Some(image),
+            image_state: Some(state),
+        } if state != "available" => Check::fail(
+            name,
+            format!("`{template}` default version {default_version} uses {image}, which is `{state}`"),
+            "make a version with an available image the default",
+        ),
+        TemplateObservation::Found {
+            default_version,
+            image_id: Some(image),
+            ..
+        } => Check::pass(
+            name,
+            format!("`{template}` default version {default_version} uses {image} (available)"),
+        ),
+    }
+}
+
+/// The standby group can grow to the capacity failover will ask for (as `scale-asg` works it out).
+/// `max_size` is `None` when the group does not exist.
+pub fn check_capacity(
+    group: &ComputeGroupConfig,
+    standby_region: &str,
+    recorded_primary_capacity: Option<u32>,
+    max_size: Option<u32>,
+) -> Check {
+    let name = format!("capacity:{}", group.name);
+    let asg = &group.standby.auto_scaling_group_name;
+    let wanted = requested_capacity(&group.capacity, recorded_primary_capacity);
+    match max_size {
+        None => Check::fail(
+            name,
+            format!("Auto Scaling group `{asg}` not found in {standby_region}"),
+            "re-create the standby group (or fix computeGroups[].standby.autoScalingGroupName)",
+        ),
+        Some(max) if max < wanted => Check::fail(
+            name,
+            format!("`{asg}` MaxSize is {max}; failover will ask for {wanted}"),
+            format!("raise the group's MaxSize to at least {wanted}"),
+        ),
+        Some(max) => Check::pass(
+            name,
+            format!("`{asg}` MaxSize {max} ≥ {wanted} failover will ask for"),
+        ),
+    }
+}
+
+/// The capacity failover asks for: `scale-asg`'s rule.
+pub fn requested_capacity(policy: &CapacityPolicy, recorded: Option<u32>) -> u32 {
+    scale_asg::decide_target(policy, recorded)
+}
+
+/// The SSM sync's plan between the regions: no write pending.
+pub fn check_ssm_drift(
+    paths: &[String],
+    source_region: &str,
+    target_region: &str,
+    pending: &[String],
+) -> Check {
+    const NAME: &str = "ssm-drift";
+    if paths.is_empty() {
+        return Check::pass(NAME, "no ssmSync.paths configured");
+    }
+    if pending.is_empty() {
+        return Check::pass(
+            NAME,
+            format!(
+                "{} equal in {source_region} and {target_region}",
+                paths.join(", ")
+            ),
+        );
+    }
+    let shown: Vec<&str> = pending.iter().take(5).map(String::as_str).collect();
+    let more = pending.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Check::fail(
+        NAME,
+        format!(
+            "{} parameter(s) differ from {source_region} in {target_region}: {}{more}",
+            pending.len(),
+            shown.join(", ")
+        ),
+        "run the sync-ssm function (or wait for its schedule) and check its `failed` list",
+    )
+}
+
+/// A configured KMS key as `DescribeKey` showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyObservation {
+    /// Where the configuration names it (`databases[0].standbyKmsKeyId`).
+    pub field: String,
+    pub region: String,
+    pub key_id: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, …; `None`: not found.
+    pub state: Option<String>,
+}
+
+/// Every configured KMS key exists and is enabled.
+pub fn check_kms_keys(keys: &[KeyObservation]) -> Check {
+    const NAME: &str = "kms-keys";
+    if keys.is_empty() {
+        return Check::pass(NAME, "no KMS keys configured");
+    }
+    let bad: Vec<String> = keys
+        .iter()
+        .filter(|k| k.state.as_deref() != Some("Enabled"))
+        .map(|k| match &k.state {
+            None => format!("{} `{}` not found in {}", k.field, k.key_id, k.region),
+            Some(state) => format!("{} `{}` is {state} in {}", k.field, k.key_id, k.region),
+        })
+        .collect();
+    if bad.is_empty() {
+        Check::pass(NAME, format!("{} key(s) exist and are enabled", keys.len()))
+    } else {
+        Check::fail(
+            NAME,
+            bad.join("; "),
+            "re-enable the key (or cancel its deletion), or fix the key id in the configuration",
+        )
+    }
+}
+
+/// Something the configuration names that must exist (a function, its mappings and rules, a DNS
+/// record, the failover state machine): `missing` lists what does not.
+pub fn check_exists(name: String, what: &str, missing: &[String], fix: &str) -> Check {
+    if missing.is_empty() {
+        Check::pass(name, format!("{what} exist(s)"))
+    } else {
+        Check::fail(name, format!("not found: {}", missing.join(", ")), fix)
+    }
+}
+
+/// Epoch seconds of an EC2 creation date (RFC 3339, `2026-11-22T02:13:04.000Z`).
+pub fn parse_epoch_seconds(text: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .map(|d| d.secs())
+}
+
+/// `3d 4h`, `5h 2m`, `42s`.
+pub fn format_age(seconds: u64) -> String {
+    let (days, hours, minutes) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m {}s", seconds % 60),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn tag_text(tag: &TagFilter) -> String {
+    format!("{}={}", tag.key, tag.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pilot_light_core::config::GroupRef;
+
+    fn db() -> DatabaseConfig {
+        DatabaseConfig {
+            name: "orders".into(),
+            primary_instance_id: "orders-db".into(),
+            replica_instance_id: "orders-db-dr".into(),
+            standby_kms_key_id: None,
+            primary_kms_key_id: None,
+        }
+    }
+
+    fn group(target: Option<u32>) -> ComputeGroupConfig {
+        let side = |n: &str| GroupRef {
+            auto_scaling_group_name: format!("web-{n}"),
+            launch_template_name: format!("web-lt-{n}"),
+            target_group_arn: None,
+        };
+        ComputeGroupConfig {
+            name: "web".into(),
+            primary: side("primary"),
+            standby: side("standby"),
+            ami_tag: TagFilter {
+                key: "app".into(),
+                value: "web".into(),
+            },
+            capacity: CapacityPolicy {
+                target,
+                ..CapacityPolicy::default()
+            },
+        }
+    }
+
+    fn replica(status: &str, source: Option<&str>) -> ReplicaObservation {
+        ReplicaObservation {
+            status: status.into(),
+            replication_source: source.map(str::to_string),
+        }
+    }
+
+    const PRIMARY_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders-db";
+
+    #[test]
+    fn replica_decisions() {
+        let cases: Vec<(Option<ReplicaObservation>, CheckStatus, &str)> = vec![
+            (None, CheckStatus::Fail, "not found"),
+            (
+                Some(replica("available", None)),
+                CheckStatus::Fail,
+                "standalone",
+            ),
+            (
+                Some(replica(
+                    "available",
+                    Some("arn:aws:rds:us-east-1:123456789012:db:other-db"),
+                )),
+                CheckStatus::Fail,
+                "not from",
+            ),
+            (
+                Some(replica(
+                    "available",
+                    Some("arn:aws:rds:eu-west-1:123456789012:db:orders-db"),
+                )),
+                CheckStatus::Fail,
+                "not from",
+            ),
+            (
+                Some(replica("available", Some(PRIMARY_ARN))),
+                CheckStatus::Pass,
+                "available replica",
+            ),
+            (
+                Some(replica("available", Some("orders-db"))),
+                CheckStatus::Pass,
+                "available replica",
+            ),
+            (
+                Some(replica("modifying", Some(PRIMARY_ARN))),
+                CheckStatus::Warn,
+                "modifying",
+            ),
+            (
+                Some(replica("storage-full", Some(PRIMARY_ARN))),
+                CheckStatus::Fail,
+                "storage-full",
+            ),
+        ];
+        for (observed, status, evidence) in cases {
+            let check = check_replica(&db(), "us-east-1", "us-west-2", observed.as_ref());
+            assert_eq!(check.status, status, "{observed:?}: {check:?}");
+            assert!(check.evidence.contains(evidence), "{check:?}");
+            assert_eq!(check.name, "replica:orders");
+            assert_eq!(check.action.is_some(), status != CheckStatus::Pass);
+        }
+    }
+
+    #[test]
+    fn lag_decisions() {
+        let cases = [
+            (None, CheckStatus::Warn),
+            (Some(0.0), CheckStatus::Pass),
+            (Some(300.0), CheckStatus::Pass),
+            (Some(301.0), CheckStatus::Fail),
+        ];
+        for (lag, status) in cases {
+            assert_eq!(check_replica_lag(&db(), lag, 300).status, status, "{lag:?}");
+        }
+    }
+
+    fn image(id: &str, state: &str, created: &str, tagged: bool) -> ImageCandidate {
+        ImageCandidate {
+            image_id: id.into(),
+            state: state.into(),
+            architecture: Some("x86_64".into()),
+            creation_date: Some(created.into()),
+            tags: if tagged {
+                vec![("app".into(), "web".into())]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn ami_age_takes_the_newest_available_tagged_image() {
+        let now = parse_epoch_seconds("2026-01-10T00:00:00.000Z").unwrap();
+        let day = 86_400;
+        let cases: Vec<(Vec<ImageCandidate>, CheckStatus, &str)> = vec![
+            (vec![], CheckStatus::Fail, "no available AMI"),
+            (
+                vec![image(
+                    "ami-1",
+                    "available",
+                    "2026-01-09T00:00:00.000Z",
+                    false,
+                )],
+                CheckStatus::Fail,
+                "no available AMI",
+            ),
+            (
+                vec![image(
+                    "ami-1",
+                    "available",
+                    "2026-01-09T00:00:00.000Z",
+                    true,
+                )],
+                CheckStatus::Pass,
+                "ami-1 is 1d 0h old",
+            ),
+            (
+                vec![
+                    image("ami-old", "available", "2026-01-01T00:00:00.000Z", true),
+                    image("ami-new", "pending", "2026-01-09T00:00:00.000Z", true),
+                ],
+                CheckStatus::Fail,
+                "ami-old is 9d 0h old",
+            ),
+            (
+                vec![
+                    image("ami-old", "available", "2026-01-01T00:00:00.000Z", true),
+                    image("ami-new", "available", "2026-01-08T00:00:00.000Z", true),
+                ],
+                CheckStatus::Pass,
+                "ami-new",
+            ),
+        ];
+        for (images, status, evidence) in cases {
+            let check = check_ami_age(&group(None), "us-west-2", &images, now, 7 * day);
+            assert_eq!(check.status, status, "{check:?}");
+            assert!(check.evidence.contains(evidence), "{check:?}");
+        }
+    }
+
+    #[test]
+    fn launch_template_decisions() {
+        let found = |image: Option<&str>, state: Option<&str>| TemplateObservation::Found {
+            default_version: 3,
+            image_id: image.map(str::to_string),
+            image_state: state.map(str::to_string),
+        };
+        let cases = [
+            (TemplateObservation::Missing, CheckStatus::Fail, "not found"),
+            (found(None, None), CheckStatus::Fail, "names no image"),
+            (
+                found(Some("ami-1"), None),
+                CheckStatus::Fail,
+                "no longer exists",
+            ),
+            (
+                found(Some("ami-1"), Some("deregistered")),
+                CheckStatus::Fail,
+                "deregistered",
+            ),
+            (
+                found(Some("ami-1"), Some("available")),
+                CheckStatus::Pass,
+                "ami-1",
+            ),
+        ];
+        for (observed, status, evidence) in cases {
+            let check = check_launch_template(&group(None), "us-west-2", &observed);
+            assert_eq!(check.status, status, "{check:?}");
+            assert!(check.evidence.contains(evidence), "{check:?}");
+        }
+    }
+
+    #[test]
+    fn capacity_follows_scale_asg() {
+        // (absolute target, recorded primary capacity, MaxSize, expected)
+        let cases = [
+            (None, Some(4), Some(4), CheckStatus::Pass),
+            (None, Some(4), Some(3), CheckStatus::Fail),
+            (None, None, Some(1), CheckStatus::Pass), // minimum 1
+            (None, None, Some(0), CheckStatus::Fail),
+            (Some(6), Some(2), Some(5), CheckStatus::Fail),
+            (None, Some(2), None, CheckStatus::Fail),
+        ];
+        for (target, recorded, max, status) in cases {
+            let check = check_capacity(&group(target), "us-west-2", recorded, max);
+            assert_eq!(
+                check.status, status,
+                "{target:?} {recorded:?} {max:?}: {check:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn drift_lists_names_only() {
+        let paths = vec!["/app/prod".to_string()];
+        assert_eq!(
+            check_ssm_drift(&[], "a", "b", &["/x".into()]).status,
+            CheckStatus::Pass
+        );
+        assert_eq!(
+            check_ssm_drift(&paths, "a", "b", &[]).status,
+            CheckStatus::Pass
+        );
+        let pending: Vec<String> = (0..7).map(|i| format!("/app/prod/p{i}")).collect();
+        let check = check_ssm_drift(&paths, "us-east-1", "us-west-2", &pending);
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(check.evidence.starts_with("7 parameter(s)"), "{check:?}");
+        assert!(check.evidence.ends_with("and 2 more"), "{check:?}");
+    }
+
+    #[test]
+    fn kms_keys_must_exist_and_be_enabled() {
+        let key = |state: Option<&str>| KeyObservation {
+            field: "databases[0].standbyKmsKeyId".into(),
+            region: "us-west-2".into(),
+            key_id: "k-1".into(),
+            state: state.map(str::to_string),
+        };
+        assert_eq!(check_kms_keys(&[]).status, CheckStatus::Pass);
+        assert_eq!(
+            check_kms_keys(&[key(Some("Enabled"))]).status,
+            CheckStatus::Pass
+        );
+        let missing = check_kms_keys(&[key(Some("Enabled")), key(None)]);
+        assert_eq!(missing.status, CheckStatus::Fail);
+        assert!(missing.evidence.contains("not found"));
+        let pending = check_kms_keys(&[key(Some("PendingDeletion"))]);
+        assert!(pending.evidence.contains("PendingDeletion"));
+    }
+
+    #[test]
+    fn overall_and_notification() {
+        let checks = [Check::pass("a", "ok"), Check::warn("b", "meh", "look")];
+        assert_eq!(overall(&checks), CheckStatus::Warn);
+        assert_eq!(overall(&[]), CheckStatus::Pass);
+        let cases = [
+            (None, CheckStatus::Pass, false),
+            (None, CheckStatus::Fail, true),
+            (Some(CheckStatus::Pass), CheckStatus::Pass, false),
+            (Some(CheckStatus::Pass), CheckStatus::Warn, true),
+            (Some(CheckStatus::Fail), CheckStatus::Fail, false),
+            (Some(CheckStatus::Fail), CheckStatus::Pass, true),
+        ];
+        for (previous, now, notify) in cases {
+            assert_eq!(
+                should_notify(previous, now),
+                notify,
+                "{previous:?} → {now:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn active_region_decisions() {
+        let check = |a| check_active_region("us-east-1", "us-west-2", a).status;
+        assert_eq!(check(None), CheckStatus::Pass);
+        assert_eq!(check(Some("us-east-1")), CheckStatus::Pass);
+        assert_eq!(check(Some("us-west-2")), CheckStatus::Warn);
+        assert_eq!(check(Some("eu-west-1")), CheckStatus::Fail);
+    }
+
+    #[test]
+    fn instance_names() {
+        assert!(names_instance(PRIMARY_ARN, "us-east-1", "orders-db"));
+        assert!(!names_instance(PRIMARY_ARN, "us-east-1", "orders"));
+        assert!(names_instance("orders-db", "us-east-1", "orders-db"));
+        assert!(!names_instance(
+            "arn:aws:ec2:us-east-1:1:db:orders-db",
+            "us-east-1",
+            "orders-db"
+        ));
+    }
+
+    #[test]
+    fn thresholds_come_from_the_configuration() {
+        use pilot_light_core::PilotLightConfig;
+        let doc = |readiness: serde_json::Value| {
+            serde_json::json!({
+                "env": "prod",
+                "regions": {"primary": "us-east-1", "standby": "us-west-2"},
+                "readiness": readiness,
+            })
+        };
+        let defaults = PilotLightConfig::from_json(doc(serde_json::json!({}))).unwrap();
+        assert_eq!(defaults.readiness.max_replica_lag_seconds, 300);
+        assert_eq!(defaults.readiness.max_ami_age_seconds, 7 * 86_400);
+        let set = PilotLightConfig::from_json(doc(
+            serde_json::json!({"maxReplicaLagSeconds": 5, "maxAmiAgeSeconds": 3600}),
+        ))
+        .unwrap();
+        assert_eq!(set.readiness.max_replica_lag_seconds, 5);
+        assert_eq!(set.readiness.max_ami_age_seconds, 3600);
+        for bad in [
+            serde_json::json!({"maxAmiAgeSeconds": 0}),
+            serde_json::json!({"maxAmiAge": 5}),
+        ] {
+            let err = PilotLightConfig::from_json(doc(bad)).unwrap_err();
+            assert_eq!(err.error_type(), "ConfigInvalid");
+            assert!(err.to_string().contains("readiness"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(format_age(42), "42s");
+        assert_eq!(format_age(125), "2m 5s");
+        assert_eq!(format_age(3 * 3600 + 120), "3h 2m");
+        assert_eq!(format_age(7 * 86_400), "7d 0h");
+        assert_eq!(parse_epoch_seconds("nonsense"), None);
+    }
+}

@@ -1,0 +1,1241 @@
+//! `readiness`: whether a failover would work right now. The scheduled function and
+//! `pilot-light status` run the same code: [`run_checks`] observes (read-only describe calls) and
+//! [`checks`] decides, one [`Check`] per resource: pass, warn or fail, the evidence and what to do.
+//!
+//! The handler adds what only the schedule needs: an EMF line (`ReadinessFailures`,
+//! `ReadinessWarnings`), the last overall result kept in `/pilot-light/<env>/readiness`, and an SNS
+//! message only when the overall result changed.
+
+pub mod checks;
+
+use aws_config::SdkConfig;
+use pilot_light_core::config::{config_parameter_name, state_parameter_name, PilotLightConfig};
+use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::{PilotLightError, Regional, StepStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+use sync_ssm::plan::{
+    plan_sync, ParameterCopy, ParameterKind, ParameterValue, Scope, Tier, TEXT_DATA_TYPE,
+};
+use update_launch_template::ImageCandidate;
+
+pub use checks::{Check, CheckStatus};
+
+/// The CloudWatch namespace of the EMF metrics.
+pub const METRIC_NAMESPACE: &str = "PilotLight";
+
+/// At most this many pages of one paginated call are read.
+const MAX_PAGES: usize = 50;
+
+/// The failover state machine's name in the stack (`template.yaml`).
+pub fn failover_state_machine_name(env: &str) -> String {
+    format!("pilot-light-{env}-failover")
+}
+
+/// The failback state machine's name in the stack (`template.yaml`).
+pub fn failback_state_machine_name(env: &str) -> String {
+    format!("pilot-light-{env}-failback")
+}
+
+/// Where the scheduled check keeps its last overall result.
+pub fn readiness_parameter_name(env: &str) -> String {
+    format!("/pilot-light/{env}/readiness")
+}
+
+/// The clients the checks use, one per region on demand.
+pub struct Clients {
+    /// The region of the stack (the standby), where the configuration is.
+    pub home_region: Option<String>,
+    /// The stack's topic (`NOTIFICATION_TOPIC_ARN`), for the handler's notifications.
+    pub topic_arn: Option<String>,
+    /// The function's environment (`PILOT_LIGHT_ENV`), when the event names none.
+    pub default_env: Option<String>,
+    pub rds: Regional<aws_sdk_rds::Client>,
+    pub cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
+    pub ec2: Regional<aws_sdk_ec2::Client>,
+    pub autoscaling: Regional<aws_sdk_autoscaling::Client>,
+    pub ssm: Regional<aws_sdk_ssm::Client>,
+    pub kms: Regional<aws_sdk_kms::Client>,
+    pub lambda: Regional<aws_sdk_lambda::Client>,
+    pub eventbridge: Regional<aws_sdk_eventbridge::Client>,
+    pub route53: Regional<aws_sdk_route53::Client>,
+    pub sfn: Regional<aws_sdk_sfn::Client>,
+    pub sns: Regional<aws_sdk_sns::Client>,
+}
+
+impl Clients {
+    /// Clients from the Lambda environment (honours `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        let base = pilot_light_core::clients::load_sdk_config().await;
+        let mut clients = Self::from_config(base);
+        clients.topic_arn = std::env::var("NOTIFICATION_TOPIC_ARN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        clients.default_env = std::env::var("PILOT_LIGHT_ENV")
+            .ok()
+            .filter(|e| !e.trim().is_empty());
+        clients
+    }
+
+    /// Clients made from one SDK configuration (the CLI's, or a test's).
+    pub fn from_config(base: SdkConfig) -> Self {
+        Self {
+            home_region: base.region().map(|r| r.to_string()),
+            topic_arn: None,
+            default_env: None,
+            rds: Regional::new(base.clone(), aws_sdk_rds::Client::new),
+            cloudwatch: Regional::new(base.clone(), aws_sdk_cloudwatch::Client::new),
+            ec2: Regional::new(base.clone(), aws_sdk_ec2::Client::new),
+            autoscaling: Regional::new(base.clone(), aws_sdk_autoscaling::Client::new),
+            ssm: Regional::new(base.clone(), aws_sdk_ssm::Client::new),
+            kms: Regional::new(base.clone(), aws_sdk_kms::Client::new),
+            lambda: Regional::new(base.clone(), aws_sdk_lambda::Client::new),
+            eventbridge: Regional::new(base.clone(), aws_sdk_eventbridge::Client::new),
+            route53: Regional::new(base.clone(), aws_sdk_route53::Client::new),
+            sfn: Regional::new(base.clone(), aws_sdk_sfn::Client::new),
+            sns: Regional::new(base, aws_sdk_sns::Client::new),
+        }
+    }
+}
+
+/// What the checks found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessReport {
+    pub env: String,
+    pub primary_region: String,
+    pub standby_region: String,
+    /// The run state's active region (`None`: never recorded; the primary serves).
+    pub active_region: Option<String>,
+    pub overall: CheckStatus,
+    pub checks: Vec<Check>,
+    pub checked_at: Timestamp,
+}
+
+impl ReadinessReport {
+    /// The names of the checks that failed.
+    pub fn failing(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Fail)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    fn count(&self, status: CheckStatus) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+}
+
+/// The report as text: one line per check (result, name, evidence) and, under a warning or a
+/// failure, what to do; then the summary.
+pub fn render_text(report: &ReadinessReport) -> String {
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!(
+        "pilot-light {}: primary {}, standby {}, active {}\n\n",
+        report.env,
+        report.primary_region,
+        report.standby_region,
+        report
+            .active_region
+            .as_deref()
+            .unwrap_or(&report.primary_region)
+    );
+    for check in &report.checks {
+        text.push_str(&format!(
+            "{:<4}  {:<width$}  {}\n",
+            check.status.name().to_uppercase(),
+            check.name,
+            check.evidence
+        ));
+        if let Some(action) = &check.action {
+            text.push_str(&format!("      {:<width$}  → {action}\n", ""));
+        }
+    }
+    text.push_str(&format!(
+        "\n{}: {} passed, {} warned, {} failed\n",
+        match report.overall {
+            CheckStatus::Pass => "READY",
+            CheckStatus::Warn => "READY (with warnings)",
+            CheckStatus::Fail => "NOT READY",
+        },
+        report.count(CheckStatus::Pass),
+        report.count(CheckStatus::Warn),
+        report.count(CheckStatus::Fail),
+    ));
+    text
+}
+
+// ------------------------------------------------------------------------------------------------
+// Observing
+
+pub use pilot_light_core::parameters::get_parameter_value as get_parameter;
+
+/// Loads and validates `/pilot-light/<env>/config` from `region` (the standby, where the stack is).
+/// A missing document is `ResourceNotFound` (kind `Parameter`); a document of another env, or whose
+/// standby is another region, is `ConfigInvalid`.
+pub async fn load_config(
+    clients: &Clients,
+    env: &str,
+    region: &str,
+) -> Result<PilotLightConfig, PilotLightError> {
+    let name = config_parameter_name(env);
+    let ssm = clients.ssm.get(region)?;
+    let text =
+        get_parameter(&ssm, &name)
+            .await?
+            .ok_or_else(|| PilotLightError::ResourceNotFound {
+                kind: "Parameter".into(),
+                id: name.clone(),
+                region: region.to_string(),
+            })?;
+    let config = PilotLightConfig::from_json_str(&text)?;
+    if config.env != env {
+        return Err(PilotLightError::config(
+            "env",
+            format!(
+                "the document at {name} is for `{}`, not `{env}`",
+                config.env
+            ),
+        ));
+    }
+    if config.regions.standby != region {
+        return Err(PilotLightError::config(
+            "regions.standby",
+            format!(
+                "the document in {region} names {} as the standby: use the standby region",
+                config.regions.standby
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+/// The run state's active region and recorded primary capacities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunState {
+    pub active_region: Option<String>,
+    pub primary_capacity: BTreeMap<String, u32>,
+}
+
+/// Reads `/pilot-light/<env>/state` from `region`.
+pub async fn load_run_state(
+    clients: &Clients,
+    env: &str,
+    region: &str,
+) -> Result<RunState, PilotLightError> {
+    let ssm = clients.ssm.get(region)?;
+    let text = get_parameter(&ssm, &state_parameter_name(env)).await?;
+    let active_region = active_region_in_state(text.as_deref())?;
+    let primary_capacity = text
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|v| v.get("primaryCapacity").cloned())
+        .and_then(|v| serde_json::from_value::<BTreeMap<String, u32>>(v).ok())
+        .unwrap_or_default();
+    Ok(RunState {
+        active_region,
+        primary_capacity,
+    })
+}
+
+/// Runs every check of `env`, whose stack (and configuration) is in `region`. Only loading the
+/// configuration and the run state can fail the whole run; a check that cannot be made fails alone.
+pub async fn run_checks(
+    clients: &Clients,
+    env: &str,
+    region: &str,
+) -> Result<ReadinessReport, PilotLightError> {
+    let config = load_config(clients, env, region).await?;
+    let state = load_run_state(clients, env, region).await?;
+    let primary = config.regions.primary.clone();
+    let standby = config.regions.standby.clone();
+    let limits = config.readiness;
+    let mut found = vec![checks::check_active_region(
+        &primary,
+        &standby,
+        state.active_region.as_deref(),
+    )];
+
+    for db in &config.databases {
+        match observe_replica(clients, &standby, &db.replica_instance_id).await {
+            Ok(observed) => found.push(checks::check_replica(
+                db,
+                &primary,
+                &standby,
+                observed.as_ref(),
+            )),
+            Err(err) => found.push(Check::unknown(format!("replica:{}", db.name), err)),
+        }
+        match latest_replica_lag(clients, &standby, &db.replica_instance_id).await {
+            Ok(lag) => found.push(checks::check_replica_lag(
+                db,
+                lag,
+                limits.max_replica_lag_seconds,
+            )),
+            Err(err) => found.push(Check::unknown(format!("replica-lag:{}", db.name), err)),
+        }
+    }
+
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    for group in &config.compute_groups {
+        match tagged_images(clients, &standby, &group.ami_tag).await {
+            Ok(images) => found.push(checks::check_ami_age(
+                group,
+                &standby,
+                &images,
+                now,
+                limits.max_ami_age_seconds,
+            )),
+            Err(err) => found.push(Check::unknown(format!("ami-age:{}", group.name), err)),
+        }
+        match observe_template(clients, &standby, &group.standby.launch_template_name).await {
+            Ok(observed) => found.push(checks::check_launch_template(group, &standby, &observed)),
+            Err(err) => found.push(Check::unknown(
+                format!("launch-template:{}", group.name),
+                err,
+            )),
+        }
+        match group_max_size(clients, &standby, &group.standby.auto_scaling_group_name).await {
+            Ok(max) => found.push(checks::check_capacity(
+                group,
+                &standby,
+                state.primary_capacity.get(&group.name).copied(),
+                max,
+            )),
+            Err(err) => found.push(Check::unknown(format!("capacity:{}", group.name), err)),
+        }
+    }
+
+    found.push(ssm_drift(clients, &config, state.active_region.as_deref()).await);
+    found.push(kms_keys(clients, &config).await);
+
+    for function in &config.functions {
+        let name = format!("function:{}", function.name);
+        match missing_function_parts(clients, &standby, &function.standby).await {
+            Ok(missing) => found.push(checks::check_exists(
+                name,
+                &format!(
+                    "`{}`, its {} mapping(s) and {} rule(s)",
+                    function.standby.function_name,
+                    function.standby.event_source_mapping_uuids.len(),
+                    function.standby.event_bridge_rules.len()
+                ),
+                &missing,
+                "re-create what is missing in the standby region, or fix functions[] in the configuration",
+            )),
+            Err(err) => found.push(Check::unknown(name, err)),
+        }
+    }
+
+    for record in &config.dns_records {
+        let name = format!("dns:{}", record.record_name.trim_end_matches('.'));
+        match record_exists(clients, record).await {
+            Ok(true) => found.push(checks::check_exists(
+                name,
+                &format!("{} record {}", record.record_type, record.record_name),
+                &[],
+                "",
+            )),
+            Ok(false) => found.push(checks::check_exists(
+                name,
+                "record",
+                &[format!(
+                    "{} record {} in hosted zone {}",
+                    record.record_type, record.record_name, record.hosted_zone_id
+                )],
+                "create the record (failover only changes records that exist), or fix dnsRecords[]",
+            )),
+            Err(err) => found.push(Check::unknown(name, err)),
+        }
+    }
+
+    let machine = failover_state_machine_name(env);
+    match find_state_machine(clients, &standby, &machine).await {
+        Ok(Some(arn)) => found.push(Check::pass("state-machine", format!("{arn} exists"))),
+        Ok(None) => found.push(Check::fail(
+            "state-machine",
+            format!("state machine `{machine}` not found in {standby}"),
+            "deploy the stack in the standby region (sam deploy)",
+        )),
+        Err(err) => found.push(Check::unknown("state-machine", err)),
+    }
+
+    Ok(ReadinessReport {
+        env: env.to_string(),
+        primary_region: primary,
+        standby_region: standby,
+        active_region: state.active_region,
+        overall: checks::overall(&found),
+        checks: found,
+        checked_at: Timestamp::now(),
+    })
+}
+
+async fn observe_replica(
+    clients: &Clients,
+    region: &str,
+    instance_id: &str,
+) -> Result<Option<checks::ReplicaObservation>, PilotLightError> {
+    let rds = clients.rds.get(region)?;
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .db_instances()
+            .first()
+            .map(|i| checks::ReplicaObservation {
+                status: i.db_instance_status().unwrap_or("unknown").to_string(),
+                replication_source: i
+                    .read_replica_source_db_instance_identifier()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            })),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
+    }
+}
+
+/// The newest `ReplicaLag` datapoint of the last ten minutes (Maximum per minute).
+async fn latest_replica_lag(
+    clients: &Clients,
+    region: &str,
+    instance_id: &str,
+) -> Result<Option<f64>, PilotLightError> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let cloudwatch = clients.cloudwatch.get(region)?;
+    let now = SystemTime::now();
+    let out = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/RDS")
+        .metric_name("ReplicaLag")
+        .dimensions(
+            Dimension::builder()
+                .name("DBInstanceIdentifier")
+                .value(instance_id)
+                .build(),
+        )
+        .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
+        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(|err| PilotLightError::from_sdk("GetMetricStatistics", &err))?;
+    Ok(out
+        .datapoints()
+        .iter()
+        .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, lag)| lag))
+}
+
+/// Every image of the account carrying the tag in `region` (any state; the decision filters).
+async fn tagged_images(
+    clients: &Clients,
+    region: &str,
+    tag: &pilot_light_core::config::TagFilter,
+) -> Result<Vec<ImageCandidate>, PilotLightError> {
+    use aws_sdk_ec2::types::Filter;
+    let ec2 = clients.ec2.get(region)?;
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", tag.key))
+                .values(&tag.value)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|err| PilotLightError::from_sdk("DescribeImages", &err))?;
+    Ok(out.images().iter().map(image_candidate).collect())
+}
+
+fn image_candidate(image: &aws_sdk_ec2::types::Image) -> ImageCandidate {
+    ImageCandidate {
+        image_id: image.image_id().unwrap_or_default().to_string(),
+        state: image
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        architecture: image.architecture().map(|a| a.as_str().to_string()),
+        creation_date: image.creation_date().map(str::to_string),
+        tags: image
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+async fn observe_template(
+    clients: &Clients,
+    region: &str,
+    template_name: &str,
+) -> Result<checks::TemplateObservation, PilotLightError> {
+    let ec2 = clients.ec2.get(region)?;
+    let versions = match ec2
+        .describe_launch_template_versions()
+        .launch_template_name(template_name)
+        .versions("$Default")
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err) if is_not_found_code(err.as_service_error().and_then(|e| e.meta().code())) => {
+            return Ok(checks::TemplateObservation::Missing)
+        }
+        Err(err) => {
+            return Err(PilotLightError::from_sdk(
+                "DescribeLaunchTemplateVersions",
+                &err,
+            ))
+        }
+    };
+    let Some(version) = versions.launch_template_versions().first() else {
+        return Ok(checks::TemplateObservation::Missing);
+    };
+    let image_id = version
+        .launch_template_data()
+        .and_then(|d| d.image_id())
+        .filter(|i| !i.is_empty())
+        .map(str::to_string);
+    let image_state = match &image_id {
+        None => None,
+        Some(id) => image_state(&ec2, id).await?,
+    };
+    Ok(checks::TemplateObservation::Found {
+        default_version: version.version_number().unwrap_or_default(),
+        image_id,
+        image_state,
+    })
+}
+
+/// An image's state; `None` when EC2 does not know it (any more).
+async fn image_state(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+) -> Result<Option<String>, PilotLightError> {
+    match ec2.describe_images().image_ids(image_id).send().await {
+        Ok(out) => Ok(out
+            .images()
+            .iter()
+            .find(|i| i.image_id() == Some(image_id))
+            .map(|i| {
+                i.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            })),
+        Err(err) if is_not_found_code(err.as_service_error().and_then(|e| e.meta().code())) => {
+            Ok(None)
+        }
+        Err(err) => Err(PilotLightError::from_sdk("DescribeImages", &err)),
+    }
+}
+
+fn is_not_found_code(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.contains("NotFound") || c.contains("Malformed"))
+}
+
+async fn group_max_size(
+    clients: &Clients,
+    region: &str,
+    group_name: &str,
+) -> Result<Option<u32>, PilotLightError> {
+    let autoscaling = clients.autoscaling.get(region)?;
+    let out = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group_name)
+        .send()
+        .await
+        .map_err(|err| PilotLightError::from_sdk("DescribeAutoScalingGroups", &err))?;
+    Ok(out
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(group_name))
+        .map(|g| g.max_size().unwrap_or_default().max(0) as u32))
+}
+
+/// The sync's plan from the active region to the other one: the names it would write.
+async fn ssm_drift(clients: &Clients, config: &PilotLightConfig, active: Option<&str>) -> Check {
+    let sync = &config.ssm_sync;
+    if sync.paths.is_empty() {
+        return checks::check_ssm_drift(&[], "", "", &[]);
+    }
+    let direction = match copy_direction(&config.regions, active) {
+        Ok(d) => d,
+        Err(err) => return Check::unknown("ssm-drift", err),
+    };
+    let target_key = match direction.target_side {
+        pilot_light_core::config::Side::Standby => sync.standby_kms_key_id.as_deref(),
+        pilot_light_core::config::Side::Primary => sync.primary_kms_key_id.as_deref(),
+    };
+    let scope = Scope::new(&sync.paths);
+    let read = async {
+        let source = read_scope(clients, &direction.source_region, &scope).await?;
+        let target = read_scope(clients, &direction.target_region, &scope).await?;
+        Ok::<_, PilotLightError>((source, target))
+    };
+    match read.await {
+        Ok((source, target)) => {
+            let plan = plan_sync(&source, &target, &scope, sync.mode, target_key);
+            let pending: Vec<String> = plan.writes.iter().map(|w| w.name().to_string()).collect();
+            checks::check_ssm_drift(
+                scope.paths(),
+                &direction.source_region,
+                &direction.target_region,
+                &pending,
+            )
+        }
+        Err(err) => Check::unknown("ssm-drift", err),
+    }
+}
+
+/// Every parameter under the scope's paths in `region`, as the sync reads them (values decrypted,
+/// never logged: [`ParameterValue`] hides them).
+async fn read_scope(
+    clients: &Clients,
+    region: &str,
+    scope: &Scope,
+) -> Result<BTreeMap<String, ParameterCopy>, PilotLightError> {
+    use aws_sdk_ssm::types::ParameterStringFilter;
+    let ssm = clients.ssm.get(region)?;
+    let mut all = BTreeMap::new();
+    for path in scope.paths() {
+        let mut values: BTreeMap<String, (ParameterKind, ParameterValue, String)> = BTreeMap::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = ssm
+                .get_parameters_by_path()
+                .path(path)
+                .recursive(true)
+                .with_decryption(true)
+                .max_results(10)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| PilotLightError::from_sdk("GetParametersByPath", &e))?;
+            for p in page.parameters() {
+                let (Some(name), Some(kind)) = (
+                    p.name(),
+                    p.r#type().and_then(|t| ParameterKind::from_aws(t.as_str())),
+                ) else {
+                    continue;
+                };
+                let data_type = p
+                    .data_type()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or(TEXT_DATA_TYPE)
+                    .to_string();
+                values.insert(
+                    name.to_string(),
+                    (
+                        kind,
+                        ParameterValue::new(p.value().unwrap_or_default()),
+                        data_type,
+                    ),
+                );
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let filter = ParameterStringFilter::builder()
+            .key("Path")
+            .option("Recursive")
+            .values(path)
+            .build()
+            .map_err(|e| PilotLightError::config("ssmSync.paths", e.to_string()))?;
+        let mut metadata = BTreeMap::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = ssm
+                .describe_parameters()
+                .parameter_filters(filter.clone())
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| PilotLightError::from_sdk("DescribeParameters", &e))?;
+            for p in page.parameters() {
+                if let Some(name) = p.name() {
+                    metadata.insert(
+                        name.to_string(),
+                        (
+                            p.description().map(str::to_string),
+                            p.tier().map(|t| t.as_str().to_string()),
+                            p.key_id().map(str::to_string),
+                        ),
+                    );
+                }
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        for (name, (kind, value, data_type)) in values {
+            let (description, tier, key_id) = metadata.remove(&name).unwrap_or_default();
+            all.insert(
+                name.clone(),
+                ParameterCopy {
+                    name,
+                    kind,
+                    value,
+                    description: description.filter(|d| !d.is_empty()),
+                    tier: Tier::from_aws(tier.as_deref()),
+                    key_id,
+                    data_type,
+                },
+            );
+        }
+    }
+    all.retain(|name, _| scope.contains(name));
+    Ok(all)
+}
+
+/// Every KMS key the configuration names, described in its region.
+async fn kms_keys(clients: &Clients, config: &PilotLightConfig) -> Check {
+    let (primary, standby) = (&config.regions.primary, &config.regions.standby);
+    let mut wanted: Vec<(String, &str, &str)> = Vec::new();
+    for (i, db) in config.databases.iter().enumerate() {
+        if let Some(k) = &db.standby_kms_key_id {
+            wanted.push((format!("databases[{i}].standbyKmsKeyId"), standby, k));
+        }
+        if let Some(k) = &db.primary_kms_key_id {
+            wanted.push((format!("databases[{i}].primaryKmsKeyId"), primary, k));
+        }
+    }
+    for (field, region, key) in [
+        (
+            "ssmSync.standbyKmsKeyId",
+            standby,
+            &config.ssm_sync.standby_kms_key_id,
+        ),
+        (
+            "ssmSync.primaryKmsKeyId",
+            primary,
+            &config.ssm_sync.primary_kms_key_id,
+        ),
+        (
+            "amiPolicy.standbyKmsKeyId",
+            standby,
+            &config.ami_policy.standby_kms_key_id,
+        ),
+        (
+            "amiPolicy.primaryKmsKeyId",
+            primary,
+            &config.ami_policy.primary_kms_key_id,
+        ),
+    ] {
+        if let Some(k) = key {
+            wanted.push((field.to_string(), region, k));
+        }
+    }
+    let mut observed = Vec::new();
+    for (field, region, key) in wanted {
+        let kms = match clients.kms.get(region) {
+            Ok(k) => k,
+            Err(err) => return Check::unknown("kms-keys", err),
+        };
+        let state = match kms.describe_key().key_id(key).send().await {
+            Ok(out) => Some(
+                out.key_metadata()
+                    .and_then(|m| m.key_state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_not_found_exception()) =>
+            {
+                None
+            }
+            Err(err) => {
+                return Check::unknown("kms-keys", PilotLightError::from_sdk("DescribeKey", &err))
+            }
+        };
+        observed.push(checks::KeyObservation {
+            field,
+            region: region.to_string(),
+            key_id: key.to_string(),
+            state,
+        });
+    }
+    checks::check_kms_keys(&observed)
+}
+
+/// What of a standby function does not exist: the function, its mappings, its rules.
+async fn missing_function_parts(
+    clients: &Clients,
+    region: &str,
+    function: &pilot_light_core::config::FunctionRef,
+) -> Result<Vec<String>, PilotLightError> {
+    let lambda = clients.lambda.get(region)?;
+    let mut missing = Vec::new();
+    match lambda
+        .get_function()
+        .function_name(&function.function_name)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            missing.push(format!("function `{}`", function.function_name))
+        }
+        Err(err) => return Err(PilotLightError::from_sdk("GetFunction", &err)),
+    }
+    for uuid in &function.event_source_mapping_uuids {
+        match lambda.get_event_source_mapping().uuid(uuid).send().await {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                missing.push(format!("event source mapping {uuid}"))
+            }
+            Err(err) => return Err(PilotLightError::from_sdk("GetEventSourceMapping", &err)),
+        }
+    }
+    let events = clients.eventbridge.get(region)?;
+    for rule in &function.event_bridge_rules {
+        match events.describe_rule().name(rule).send().await {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                missing.push(format!("rule `{rule}`"))
+            }
+            Err(err) => return Err(PilotLightError::from_sdk("DescribeRule", &err)),
+        }
+    }
+    Ok(missing)
+}
+
+/// Whether the record (name, type, set identifier) exists in its hosted zone.
+async fn record_exists(
+    clients: &Clients,
+    record: &pilot_light_core::config::DnsRecordConfig,
+) -> Result<bool, PilotLightError> {
+    let route53 = clients.route53.get("us-east-1")?;
+    let wanted = record
+        .record_name
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let out = match route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&record.hosted_zone_id)
+        .start_record_name(&record.record_name)
+        .start_record_type(aws_sdk_route53::types::RrType::from(
+            record.record_type.as_str(),
+        ))
+        .max_items(100)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_hosted_zone()) =>
+        {
+            return Ok(false)
+        }
+        Err(err) => return Err(PilotLightError::from_sdk("ListResourceRecordSets", &err)),
+    };
+    Ok(out.resource_record_sets().iter().any(|set| {
+        set.name()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&wanted)
+            && set.r#type().as_str() == record.record_type
+            && set.set_identifier() == record.set_identifier.as_deref()
+    }))
+}
+
+/// The ARN of the state machine named `name` in `region`, if there is one.
+pub async fn find_state_machine(
+    clients: &Clients,
+    region: &str,
+    name: &str,
+) -> Result<Option<String>, PilotLightError> {
+    let sfn = clients.sfn.get(region)?;
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = sfn
+            .list_state_machines()
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| PilotLightError::from_sdk("ListStateMachines", &e))?;
+        if let Some(found) = page.state_machines().iter().find(|m| m.name() == name) {
+            return Ok(Some(found.state_machine_arn().to_string()));
+        }
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+// ------------------------------------------------------------------------------------------------
+// The scheduled handler
+
+/// What the scheduled check keeps between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastResult {
+    pub overall: CheckStatus,
+    pub checked_at: Timestamp,
+    #[serde(default)]
+    pub failing: Vec<String>,
+}
+
+/// The handler's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessOutput {
+    pub action: &'static str,
+    pub status: StepStatus,
+    #[serde(flatten)]
+    pub report: ReadinessReport,
+    /// The overall result of the previous run (`None`: first run).
+    pub previous: Option<CheckStatus>,
+    /// SNS message ids, when the overall result changed and a topic is configured.
+    pub published: Vec<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub resources: Vec<String>,
+}
+
+/// The EMF line of a run: `ReadinessFailures` and `ReadinessWarnings` (Count), dimension `Env`.
+pub fn emf_line(report: &ReadinessReport, now_millis: i64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": now_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [["Env"]],
+                "Metrics": [
+                    {"Name": "ReadinessFailures", "Unit": "Count"},
+                    {"Name": "ReadinessWarnings", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Env": report.env,
+        "Overall": report.overall.name(),
+        "ReadinessFailures": report.count(CheckStatus::Fail),
+        "ReadinessWarnings": report.count(CheckStatus::Warn),
+    })
+}
+
+/// The SNS subject: `pilot-light prod readiness: FAIL (2 failing, was pass)`.
+pub fn notification_subject(report: &ReadinessReport, previous: Option<CheckStatus>) -> String {
+    let failing = report.count(CheckStatus::Fail);
+    let detail = if failing > 0 {
+        format!("{failing} failing, ")
+    } else {
+        String::new()
+    };
+    let subject = format!(
+        "pilot-light {} readiness: {} ({detail}was {})",
+        report.env,
+        report.overall.name().to_uppercase(),
+        previous.unwrap_or(CheckStatus::Pass).name()
+    );
+    subject.chars().take(99).collect()
+}
+
+/// Decodes the event: a manual `{env?, region?}` or the EventBridge `Scheduled Event` (whose other
+/// fields are ignored). `env` defaults to the function's `PILOT_LIGHT_ENV`.
+pub fn parse_target(event: &Value, clients: &Clients) -> Result<(String, String), PilotLightError> {
+    let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_string);
+    let env = text("env")
+        .or_else(|| clients.default_env.clone())
+        .ok_or_else(|| PilotLightError::InvalidInput {
+            field: "env".into(),
+            reason: "no env in the event and no PILOT_LIGHT_ENV".into(),
+        })?;
+    let region = text("region")
+        .or_else(|| clients.home_region.clone())
+        .ok_or_else(|| PilotLightError::InvalidInput {
+            field: "region".into(),
+            reason: "no region in the event and none configured".into(),
+        })?;
+    pilot_light_core::clients::validate_region(&region).map_err(|reason| {
+        PilotLightError::InvalidInput {
+            field: "region".into(),
+            reason,
+        }
+    })?;
+    Ok((env, region))
+}
+
+/// The Lambda handler: run the checks, emit the metrics, keep the result, notify on a change.
+pub async fn handler(event: Value, clients: &Clients) -> Result<ReadinessOutput, PilotLightError> {
+    let started_at = Timestamp::now();
+    let (env, region) = parse_target(&event, clients)?;
+    let report = run_checks(clients, &env, &region).await?;
+    let now_millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    println!("{}", emf_line(&report, now_millis));
+
+    let ssm = clients.ssm.get(&region)?;
+    let parameter = readiness_parameter_name(&env);
+    let previous = get_parameter(&ssm, &parameter)
+        .await?
+        .and_then(|t| serde_json::from_str::<LastResult>(&t).ok());
+    let previous_overall = previous.as_ref().map(|p| p.overall);
+    let changed = checks::should_notify(previous_overall, report.overall);
+
+    let mut published = Vec::new();
+    let mut resources = vec![parameter.clone()];
+    if changed {
+        // The stack's topic only: the function may publish nowhere else.
+        let topics: Vec<String> = clients
+            .topic_arn
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+            .cloned()
+            .collect();
+        let subject = notification_subject(&report, previous_overall);
+        let document =
+            serde_json::to_string(&report).map_err(|e| PilotLightError::InvalidInput {
+                field: ".".into(),
+                reason: format!("cannot encode the report: {e}"),
+            })?;
+        let message = json!({
+            "default": document,
+            "email": render_text(&report),
+            "sms": subject,
+        })
+        .to_string();
+        for topic in topics {
+            let topic_region = topic.split(':').nth(3).unwrap_or(&region).to_string();
+            let sns = clients.sns.get(&topic_region)?;
+            let attribute = |v: &str| {
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .map_err(|e| PilotLightError::InvalidInput {
+                        field: "topicArn".into(),
+                        reason: e.to_string(),
+                    })
+            };
+            let out = sns
+                .publish()
+                .topic_arn(&topic)
+                .subject(&subject)
+                .message(&message)
+                .message_structure("json")
+                .message_attributes("pilot-light.type", attribute("readiness")?)
+                .message_attributes("pilot-light.env", attribute(&env)?)
+                .message_attributes("pilot-light.overall", attribute(report.overall.name())?)
+                .send()
+                .await
+                .map_err(|e| {
+                    PilotLightError::from_sdk_or_missing(
+                        "Publish",
+                        &e,
+                        |e| e.is_not_found_exception(),
+                        || PilotLightError::ResourceNotFound {
+                            kind: "Topic".into(),
+                            id: topic.clone(),
+                            region: topic_region.clone(),
+                        },
+                    )
+                })?;
+            published.push(out.message_id().unwrap_or_default().to_string());
+            resources.push(topic);
+        }
+    }
+    if changed || previous.is_none() {
+        let last = LastResult {
+            overall: report.overall,
+            checked_at: report.checked_at.clone(),
+            failing: report.failing().into_iter().map(str::to_string).collect(),
+        };
+        let value = serde_json::to_string(&last).unwrap_or_default();
+        ssm.put_parameter()
+            .name(&parameter)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| PilotLightError::from_sdk("PutParameter", &e))?;
+    }
+    tracing::info!(
+        env = %env,
+        overall = report.overall.name(),
+        failing = ?report.failing(),
+        changed,
+        published = published.len(),
+        "readiness checked"
+    );
+    Ok(ReadinessOutput {
+        action: "check",
+        status: if changed || previous.is_none() {
+            StepStatus::Done
+        } else {
+            StepStatus::AlreadyDone
+        },
+        report,
+        previous: previous_overall,
+        published,
+        started_at,
+        finished_at: Timestamp::now(),
+        resources,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(statuses: &[CheckStatus]) -> ReadinessReport {
+        let checks: Vec<Check> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Check {
+                name: format!("c{i}"),
+                status: *s,
+                evidence: "seen".into(),
+                action: (*s != CheckStatus::Pass).then(|| "do".to_string()),
+            })
+            .collect();
+        ReadinessReport {
+            env: "prod".into(),
+            primary_region: "us-east-1".into(),
+            standby_region: "us-west-2".into(),
+            active_region: None,
+            overall: checks::overall(&checks),
+            checks,
+            checked_at: Timestamp("2026-01-01T00:00:00Z".into()),
+        }
+    }
+
+    #[test]
+    fn emf_counts_failures_and_warnings() {
+        let r = report(&[CheckStatus::Fail, CheckStatus::Warn, CheckStatus::Fail]);
+        let line = emf_line(&r, 5);
+        assert_eq!(line["ReadinessFailures"], 2);
+        assert_eq!(line["ReadinessWarnings"], 1);
+        assert_eq!(line["Overall"], "fail");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "PilotLight"
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Env"
+        );
+    }
+
+    #[test]
+    fn subject_and_text() {
+        let r = report(&[CheckStatus::Fail, CheckStatus::Pass]);
+        assert_eq!(
+            notification_subject(&r, Some(CheckStatus::Pass)),
+            "pilot-light prod readiness: FAIL (1 failing, was pass)"
+        );
+        let text = render_text(&r);
+        assert!(text.contains("FAIL  c0  seen\n"), "{text}");
+        assert!(text.contains("→ do"), "{text}");
+        assert!(
+            text.contains("NOT READY: 1 passed, 0 warned, 1 failed"),
+            "{text}"
+        );
+        assert_eq!(r.failing(), vec!["c0"]);
+    }
+
+    #[test]
+    fn the_event_names_env_and_region() {
+        let clients = Clients::from_config(
+            aws_config::SdkConfig::builder()
+                .region(aws_config::Region::new("us-west-2"))
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+        );
+        assert_eq!(
+            parse_target(&json!({"env": "prod"}), &clients).unwrap(),
+            ("prod".to_string(), "us-west-2".to_string())
+        );
+        let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "region": "us-west-2"});
+        assert_eq!(
+            parse_target(&scheduled, &clients).unwrap_err().error_type(),
+            "InvalidInput"
+        );
+        assert_eq!(
+            parse_target(&json!({"env": "prod", "region": "nowhere"}), &clients)
+                .unwrap_err()
+                .error_type(),
+            "InvalidInput"
+        );
+    }
+
+    #[test]
+    fn state_machine_names_follow_the_template() {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+                .unwrap();
+        assert!(template.contains("Name: !Sub pilot-light-${EnvName}-failover\n"));
+        assert!(template.contains("Name: !Sub pilot-light-${EnvName}-failback\n"));
+        assert_eq!(
+            failover_state_machine_name("prod"),
+            "pilot-light-prod-failover"
+        );
+        assert_eq!(
+            failback_state_machine_name("prod"),
+            "pilot-light-prod-failback"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! What the emulator cannot show: throttling and refusals against mocked RDS responses, with the real
+//! `aws_sdk_rds::Client`. A refusal must change nothing (no mutating call reaches RDS).
+
+use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
+use aws_sdk_rds::types::error::{DbInstanceNotFoundFault, DbSnapshotNotFoundFault};
+use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_sdk_rds::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use pilot_light_core::Regional;
+use serde_json::{json, Value};
+use snapshot_restore::{handler, Clients, RENAMED_BY_TAG};
+
+const EXEC: &str = "arn:aws:states:us-west-2:123456789012:execution:failback:fb-1";
+
+fn event(action: &str, side: Option<&str>) -> Value {
+    let mut e = json!({
+        "action": action, "env": "prod", "executionId": EXEC,
+        "primaryRegion": "us-east-1", "standbyRegion": "us-west-2",
+        "database": {"name": "orders", "primaryInstanceId": "orders-db", "replicaInstanceId": "orders-db-dr"}
+    });
+    if let Some(side) = side {
+        e["side"] = json!(side);
+    }
+    e
+}
+
+fn clients(rules: &[&Rule]) -> Clients {
+    let client = |rules: &[&Rule]| {
+        mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(
+            aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(3)
+        ))
+    };
+    Clients {
+        rds: Regional::fixed([
+            ("us-east-1".to_string(), client(rules)),
+            ("us-west-2".to_string(), client(rules)),
+        ]),
+    }
+}
+
+fn instance(id: &str, status: &str, renamed_by: Option<&str>) -> DbInstance {
+    let mut b = DbInstance::builder()
+        .db_instance_identifier(id)
+        .db_instance_arn(format!("arn:aws:rds:us-west-2:123456789012:db:{id}"))
+        .db_instance_status(status);
+    if let Some(exec) = renamed_by {
+        b = b.tag_list(Tag::builder().key(RENAMED_BY_TAG).value(exec).build());
+    }
+    b.build()
+}
+
+fn throttling_body() -> String {
+    "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>".to_string()
+}
+
+#[tokio::test]
+async fn throttling_outlasting_the_sdk_retries_is_throttled() {
+    let throttled = mock!(Client::describe_db_snapshots)
+        .sequence()
+        .http_status(400, Some(throttling_body()))
+        .times(3)
+        .build();
+    let err = handler(event("snapshot", None), &clients(&[&throttled]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Throttled");
+    assert_eq!(throttled.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn retire_refuses_while_the_successor_is_not_available_and_deletes_nothing() {
+    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
+    let (renamed_for_rule, renamed_id_for_rule) = (renamed_id.clone(), renamed_id.clone());
+    let describe = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id_for_rule.as_str()))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance(&renamed_for_rule, "available", Some(EXEC)))
+                .build()
+        });
+    let successor = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance("orders-db-dr", "creating", None))
+                .build()
+        });
+    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
+        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder().build(),
+        )
+    });
+    let delete =
+        mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let err = handler(
+        event("retire", Some("standby")),
+        &clients(&[&describe, &successor, &no_snapshot, &delete]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "UnsafeOperation", "{err}");
+    assert_eq!(delete.num_calls(), 0, "nothing may be deleted");
+}
+
+#[tokio::test]
+async fn snapshot_of_a_missing_standby_is_resource_not_found_and_creates_nothing() {
+    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
+        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder().build(),
+        )
+    });
+    let no_instance = mock!(Client::describe_db_instances).then_error(|| {
+        DescribeDBInstancesError::DbInstanceNotFoundFault(
+            DbInstanceNotFoundFault::builder().build(),
+        )
+    });
+    let create = mock!(Client::create_db_snapshot).then_output(|| {
+        aws_sdk_rds::operation::create_db_snapshot::CreateDbSnapshotOutput::builder().build()
+    });
+    let err = handler(
+        event("snapshot", None),
+        &clients(&[&no_snapshot, &no_instance, &create]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "ResourceNotFound");
+    assert_eq!(create.num_calls(), 0);
+}

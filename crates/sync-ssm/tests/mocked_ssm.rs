@@ -1,0 +1,234 @@
+//! The handler against mocked SSM responses, with the real `aws_sdk_ssm::Client`: the faults the
+//! emulator cannot produce. Throttling that outlasts the SDK's adaptive retries, SSM refusing a type
+//! change in place (`HierarchyTypeMismatchException`), and a validation error that quotes the value.
+
+use aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput;
+use aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput;
+use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
+use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
+use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
+use aws_sdk_ssm::types::error::{HierarchyTypeMismatchException, ParameterNotFound};
+use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterTier, ParameterType};
+use aws_sdk_ssm::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use pilot_light_core::{PilotLightError, Regional};
+use serde_json::json;
+use sync_ssm::{handler, Clients, SyncOutput};
+
+const PRIMARY: &str = "us-east-1";
+const STANDBY: &str = "us-west-2";
+
+fn config_document() -> String {
+    json!({
+        "env": "prod",
+        "regions": {"primary": PRIMARY, "standby": STANDBY},
+        "ssmSync": {"paths": ["/app/prod"], "standbyKmsKeyId": "alias/standby"}
+    })
+    .to_string()
+}
+
+fn config() -> Rule {
+    mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/pilot-light/prod/config"))
+        .then_output(|| {
+            GetParameterOutput::builder()
+                .parameter(
+                    Parameter::builder()
+                        .name("/pilot-light/prod/config")
+                        .value(config_document())
+                        .build(),
+                )
+                .build()
+        })
+}
+
+fn no_state() -> Rule {
+    mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/pilot-light/prod/state"))
+        .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
+}
+
+/// `GetParametersByPath` and `DescribeParameters` answering these (name, type, value) in one page.
+fn listing(params: &'static [(&'static str, &'static str, &'static str)]) -> (Rule, Rule) {
+    let values = mock!(Client::get_parameters_by_path).then_output(move || {
+        GetParametersByPathOutput::builder()
+            .set_parameters(Some(
+                params
+                    .iter()
+                    .map(|(name, kind, value)| {
+                        Parameter::builder()
+                            .name(*name)
+                            .r#type(ParameterType::from(*kind))
+                            .value(*value)
+                            .data_type("text")
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
+    let metadata = mock!(Client::describe_parameters).then_output(move || {
+        DescribeParametersOutput::builder()
+            .set_parameters(Some(
+                params
+                    .iter()
+                    .map(|(name, kind, _)| {
+                        let mut meta = ParameterMetadata::builder()
+                            .name(*name)
+                            .r#type(ParameterType::from(*kind))
+                            .tier(ParameterTier::Standard);
+                        if *kind == "SecureString" {
+                            meta = meta.key_id("alias/standby");
+                        }
+                        meta.build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
+    (values, metadata)
+}
+
+fn clients(primary: &[&Rule], standby: &[&Rule]) -> Clients {
+    let retry = || aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(3);
+    let primary = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, primary, |c| c
+        .retry_config(retry()));
+    let standby = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, standby, |c| c
+        .retry_config(retry()));
+    Clients {
+        ssm: Regional::fixed([
+            (PRIMARY.to_string(), primary),
+            (STANDBY.to_string(), standby),
+        ]),
+        home_region: Some(STANDBY.to_string()),
+        default_env: None,
+    }
+}
+
+async fn sync(primary: &[&Rule], standby: &[&Rule]) -> Result<SyncOutput, PilotLightError> {
+    handler(json!({"env": "prod"}), &clients(primary, standby)).await
+}
+
+fn json_error(code: &str, message: &str) -> String {
+    json!({"__type": code, "message": message}).to_string()
+}
+
+#[tokio::test]
+async fn throttling_past_the_sdk_retries_ends_the_run_as_throttled() {
+    let (source_values, source_meta) = listing(&[
+        ("/app/prod/a", "String", "1"),
+        ("/app/prod/b", "String", "2"),
+    ]);
+    let (target_values, target_meta) = listing(&[]);
+    let throttled = mock!(Client::put_parameter)
+        .sequence()
+        .http_status(
+            400,
+            Some(json_error("ThrottlingException", "Rate exceeded")),
+        )
+        .times(3)
+        .build();
+    let (config, state) = (config(), no_state());
+    let err = sync(
+        &[&source_values, &source_meta],
+        &[&config, &state, &target_values, &target_meta, &throttled],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "Throttled", "{err}");
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "the SDK retried the first write, and the run stopped there"
+    );
+}
+
+#[tokio::test]
+async fn a_type_change_ssm_refuses_in_place_deletes_and_recreates() {
+    let (source_values, source_meta) = listing(&[("/app/prod/a", "SecureString", "s")]);
+    let (target_values, target_meta) = listing(&[("/app/prod/a", "String", "s")]);
+    let refused = mock!(Client::put_parameter)
+        .match_requests(|r| r.overwrite() == Some(true))
+        .then_error(|| {
+            PutParameterError::HierarchyTypeMismatchException(
+                HierarchyTypeMismatchException::builder()
+                    .message("cannot change the type")
+                    .build(),
+            )
+        });
+    let created = mock!(Client::put_parameter)
+        .match_requests(|r| {
+            r.overwrite() == Some(false)
+                && r.r#type() == Some(&ParameterType::SecureString)
+                && r.key_id() == Some("alias/standby")
+                && r.value() == Some("s")
+        })
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let deleted = mock!(Client::delete_parameter)
+        .match_requests(|r| r.name() == Some("/app/prod/a"))
+        .then_output(|| DeleteParameterOutput::builder().build());
+    let (config, state) = (config(), no_state());
+    let out = sync(
+        &[&source_values, &source_meta],
+        &[
+            &config,
+            &state,
+            &target_values,
+            &target_meta,
+            &refused,
+            &created,
+            &deleted,
+        ],
+    )
+    .await
+    .expect("sync");
+    assert_eq!((out.created, out.updated, out.deleted), (0, 1, 0));
+    assert_eq!(refused.num_calls(), 1);
+    assert_eq!(deleted.num_calls(), 1);
+    assert_eq!(created.num_calls(), 1);
+    assert!(out.changes[0].replaced, "{:?}", out.changes);
+}
+
+#[tokio::test]
+async fn a_failed_write_is_reported_without_its_value_and_the_others_go_on() {
+    let (source_values, source_meta) = listing(&[
+        ("/app/prod/a", "SecureString", "top-secret-value"),
+        ("/app/prod/b", "String", "2"),
+    ]);
+    let (target_values, target_meta) = listing(&[]);
+    let rejected = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some("/app/prod/a"))
+        .sequence()
+        .http_status(
+            400,
+            Some(json_error(
+                "ValidationException",
+                "1 validation error detected: Value 'top-secret-value' at 'value' failed to satisfy constraint",
+            )),
+        )
+        .build();
+    let accepted = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some("/app/prod/b"))
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let (config, state) = (config(), no_state());
+    let out = sync(
+        &[&source_values, &source_meta],
+        &[
+            &config,
+            &state,
+            &target_values,
+            &target_meta,
+            &rejected,
+            &accepted,
+        ],
+    )
+    .await
+    .expect("sync");
+    assert_eq!(out.created, 1);
+    assert_eq!(accepted.num_calls(), 1);
+    assert_eq!(out.failed.len(), 1);
+    assert_eq!(out.failed[0].name, "/app/prod/a");
+    assert_eq!(out.failed[0].error_type, "AwsServiceError");
+    let answer = serde_json::to_string(&out).unwrap();
+    assert!(!answer.contains("top-secret-value"), "{answer}");
+}

@@ -1,0 +1,665 @@
+//! The `pilot-light` CLI against the local two-region AWS: the built binary runs as a subprocess with
+//! `AWS_ENDPOINT_URL` pointing at the emulator. `status` passes on a healthy pilot light and names
+//! the failing check for each way of breaking it; `failover` followed live shows every step and
+//! `report` gives the execution's own timeline; bad input gives one line and a non-zero exit.
+//! The scheduled `readiness` handler (the same checks) notifies only when the result changes.
+
+use pilot_light_e2e::pilot_light::SeededPilotLight;
+use pilot_light_e2e::template;
+use pilot_light_e2e::{World, ACCOUNT_ID, PRIMARY_REGION, STANDBY_REGION};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Builds the `pilot-light` binary once (a no-op when it is fresh) and returns its path.
+fn cli_binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "pilot-light-cli",
+                "--bin",
+                "pilot-light",
+                "--message-format=json",
+            ])
+            .current_dir(pilot_light_e2e::repo_root())
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p pilot-light-cli: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo named the pilot-light executable")
+    })
+}
+
+/// What one CLI run did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `pilot-light <args>` against the emulator with test credentials, region us-west-2.
+/// `env` overrides (a `None` value removes the variable).
+async fn pilot_light(world: &World, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let mut command = tokio::process::Command::new(cli_binary());
+    command
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &world.aws.moto_url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", STANDBY_REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/pilot-light-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/pilot-light-test-credentials",
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("PILOT_LIGHT_ENV")
+        .kill_on_drop(true);
+    for (key, value) in env {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    let out = tokio::time::timeout(Duration::from_secs(300), command.output())
+        .await
+        .expect("the CLI finished within 5 minutes")
+        .expect("run pilot-light");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A healthy pilot light: the seeded world, plus what the checks look at beyond it: an SSM path
+/// equal in both regions, `ReplicaLag` datapoints of 0, a KMS key, and the failover state machine
+/// under the stack's name.
+async fn healthy_world(label: &str) -> (World, SeededPilotLight, String) {
+    let world = World::new(label).await;
+    let mut pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
+    let path = format!("/{}/app", world.env);
+    for region in [PRIMARY_REGION, STANDBY_REGION] {
+        world
+            .put_parameter(region, &format!("{path}/url"), "https://orders.example.com")
+            .await;
+    }
+    let keys = world.seed_kms_keys().await;
+    pilot.config["ssmSync"] = json!({"paths": [path]});
+    pilot.config["amiPolicy"] = json!({"standbyKmsKeyId": keys[STANDBY_REGION]});
+    world.write_config(&pilot.config).await;
+    report_replica_lag(&world, &pilot, 0.0).await;
+    let machine = deploy_as_stack(&world, "failover", &pilot).await;
+    (world, pilot, machine)
+}
+
+/// What RDS would report: a `ReplicaLag` datapoint for every replica, now.
+async fn report_replica_lag(world: &World, pilot: &SeededPilotLight, seconds: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&world.config(STANDBY_REGION));
+    for db in &pilot.databases {
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("ReplicaLag")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("DBInstanceIdentifier")
+                            .value(&db.replica_id)
+                            .build(),
+                    )
+                    .value(seconds)
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                        std::time::SystemTime::now(),
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put ReplicaLag");
+    }
+}
+
+/// Deploys `state-machines/<stem>.asl.json` under the stack's name `pilot-light-<env>-<stem>`
+/// (the name the CLI looks for); deleted at teardown.
+async fn deploy_as_stack(world: &World, stem: &str, pilot: &SeededPilotLight) -> String {
+    let specs = template::load().expect("template.yaml");
+    let wanted = format!("state-machines/{stem}.asl.json");
+    let spec = specs
+        .iter()
+        .find(|s| s.definition_uri == wanted)
+        .expect("the template deploys the state machine");
+    let definition = template::render(spec, STANDBY_REGION, &pilot.substitutions())
+        .expect("render the definition");
+    let arn = world
+        .sfn()
+        .create_state_machine()
+        .name(format!("pilot-light-{}-{stem}", world.env))
+        .definition(definition)
+        .role_arn(format!(
+            "arn:aws:iam::{ACCOUNT_ID}:role/{}-state-machine",
+            world.env
+        ))
+        .send()
+        .await
+        .expect("create the state machine")
+        .state_machine_arn()
+        .to_string();
+    let to_delete = arn.clone();
+    world.defer_cleanup(Box::new(move |cfg| {
+        Box::pin(async move {
+            let _ = aws_sdk_sfn::Client::new(&cfg)
+                .delete_state_machine()
+                .state_machine_arn(to_delete)
+                .send()
+                .await;
+        })
+    }));
+    arn
+}
+
+/// `status --output json`: the exit code and the checks that failed.
+async fn failing_checks(world: &World) -> (i32, BTreeSet<String>, Value) {
+    let run = pilot_light(
+        world,
+        &["status", "--env", &world.env, "--output", "json"],
+        &[],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("status printed JSON ({e}): {run:?}"));
+    let failing = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (run.code, failing, report)
+}
+
+/// Breaks one thing, then: `status` exits 3, only `expected` fails, and the text names it.
+async fn assert_only_failing(world: &World, expected: &str) {
+    let (code, failing, report) = failing_checks(world).await;
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(
+        failing,
+        BTreeSet::from([expected.to_string()]),
+        "{report:#}"
+    );
+    assert_eq!(report["overall"], "fail");
+    let text = pilot_light(world, &["status", "--env", &world.env], &[]).await;
+    assert_eq!(text.code, 3, "{text:?}");
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or_else(|| panic!("a FAIL line: {}", text.stdout));
+    assert!(line.contains(expected), "{line}");
+    assert!(text.stdout.contains("NOT READY"), "{}", text.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_passes_on_a_healthy_pilot_light() {
+    let (world, pilot, _) = healthy_world("clihealthy").await;
+    let (code, failing, report) = failing_checks(&world).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(failing.is_empty(), "{report:#}");
+    assert_eq!(report["overall"], "pass", "{report:#}");
+    assert_eq!(report["activeRegion"], PRIMARY_REGION);
+    let names: BTreeSet<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let db = &pilot.databases[0].name;
+    let group = &pilot.groups[0].name;
+    for wanted in [
+        "active-region".to_string(),
+        format!("replica:{db}"),
+        format!("replica-lag:{db}"),
+        format!("ami-age:{group}"),
+        format!("launch-template:{group}"),
+        format!("capacity:{group}"),
+        "ssm-drift".into(),
+        "kms-keys".into(),
+        format!("function:{group}-consumer"),
+        format!("dns:{}", pilot.records[0].0.trim_end_matches('.')),
+        "state-machine".into(),
+    ] {
+        assert!(names.contains(wanted.as_str()), "{wanted}: {names:?}");
+    }
+    // The evidence names what was seen.
+    let evidence = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["evidence"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(evidence(&format!("ami-age:{group}")).contains(&pilot.newest_standby_images[group]));
+    assert!(evidence("kms-keys").contains("1 key(s)"));
+
+    let text = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    eprintln!("{}", text.stdout);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains("READY: 11 passed, 0 warned, 0 failed"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("active {PRIMARY_REGION}")),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_missing_replica() {
+    let (world, pilot, _) = healthy_world("clinoreplica").await;
+    world
+        .rds(STANDBY_REGION)
+        .delete_db_instance()
+        .db_instance_identifier(&pilot.databases[0].replica_id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("delete the replica");
+    assert_only_failing(&world, "replica:orders").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_replica_that_is_no_replica() {
+    let (world, pilot, _) = healthy_world("clipromoted").await;
+    world
+        .rds(STANDBY_REGION)
+        .promote_read_replica()
+        .db_instance_identifier(&pilot.databases[0].replica_id)
+        .send()
+        .await
+        .expect("promote the replica");
+    let replica = world
+        .describe_db(STANDBY_REGION, &pilot.databases[0].replica_id)
+        .await
+        .unwrap();
+    assert_eq!(replica.read_replica_source_db_instance_identifier(), None);
+    assert_only_failing(&world, "replica:orders").await;
+    let run = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert!(
+        run.stdout.contains("standalone: not a read replica"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_an_ami_that_is_too_old() {
+    let (world, mut pilot, _) = healthy_world("clioldami").await;
+    // The images are real and seconds old; a limit of one second makes the newest one too old.
+    pilot.config["readiness"] = json!({"maxAmiAgeSeconds": 1});
+    world.write_config(&pilot.config).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_only_failing(&world, "ami-age:web").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_launch_template_whose_image_is_gone() {
+    let (world, pilot, _) = healthy_world("clinoimage").await;
+    let standby = &pilot.groups[0].standby;
+    world
+        .ec2(STANDBY_REGION)
+        .deregister_image()
+        .image_id(&standby.base_image_id)
+        .send()
+        .await
+        .expect("deregister the template's image");
+    assert_only_failing(&world, "launch-template:web").await;
+    let run = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert!(
+        run.stdout.contains(&format!(
+            "uses {}, which no longer exists",
+            standby.base_image_id
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_group_too_small_for_failover() {
+    let (world, pilot, _) = healthy_world("clismallgroup").await;
+    // The recorded primary capacity is 2 at 100 %: failover asks for 2.
+    world
+        .autoscaling(STANDBY_REGION)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&pilot.groups[0].standby.auto_scaling_group_name)
+        .max_size(1)
+        .send()
+        .await
+        .expect("lower MaxSize");
+    assert_only_failing(&world, "capacity:web").await;
+    let run = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert!(
+        run.stdout.contains("MaxSize is 1; failover will ask for 2"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_drifted_parameter() {
+    let (world, _pilot, _) = healthy_world("clidrift").await;
+    let name = format!("/{}/app/url", world.env);
+    world
+        .put_parameter(PRIMARY_REGION, &name, "https://orders-v2.example.com")
+        .await;
+    assert_only_failing(&world, "ssm-drift").await;
+    let run = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert!(run.stdout.contains(&name), "{}", run.stdout);
+    assert!(!run.stdout.contains("orders-v2"), "values are never shown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timeline() {
+    let (world, _pilot, machine) = healthy_world("clifailover").await;
+    let ticket = "INC-7";
+    let run = pilot_light(
+        &world,
+        &[
+            "failover",
+            "--env",
+            &world.env,
+            "--ticket",
+            ticket,
+            "--poll-seconds",
+            "0.5",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eprintln!("{}", run.stdout);
+    let name = format!("failover-{}-{ticket}", world.env);
+    let arn = pilot_light_cli_arn(&machine, &name);
+    assert!(run.stdout.contains(&arn), "{}", run.stdout);
+
+    // The execution's own output is its report (built by the report step while it ran).
+    let described = world
+        .sfn()
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("describe the execution");
+    assert_eq!(described.status().as_str(), "SUCCEEDED");
+    let output: Value = serde_json::from_str(described.output().unwrap()).unwrap();
+    let output_steps = output["steps"].as_array().expect("report steps").clone();
+    assert!(output_steps.len() > 5, "{output:#}");
+
+    // `report` afterwards: the same timeline, plus the report step itself (which was still
+    // running when the execution's report was made).
+    let report = pilot_light(&world, &["report", &arn, "--output", "json"], &[]).await;
+    assert_eq!(report.code, 0, "{report:?}");
+    let report: Value = serde_json::from_str(&report.stdout).unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), output_steps.len() + 1, "{report:#}");
+    assert_eq!(&steps[..output_steps.len()], &output_steps[..]);
+    assert_eq!(steps.last().unwrap()["state"], "Report");
+    assert_eq!(report["rtoSeconds"], output["rtoSeconds"]);
+    assert_eq!(report["status"], "SUCCEEDED");
+
+    // Followed live: every step of the timeline was shown as it finished, in order, and every
+    // Task step also as it entered.
+    for step in steps {
+        let state = step["state"].as_str().unwrap();
+        let item = step["item"]
+            .as_str()
+            .map(|i| format!(" [{i}]"))
+            .unwrap_or_default();
+        let finished = format!("✓ {state}{item} (");
+        assert!(
+            run.stdout.contains(&finished),
+            "{finished} missing:\n{}",
+            run.stdout
+        );
+    }
+    for task in [
+        "BeginFailover",
+        "SwitchTraffic",
+        "MarkStandbyActive",
+        "Report",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("→ {task}")),
+            "{task} entered:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("RTO "), "{}", run.stdout);
+
+    // The table of `report` lists the same steps.
+    let table = pilot_light(&world, &["report", &arn], &[]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    for step in steps {
+        assert!(table.stdout.contains(step["state"].as_str().unwrap()));
+    }
+    // By name, within the env's state machines.
+    let by_name = pilot_light(&world, &["report", &name, "--env", &world.env], &[]).await;
+    assert_eq!(by_name.code, 0, "{by_name:?}");
+
+    // A second start with the same ticket follows the first one and starts nothing.
+    let again = pilot_light(
+        &world,
+        &[
+            "failover",
+            "--env",
+            &world.env,
+            "--ticket",
+            ticket,
+            "--no-wait",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.stdout.trim(), arn);
+    let executions = world
+        .sfn()
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+}
+
+fn pilot_light_cli_arn(machine: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        machine.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+/// One line on stderr, `error: …`, nothing on stdout, exit 1, no panic.
+fn assert_one_clear_line(run: &Run, says: &str) {
+    eprint!("{}", run.stderr);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.starts_with("error: "), "{run:?}");
+    assert!(run.stderr.contains(says), "`{says}` in {run:?}");
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
+    let world = World::new("clibad").await;
+    world.write_config(&world.config_document(&[])).await;
+    let env = world.env.clone();
+
+    let unknown = format!(
+        "arn:aws:states:{STANDBY_REGION}:{ACCOUNT_ID}:execution:pilot-light-{env}-failover:nope"
+    );
+    let run = pilot_light(&world, &["report", &unknown], &[]).await;
+    assert_one_clear_line(&run, "no execution");
+    let run = pilot_light(&world, &["report", "nope", "--env", &env], &[]).await;
+    assert_one_clear_line(&run, "no execution `nope`");
+    let run = pilot_light(&world, &["report", "arn:aws:sns:us-west-2:1:x"], &[]).await;
+    assert_one_clear_line(&run, "not an states ARN");
+
+    // Wrong region: where the stack is not, and a region that is no region.
+    let run = pilot_light(
+        &world,
+        &["status", "--env", &env, "--region", PRIMARY_REGION],
+        &[],
+    )
+    .await;
+    assert_one_clear_line(
+        &run,
+        &format!("no configuration for env `{env}` in {PRIMARY_REGION}"),
+    );
+    let run = pilot_light(&world, &["status", "--env", &env, "--region", "mars"], &[]).await;
+    assert_one_clear_line(&run, "--region");
+    let run = pilot_light(
+        &world,
+        &["failover", "--env", &env, "--region", PRIMARY_REGION],
+        &[],
+    )
+    .await;
+    assert_one_clear_line(&run, "no state machine");
+
+    // No configuration parameter.
+    let run = pilot_light(&world, &["status", "--env", &format!("{env}-none")], &[]).await;
+    assert_one_clear_line(&run, "not found");
+
+    // No env at all.
+    let run = pilot_light(&world, &["status"], &[]).await;
+    assert_one_clear_line(&run, "no env");
+
+    // No emulator: nothing listens there.
+    let run = pilot_light(
+        &world,
+        &["status", "--env", &env],
+        &[("AWS_ENDPOINT_URL", Some("http://127.0.0.1:9"))],
+    )
+    .await;
+    assert_one_clear_line(&run, "cannot reach AWS");
+
+    // No credentials.
+    let run = pilot_light(
+        &world,
+        &["status", "--env", &env],
+        &[("AWS_ACCESS_KEY_ID", None), ("AWS_SECRET_ACCESS_KEY", None)],
+    )
+    .await;
+    assert_one_clear_line(&run, "credentials");
+
+    // No region anywhere.
+    let run = pilot_light(
+        &world,
+        &["status", "--env", &env],
+        &[("AWS_REGION", None), ("AWS_DEFAULT_REGION", None)],
+    )
+    .await;
+    assert_one_clear_line(&run, "no region");
+
+    // Usage errors are clap's (exit 2), help is exit 0.
+    let run = pilot_light(&world, &["failover", "--mode", "sideways"], &[]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let run = pilot_light(&world, &["report", "--help"], &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Usage: pilot-light report"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_check_notifies_only_when_the_result_changes() {
+    let (world, pilot, _) = healthy_world("clischedule").await;
+    let mut clients = readiness::Clients::from_config(world.config(STANDBY_REGION));
+    clients.topic_arn = Some(pilot.topic.topic_arn.clone());
+    let event = json!({"env": world.env, "detail-type": "Scheduled Event", "source": "aws.events"});
+    let parameter = readiness::readiness_parameter_name(&world.env);
+
+    // First run, all passing: recorded, nothing published.
+    let first = readiness::handler(event.clone(), &clients).await.unwrap();
+    assert_eq!(first.report.overall, readiness::CheckStatus::Pass);
+    assert!(first.published.is_empty());
+    let recorded = world
+        .parameter_value(STANDBY_REGION, &parameter)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&recorded).unwrap()["overall"],
+        "pass"
+    );
+    let ssm = world.ssm(STANDBY_REGION);
+    let to_delete = parameter.clone();
+    world.defer_cleanup(Box::new(move |cfg| {
+        Box::pin(async move {
+            let _ = aws_sdk_ssm::Client::new(&cfg)
+                .delete_parameter()
+                .name(to_delete)
+                .send()
+                .await;
+        })
+    }));
+
+    // Broken: published once, with the failing check.
+    world
+        .autoscaling(STANDBY_REGION)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&pilot.groups[0].standby.auto_scaling_group_name)
+        .max_size(0)
+        .min_size(0)
+        .send()
+        .await
+        .unwrap();
+    let second = readiness::handler(event.clone(), &clients).await.unwrap();
+    assert_eq!(second.report.overall, readiness::CheckStatus::Fail);
+    assert_eq!(second.published.len(), 1);
+    let third = readiness::handler(event.clone(), &clients).await.unwrap();
+    assert!(third.published.is_empty(), "unchanged: no second message");
+    let messages = world
+        .notifications(&pilot.topic, 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0].subject.as_deref(),
+        Some(
+            format!(
+                "pilot-light {} readiness: FAIL (1 failing, was pass)",
+                world.env
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(messages[0].attributes["pilot-light.type"], "readiness");
+    let document = messages[0].document().expect("JSON report");
+    assert_eq!(document["overall"], "fail");
+    let recorded = ssm.get_parameter().name(&parameter).send().await.unwrap();
+    let recorded: Value =
+        serde_json::from_str(recorded.parameter().unwrap().value().unwrap()).unwrap();
+    assert_eq!(recorded["failing"], json!(["capacity:web"]));
+}

@@ -1,0 +1,166 @@
+//! The flap guard, end to end: the failover state machine on the emulator, started with exactly the
+//! input the stack's EventBridge rules make from the real alarm and Health events. An automatic
+//! failover soon after the active region changed is refused (`FailoverTooSoon`, nothing touched, the
+//! on-call told); a failover started by a person at the same moment goes ahead.
+
+mod rule_harness;
+
+use pilot_light_core::Regional;
+use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
+use rule_harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The failover input the rule `logical_id` makes of a sample event: the rule is put on a bus of this
+/// world, the sample sent with PutEvents, and what reached the target is returned.
+async fn rule_input(world: &World, logical_id: &str, sample_name: &str) -> Value {
+    let doc = load("template.yaml");
+    let params = parameters(
+        &doc,
+        &[
+            ("EnvName", Value::from(world.env.as_str())),
+            (
+                "HealthAlarmNames",
+                json!(["prod-primary-application-health"]),
+            ),
+            ("PrimaryRegion", Value::from(PRIMARY_REGION)),
+        ],
+    );
+    let suffix = logical_id.to_lowercase();
+    let (bus, _) = event_bus(world, STANDBY_REGION, &format!("{suffix}-bus")).await;
+    let (queue, queue_arn) = target_queue(world, STANDBY_REGION, &suffix).await;
+    install_rule(
+        world,
+        &doc,
+        logical_id,
+        &params,
+        STANDBY_REGION,
+        &bus,
+        &queue_arn,
+    )
+    .await;
+    put_sample(world, STANDBY_REGION, &bus, &sample(sample_name)).await;
+    let mut got = delivered(world, STANDBY_REGION, &queue).await;
+    assert_eq!(got.len(), 1, "{logical_id} on {sample_name}: {got:?}");
+    got.remove(0)
+}
+
+fn assert_succeeded(run: &Execution) {
+    assert_eq!(
+        run.status, "SUCCEEDED",
+        "error {:?}: {:?}",
+        run.error, run.cause
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_failover_soon_after_a_switch_is_refused_and_a_manual_one_is_not() {
+    let world = World::new("flap").await;
+    let pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
+    let machine = world.deploy_with("failover", &pilot.substitutions()).await;
+    let alarm_input = rule_input(&world, "HealthAlarmRule", "failover-alarm.json").await;
+    let health_input = rule_input(&world, "HealthIssueRule", "failover-health.json").await;
+    assert_eq!(alarm_input["trigger"], "alarm");
+    assert_eq!(health_input["trigger"], "health");
+
+    // 1. The health alarm fires: the first automatic failover goes ahead (no switch recorded yet).
+    let first = world
+        .run(&machine, &world.name("alarm-1"), &alarm_input)
+        .await;
+    assert_succeeded(&first);
+    let state = world.run_state_parameter().await.expect("run state");
+    assert_eq!(state["activeRegion"], STANDBY_REGION, "{state}");
+    world
+        .notifications(&pilot.topic, 1, Duration::from_secs(20))
+        .await;
+
+    // 2. People fail back; failback's last step marks the primary active again.
+    let failback_id = format!(
+        "arn:aws:states:{STANDBY_REGION}:123456789012:execution:pilot-light-{}-failback:fb-1",
+        world.env
+    );
+    let clients = run_state::Clients {
+        ssm: Regional::new(world.config(STANDBY_REGION), aws_sdk_ssm::Client::new),
+        home_region: Some(STANDBY_REGION.to_string()),
+    };
+    run_state::handler(
+        json!({"action": "markActive", "env": world.env, "executionId": failback_id,
+               "activeRegion": PRIMARY_REGION}),
+        &clients,
+    )
+    .await
+    .expect("mark the primary active");
+    let after_failback = world.run_state_parameter().await.expect("run state");
+    assert_eq!(after_failback["activeRegion"], PRIMARY_REGION);
+
+    // 3. The AWS Health issue is still open and fires again minutes later: refused by the flap
+    //    guard (default window: one hour), before anything is touched.
+    let seq = world.last_request_seq();
+    let second = world
+        .run(&machine, &world.name("health-2"), &health_input)
+        .await;
+    assert_eq!(second.status, "FAILED", "{:?}", second.output);
+    assert_eq!(second.error.as_deref(), Some("FailoverTooSoon"));
+    let cause = second.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains("flap guard") && cause.contains("fb-1"),
+        "{cause}"
+    );
+    assert_eq!(second.times_entered("NotifyFailoverSuppressed"), 1);
+    assert_eq!(second.times_entered("SuppressedByFlapGuard"), 1);
+    assert_eq!(second.times_entered("Recover"), 0);
+    assert_eq!(
+        world.run_state_parameter().await.expect("run state"),
+        after_failback,
+        "the run state is unchanged"
+    );
+    assert!(world.lock_parameter().await.is_none(), "no lock was taken");
+    let (requests, _) = world.requests_since(seq);
+    let changes: Vec<String> = requests
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.action.as_str(),
+                "PromoteReadReplica"
+                    | "CreateLaunchTemplateVersion"
+                    | "SetDesiredCapacity"
+                    | "UpdateAutoScalingGroup"
+                    | "UpdateEventSourceMapping"
+                    | "ChangeResourceRecordSets"
+                    | "PutParameter"
+                    | "DeleteParameter"
+            )
+        })
+        .map(|r| format!("{} {}", r.service, r.action))
+        .collect();
+    assert!(
+        changes.is_empty(),
+        "a refused failover changed: {changes:?}"
+    );
+    let told = world
+        .notifications(&pilot.topic, 1, Duration::from_secs(20))
+        .await;
+    assert!(
+        told.iter().any(|n| n
+            .subject
+            .as_deref()
+            .unwrap_or_default()
+            .contains("FailoverTooSoon")
+            || n.message.contains("FailoverTooSoon")),
+        "the on-call is told: {told:?}"
+    );
+
+    // 4. A person decides to fail over anyway: a manual failover is never held back.
+    let third = world
+        .run(
+            &machine,
+            &world.name("manual-3"),
+            &json!({"env": world.env}),
+        )
+        .await;
+    assert_succeeded(&third);
+    assert_eq!(third.times_entered("SuppressedByFlapGuard"), 0);
+    let state = world.run_state_parameter().await.expect("run state");
+    assert_eq!(state["activeRegion"], STANDBY_REGION, "{state}");
+    assert!(world.lock_parameter().await.is_none());
+}
