@@ -500,6 +500,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 #: operation key → the state describe calls show while it runs
 OPERATIONS: dict[str, str] = {
     "rds.promote_read_replica": "modifying",
+    "rds.modify_db_instance": "modifying",
     "rds.create_db_instance": "creating",
     "rds.create_db_instance_read_replica": "creating",
     "rds.restore_db_instance_from_db_snapshot": "creating",
@@ -725,6 +726,8 @@ def operation_durations() -> None:
       (``ReadReplicaSourceDBInstanceIdentifier``) until the promotion completes; promoting an
       instance with any operation in flight (a second promotion, a replica still ``creating``)
       fails with ``InvalidDBInstanceState``;
+    * ``rds.modify_db_instance``: ``modifying`` → ``available`` (moto has already applied the new
+      values; AWS shows them as PendingModifiedValues until the end);
     * ``rds.delete_db_instance``: still described, ``deleting``, then DBInstanceNotFound;
     * ``rds.create_db_snapshot``, ``rds.copy_db_snapshot``: snapshot Status ``creating`` →
       ``available``;
@@ -760,6 +763,7 @@ def operation_durations() -> None:
         "create_db_instance",
         "create_db_instance_read_replica",
         "restore_db_instance_from_db_snapshot",
+        "modify_db_instance",
     ):
         _wrap_after(RDSResponse, operation, db_created(f"rds.{operation}"))
 

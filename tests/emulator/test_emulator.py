@@ -535,6 +535,7 @@ def check_durations(url: str) -> list[str]:
     source = create_db(east, f"src-{n}")
     create_replica(west, f"{p}prom", source["DBInstanceArn"])
     create_db(west, f"{p}del")
+    create_db(west, f"{p}mod")
     east.create_db_snapshot(DBInstanceIdentifier=f"src-{n}", DBSnapshotIdentifier=f"base-{n}")
     instance_id = ec2_east.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)[
         "Instances"
@@ -552,6 +553,7 @@ def check_durations(url: str) -> list[str]:
             ("rds.create_db_instance_read_replica", "rr"),
             ("rds.promote_read_replica", "prom"),
             ("rds.delete_db_instance", "del"),
+            ("rds.modify_db_instance", "mod"),
             ("rds.create_db_snapshot", "snap"),
             ("rds.copy_db_snapshot", "copy"),
             ("rds.restore_db_instance_from_db_snapshot", "rest"),
@@ -593,6 +595,11 @@ def check_durations(url: str) -> list[str]:
     again = error_of(lambda: west.promote_read_replica(DBInstanceIdentifier=f"{p}prom"))
     assert code_and_status(again) == ("InvalidDBInstanceState", 400)
 
+    west.modify_db_instance(
+        DBInstanceIdentifier=f"{p}mod", DBInstanceClass="db.r6g.large", ApplyImmediately=True
+    )
+    assert db(west, f"{p}mod")["DBInstanceStatus"] == "modifying"
+
     west.delete_db_instance(DBInstanceIdentifier=f"{p}del", SkipFinalSnapshot=True)
     assert db(west, f"{p}del")["DBInstanceStatus"] == "deleting"
 
@@ -631,6 +638,8 @@ def check_durations(url: str) -> list[str]:
     time.sleep(DURATION + 0.3)
     for rds, identifier in ((east, f"{p}new"), (west, f"{p}rr"), (east, f"{p}rest")):
         assert db(rds, identifier)["DBInstanceStatus"] == "available"
+    resized = db(west, f"{p}mod")
+    assert (resized["DBInstanceStatus"], resized["DBInstanceClass"]) == ("available", "db.r6g.large")
     promoted = db(west, f"{p}prom")
     assert promoted["DBInstanceStatus"] == "available"
     assert "ReadReplicaSourceDBInstanceIdentifier" not in promoted

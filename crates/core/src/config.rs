@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 
 use crate::clients::validate_region;
 use crate::error::PilotLightError;
+pub use crate::hooks::{FailbackHooks, FailoverHooks, Hook, HookFailure, Hooks};
+pub use crate::production_shape::{ProductionShape, ResizeTiming};
 use crate::step::decode_json;
 
 /// The whole configuration of one pilot-light environment.
@@ -55,6 +57,10 @@ pub struct PilotLightConfig {
     /// database and group in the standby region, and the RTO it must meet.
     #[serde(default)]
     pub drill: DrillConfig,
+    /// Lambda functions of the team's own run at fixed points of failover and failback
+    /// ([`crate::hooks`]). Always serialized, every point a list (the state machines map over them).
+    #[serde(default)]
+    pub hooks: Hooks,
 }
 
 /// Where the drill's throw-away database comes from.
@@ -166,6 +172,10 @@ pub struct DatabaseConfig {
     /// KMS key for this database in the primary region (failback copies), if encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_kms_key_id: Option<String>,
+    /// The shape the serving instance is resized to when it becomes production (failover: the
+    /// promoted replica; failback: the restored primary). None: no resize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_shape: Option<ProductionShape>,
 }
 
 /// An Auto Scaling group and its launch template, one side of a compute group.
@@ -398,6 +408,9 @@ pub struct PollConfig {
     pub snapshot: PollPolicy,
     #[serde(default = "default_image_poll")]
     pub image: PollPolicy,
+    /// Resizing a database to its production shape (`resize-database`).
+    #[serde(default = "default_resize_poll")]
+    pub resize: PollPolicy,
 }
 
 impl Default for PollConfig {
@@ -407,6 +420,7 @@ impl Default for PollConfig {
             compute: default_compute_poll(),
             snapshot: default_snapshot_poll(),
             image: default_image_poll(),
+            resize: default_resize_poll(),
         }
     }
 }
@@ -427,6 +441,13 @@ fn default_compute_poll() -> PollPolicy {
 fn default_snapshot_poll() -> PollPolicy {
     PollPolicy {
         interval_seconds: 60,
+        max_attempts: 240,
+    }
+}
+fn default_resize_poll() -> PollPolicy {
+    // A class change takes 10–30 minutes, Multi-AZ longer: 30 s × 240 = two hours at most.
+    PollPolicy {
+        interval_seconds: 30,
         max_attempts: 240,
     }
 }
@@ -549,6 +570,9 @@ impl PilotLightConfig {
             }
             check_db_instance_id(&at("primaryInstanceId"), &db.primary_instance_id)?;
             check_db_instance_id(&at("replicaInstanceId"), &db.replica_instance_id)?;
+            if let Some(shape) = &db.production_shape {
+                shape.validate(&at("productionShape"))?;
+            }
         }
 
         let mut names = BTreeSet::new();
@@ -699,6 +723,8 @@ impl PilotLightConfig {
             }
         }
 
+        self.hooks.validate()?;
+
         if self.readiness.max_ami_age_seconds == 0 {
             return Err(PilotLightError::config(
                 "readiness.maxAmiAgeSeconds",
@@ -711,6 +737,7 @@ impl PilotLightConfig {
             ("compute", self.poll.compute),
             ("snapshot", self.poll.snapshot),
             ("image", self.poll.image),
+            ("resize", self.poll.resize),
         ] {
             if policy.interval_seconds > MAX_POLL_INTERVAL_SECONDS {
                 return Err(PilotLightError::config(

@@ -165,6 +165,15 @@ impl PilotLightError {
         }
     }
 
+    /// A configuration check applied to a handler's input: `ConfigInvalid` becomes `InvalidInput`
+    /// (the event was wrong, not the stored document); any other error is kept.
+    pub fn into_input_error(self) -> Self {
+        match self {
+            Self::ConfigInvalid { field, reason } => Self::InvalidInput { field, reason },
+            other => other,
+        }
+    }
+
     /// Classifies an SDK error that no handler-specific rule recognised: throttling, unavailability
     /// (no answer, a timeout, or any 5xx), or a plain service error with its AWS code.
     pub fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self

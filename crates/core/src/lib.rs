@@ -7,13 +7,17 @@
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
 //! * [`logging`]: JSON logs.
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
+//! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
+//! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
 
 pub mod clients;
 pub mod config;
 pub mod direction;
 pub mod error;
+pub mod hooks;
 pub mod logging;
 pub mod parameters;
+pub mod production_shape;
 pub mod step;
 
 pub use clients::Regional;

@@ -259,7 +259,7 @@ pub async fn handler(
         "database.replicaInstanceId",
         &input.database.replica_instance_id,
     )
-    .map_err(as_input_error)?;
+    .map_err(PilotLightError::into_input_error)?;
     if input.primary_region == input.standby_region {
         return Err(PilotLightError::UnsafeOperation {
             reason: format!(
@@ -393,15 +393,6 @@ async fn latest_replica_lag(
         .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, lag)| lag))
-}
-
-fn as_input_error(err: PilotLightError) -> PilotLightError {
-    match err {
-        PilotLightError::ConfigInvalid { field, reason } => {
-            PilotLightError::InvalidInput { field, reason }
-        }
-        other => other,
-    }
 }
 
 /// Describes the standby instance. Not found is `ReplicaNotFound`.

@@ -488,6 +488,78 @@ pub fn check_exists(name: String, what: &str, missing: &[String], fix: &str) -> 
     }
 }
 
+/// What RDS says about ordering an instance class for an engine version in a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orderable {
+    /// The class can be ordered; whether it can run Multi-AZ.
+    Yes { multi_az_capable: bool },
+    /// RDS lists options for the engine version, but not this class.
+    NotThisClass,
+    /// RDS lists no option at all for the engine version (a retired version, or an emulator): the
+    /// class could not be verified.
+    NothingListed,
+}
+
+/// The production shape of a database against what its engine allows: the class orderable for the
+/// engine version (Multi-AZ capable when asked), and the parameter group present in both regions
+/// with a family of the engine. `parameter_groups` is `(region, family)`, `None` = not found.
+pub fn check_production_shape(
+    db: &DatabaseConfig,
+    shape: &pilot_light_core::config::ProductionShape,
+    engine: &str,
+    engine_version: &str,
+    orderable: Option<Orderable>,
+    parameter_groups: &[(String, Option<String>)],
+) -> Check {
+    let name = format!("production-shape:{}", db.name);
+    let mut problems = Vec::new();
+    let mut unverified = None;
+    if let Some(class) = &shape.instance_class {
+        match orderable {
+            Some(Orderable::NotThisClass) => problems.push(format!(
+                "{class} is not orderable for {engine} {engine_version}"
+            )),
+            Some(Orderable::Yes {
+                multi_az_capable: false,
+            }) if shape.multi_az == Some(true) => problems.push(format!(
+                "{class} cannot run Multi-AZ for {engine} {engine_version}"
+            )),
+            Some(Orderable::NothingListed) => {
+                unverified = Some(format!(
+                    "RDS lists no orderable instance options for {engine} {engine_version}: {class} was not verified"
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some(group) = &shape.db_parameter_group_name {
+        for (region, family) in parameter_groups {
+            match family {
+                None => problems.push(format!("parameter group `{group}` not found in {region}")),
+                Some(family) if !family.starts_with(engine) => problems.push(format!(
+                    "parameter group `{group}` in {region} is of family {family}, not of {engine}"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Check::fail(
+            name,
+            problems.join("; "),
+            "fix databases[].productionShape (or create the parameter group in both regions), then check again",
+        );
+    }
+    if let Some(evidence) = unverified {
+        return Check::warn(
+            name,
+            evidence,
+            "check the class in the RDS console for this engine version",
+        );
+    }
+    Check::pass(name, format!("valid for {engine} {engine_version}"))
+}
+
 /// Epoch seconds of an EC2 creation date (RFC 3339, `2026-11-22T02:13:04.000Z`).
 pub fn parse_epoch_seconds(text: &str) -> Option<i64> {
     aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
@@ -526,6 +598,7 @@ mod tests {
             replica_instance_id: "orders-db-dr".into(),
             standby_kms_key_id: None,
             primary_kms_key_id: None,
+            production_shape: None,
         }
     }
 
@@ -861,5 +934,88 @@ mod tests {
         assert_eq!(format_age(3 * 3600 + 120), "3h 2m");
         assert_eq!(format_age(7 * 86_400), "7d 0h");
         assert_eq!(parse_epoch_seconds("nonsense"), None);
+    }
+
+    /// One row: what RDS says about the class, the parameter group per region, the verdict, and a
+    /// phrase of the evidence.
+    type ShapeCase = (
+        Option<Orderable>,
+        Vec<(String, Option<String>)>,
+        CheckStatus,
+        &'static str,
+    );
+
+    #[test]
+    fn production_shape_table() {
+        use pilot_light_core::config::{ProductionShape, ResizeTiming};
+        let shape = ProductionShape {
+            instance_class: Some("db.r6g.large".into()),
+            multi_az: Some(true),
+            backup_retention_days: Some(7),
+            allocated_storage_gib: None,
+            storage_type: None,
+            db_parameter_group_name: Some("orders-prod".into()),
+            resize: ResizeTiming::BeforeTraffic,
+        };
+        let groups_ok = vec![
+            ("us-east-1".to_string(), Some("mysql8.0".to_string())),
+            ("us-west-2".to_string(), Some("mysql8.0".to_string())),
+        ];
+        let cases: Vec<ShapeCase> = vec![
+            (
+                Some(Orderable::Yes {
+                    multi_az_capable: true,
+                }),
+                groups_ok.clone(),
+                CheckStatus::Pass,
+                "valid",
+            ),
+            (
+                Some(Orderable::Yes {
+                    multi_az_capable: false,
+                }),
+                groups_ok.clone(),
+                CheckStatus::Fail,
+                "Multi-AZ",
+            ),
+            (
+                Some(Orderable::NotThisClass),
+                groups_ok.clone(),
+                CheckStatus::Fail,
+                "not orderable",
+            ),
+            (
+                Some(Orderable::NothingListed),
+                groups_ok.clone(),
+                CheckStatus::Warn,
+                "not verified",
+            ),
+            (
+                Some(Orderable::Yes {
+                    multi_az_capable: true,
+                }),
+                vec![
+                    ("us-east-1".to_string(), None),
+                    ("us-west-2".to_string(), Some("mysql8.0".to_string())),
+                ],
+                CheckStatus::Fail,
+                "not found in us-east-1",
+            ),
+            (
+                Some(Orderable::Yes {
+                    multi_az_capable: true,
+                }),
+                vec![("us-west-2".to_string(), Some("postgres16".to_string()))],
+                CheckStatus::Fail,
+                "family postgres16",
+            ),
+        ];
+        for (orderable, groups, status, evidence) in cases {
+            let check =
+                check_production_shape(&db(), &shape, "mysql", "8.0.35", orderable, &groups);
+            assert_eq!(check.status, status, "{check:?}");
+            assert!(check.evidence.contains(evidence), "{check:?}");
+            assert_eq!(check.name, "production-shape:orders");
+        }
     }
 }

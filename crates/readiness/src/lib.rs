@@ -317,6 +317,15 @@ pub async fn run_checks(
         }
     }
 
+    for db in &config.databases {
+        if let Some(shape) = &db.production_shape {
+            found.push(production_shape(clients, &config, db, shape).await);
+        }
+    }
+    if let Some(check) = hook_functions(clients, &config).await {
+        found.push(check);
+    }
+
     found.push(ssm_drift(clients, &config, state.active_region.as_deref()).await);
     found.push(kms_keys(clients, &config).await);
 
@@ -798,6 +807,165 @@ async fn kms_keys(clients: &Clients, config: &PilotLightConfig) -> Check {
         });
     }
     checks::check_kms_keys(&observed)
+}
+
+/// The production shape of `db` against its engine: read the replica's engine and version, ask RDS
+/// whether the class is orderable (standby region), and find the parameter group in both regions.
+async fn production_shape(
+    clients: &Clients,
+    config: &PilotLightConfig,
+    db: &pilot_light_core::config::DatabaseConfig,
+    shape: &pilot_light_core::config::ProductionShape,
+) -> Check {
+    let name = format!("production-shape:{}", db.name);
+    let standby = &config.regions.standby;
+    let observed = async {
+        let rds = clients.rds.get(standby)?;
+        let described = rds
+            .describe_db_instances()
+            .db_instance_identifier(&db.replica_instance_id)
+            .send()
+            .await
+            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
+        let instance = described.db_instances().first().cloned();
+        let (engine, version) = instance
+            .as_ref()
+            .map(|i| {
+                (
+                    i.engine().unwrap_or_default().to_string(),
+                    i.engine_version().unwrap_or_default().to_string(),
+                )
+            })
+            .unwrap_or_default();
+        let orderable = match &shape.instance_class {
+            None => None,
+            Some(class) => Some(orderable(&rds, &engine, &version, class).await?),
+        };
+        let mut groups = Vec::new();
+        if let Some(group) = &shape.db_parameter_group_name {
+            for region in [&config.regions.primary, standby] {
+                groups.push((
+                    region.to_string(),
+                    parameter_group_family(&clients.rds.get(region)?, group).await?,
+                ));
+            }
+        }
+        Ok::<_, PilotLightError>((engine, version, orderable, groups))
+    };
+    match observed.await {
+        Ok((engine, version, orderable, groups)) => {
+            checks::check_production_shape(db, shape, &engine, &version, orderable, &groups)
+        }
+        Err(err) => Check::unknown(name, err),
+    }
+}
+
+async fn orderable(
+    rds: &aws_sdk_rds::Client,
+    engine: &str,
+    version: &str,
+    class: &str,
+) -> Result<checks::Orderable, PilotLightError> {
+    let ask = |class: Option<&str>| {
+        rds.describe_orderable_db_instance_options()
+            .engine(engine)
+            .engine_version(version)
+            .set_db_instance_class(class.map(str::to_string))
+            .max_records(20)
+            .send()
+    };
+    let for_class = ask(Some(class))
+        .await
+        .map_err(|err| PilotLightError::from_sdk("DescribeOrderableDBInstanceOptions", &err))?;
+    let options = for_class.orderable_db_instance_options();
+    if !options.is_empty() {
+        return Ok(checks::Orderable::Yes {
+            multi_az_capable: options.iter().any(|o| o.multi_az_capable() == Some(true)),
+        });
+    }
+    let any = ask(None)
+        .await
+        .map_err(|err| PilotLightError::from_sdk("DescribeOrderableDBInstanceOptions", &err))?;
+    Ok(if any.orderable_db_instance_options().is_empty() {
+        checks::Orderable::NothingListed
+    } else {
+        checks::Orderable::NotThisClass
+    })
+}
+
+/// The family of a DB parameter group, `None` when it does not exist.
+async fn parameter_group_family(
+    rds: &aws_sdk_rds::Client,
+    group: &str,
+) -> Result<Option<String>, PilotLightError> {
+    match rds
+        .describe_db_parameter_groups()
+        .db_parameter_group_name(group)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_parameter_groups().first().map(|g| {
+            g.db_parameter_group_family()
+                .unwrap_or_default()
+                .to_string()
+        })),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_db_parameter_group_not_found_fault()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(PilotLightError::from_sdk("DescribeDBParameterGroups", &err)),
+    }
+}
+
+/// Every hook function exists (in its ARN's region, or the standby region for a plain name).
+/// `None` when no hook is configured.
+async fn hook_functions(clients: &Clients, config: &PilotLightConfig) -> Option<Check> {
+    let hooks = config.hooks.all();
+    if hooks.is_empty() {
+        return None;
+    }
+    let mut functions: Vec<&str> = hooks
+        .iter()
+        .map(|(_, h)| h.function_name.as_str())
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    let mut missing = Vec::new();
+    for function in &functions {
+        let region = function
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split(':').nth(2))
+            .unwrap_or(config.regions.standby.as_str());
+        let lambda = match clients.lambda.get(region) {
+            Ok(lambda) => lambda,
+            Err(err) => return Some(Check::unknown("hooks", err)),
+        };
+        match lambda.get_function().function_name(*function).send().await {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                missing.push(format!("function `{function}` ({region})"))
+            }
+            Err(err) => {
+                return Some(Check::unknown(
+                    "hooks",
+                    PilotLightError::from_sdk("GetFunction", &err),
+                ))
+            }
+        }
+    }
+    Some(checks::check_exists(
+        "hooks".to_string(),
+        &format!("the {} hook function(s)", functions.len()),
+        &missing,
+        "deploy the hook functions (and list them in the stack's HookFunctionArns), or fix hooks in the configuration",
+    ))
 }
 
 /// What of a standby function does not exist: the function, its mappings, its rules.

@@ -87,6 +87,10 @@ pub struct PublishInput {
     /// findings), carried into the report as it is.
     #[serde(default)]
     pub drill: Option<Value>,
+    /// What the user hooks answered: one list per hook point (`beforeFailover`, `afterDatabases`,
+    /// …), each entry the state machine's record of one hook (name, status, output or failure).
+    #[serde(default)]
+    pub hooks: Option<Value>,
 }
 
 /// `notifyFailure` input (the `Catch`'s `Error` and `Cause`).
@@ -212,6 +216,85 @@ pub struct Report {
     /// A drill's verdict, when the report is a drill's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<Value>,
+    /// The user hooks that ran, in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookOutcome>,
+}
+
+/// One user hook's run, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookOutcome {
+    pub point: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+    /// `succeeded` or `failed` (a failed `abort` hook stops the run and is in the failure alert).
+    pub status: String,
+    /// The function's answer (left out above [`MAX_HOOK_OUTPUT_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A hook's answer larger than this is left out of the report (its size is said instead).
+pub const MAX_HOOK_OUTPUT_BYTES: usize = 4096;
+
+/// Hook points in run order (failover and failback names).
+const HOOK_POINT_ORDER: &[&str] = &[
+    "beforeFailover",
+    "beforeFailback",
+    "afterDatabases",
+    "afterCompute",
+    "afterTraffic",
+];
+
+/// The hook records of a run (`{point: [record, …]}`), in run order: by point, then as listed.
+/// Unknown points come last; anything that is not a record is skipped.
+pub fn hook_outcomes(hooks: &Value) -> Vec<HookOutcome> {
+    let Some(points) = hooks.as_object() else {
+        return vec![];
+    };
+    let mut ordered: Vec<(&String, &Value)> = points.iter().collect();
+    ordered.sort_by_key(|(point, _)| {
+        HOOK_POINT_ORDER
+            .iter()
+            .position(|p| p == point)
+            .unwrap_or(HOOK_POINT_ORDER.len())
+    });
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut out = Vec::new();
+    for (point, records) in ordered {
+        for record in records.as_array().into_iter().flatten() {
+            let Some(name) = text(record, "name") else {
+                continue;
+            };
+            let output = record.get("output").map(|o| {
+                let size = serde_json::to_vec(o).map(|b| b.len()).unwrap_or(0);
+                if size > MAX_HOOK_OUTPUT_BYTES {
+                    Value::String(format!("({size} bytes of output left out)"))
+                } else {
+                    o.clone()
+                }
+            });
+            let failure = record.get("failure");
+            out.push(HookOutcome {
+                point: point.clone(),
+                name,
+                function_name: text(record, "functionName"),
+                status: text(record, "status").unwrap_or_else(|| "unknown".into()),
+                output,
+                error: failure.and_then(|f| text(f, "Error")),
+                cause: failure
+                    .and_then(|f| text(f, "Cause"))
+                    .map(|c| summarise_cause(&c)),
+            });
+        }
+    }
+    out
 }
 
 /// Where a message went.
@@ -312,7 +395,7 @@ pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
 /// The item a state worked on, from its input: `database.name`, `group.name`, or `name`. Only a
 /// short string is taken; nothing else of the input is ever kept.
 pub fn item_label(input: &Value) -> Option<String> {
-    ["/database/name", "/group/name", "/name"]
+    ["/database/name", "/group/name", "/hook/name", "/name"]
         .iter()
         .find_map(|pointer| input.pointer(pointer).and_then(Value::as_str))
         .filter(|name| !name.is_empty())
@@ -525,6 +608,20 @@ pub fn render_text(report: &Report) -> String {
         text.push_str(&format!(
             "  … and {omitted} more steps (see the step output)\n"
         ));
+    }
+    if !report.hooks.is_empty() {
+        text.push_str("\nHooks:\n");
+        for hook in &report.hooks {
+            let detail = match (&hook.error, &hook.cause) {
+                (Some(error), Some(cause)) => format!(": {error}: {cause}"),
+                (Some(error), None) => format!(": {error}"),
+                _ => String::new(),
+            };
+            text.push_str(&format!(
+                "  {:<15} {} {}{detail}\n",
+                hook.point, hook.name, hook.status
+            ));
+        }
     }
     if !report.changes.is_empty() {
         text.push_str("\nChanged:\n");
@@ -801,6 +898,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
             .unwrap_or_default(),
         steps_omitted: None,
         drill: input.drill.clone(),
+        hooks: input.hooks.as_ref().map(hook_outcomes).unwrap_or_default(),
     };
     for line in emf_lines(&report, now) {
         // EMF: one JSON document per line on stdout; CloudWatch Logs extracts the metrics.
@@ -1276,6 +1374,7 @@ mod tests {
             changes: vec![],
             steps_omitted: None,
             drill: None,
+            hooks: vec![],
         }
     }
 
@@ -1441,5 +1540,40 @@ mod tests {
             outer["sms"],
             "pilot-light prod failover succeeded in 6m 12s"
         );
+    }
+
+    #[test]
+    fn hook_outcomes_follow_run_order_and_keep_failures_and_small_outputs() {
+        let hooks = json!({
+            "afterTraffic": [{"name": "tell-partner", "point": "afterTraffic", "functionName": "f3",
+                              "status": "failed", "failure": {"Error": "HookRefused", "Cause": "no"}}],
+            "beforeFailover": [{"name": "drain", "point": "beforeFailover", "functionName": "f1",
+                                "status": "succeeded", "output": {"drained": 3}}],
+            "afterCompute": [],
+            "afterDatabases": [{"name": "big", "status": "succeeded",
+                                "output": "x".repeat(MAX_HOOK_OUTPUT_BYTES + 1)},
+                               {"not": "a record"}],
+        });
+        let outcomes = hook_outcomes(&hooks);
+        let names: Vec<&str> = outcomes.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["drain", "big", "tell-partner"]);
+        assert_eq!(outcomes[0].output, Some(json!({"drained": 3})));
+        assert!(outcomes[1]
+            .output
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("left out"));
+        assert_eq!(outcomes[2].status, "failed");
+        assert_eq!(outcomes[2].error.as_deref(), Some("HookRefused"));
+        let mut r = report("succeeded");
+        r.hooks = outcomes;
+        let text = render_text(&r);
+        assert!(
+            text.contains("afterTraffic    tell-partner failed: HookRefused: no"),
+            "{text}"
+        );
+        assert!(hook_outcomes(&json!(null)).is_empty());
     }
 }

@@ -24,6 +24,7 @@
 
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
+use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{
     execution_token, parse_step_input, PilotLightError, Regional, StepStatus, Timestamp,
     ENV_TAG_KEY,
@@ -94,8 +95,26 @@ pub struct DatabaseShape {
 
 impl DatabaseShape {
     /// The shape of a described instance. Default parameter groups (`default.*`) are not carried:
-    /// each region and engine version has its own.
+    /// each region and engine version has its own. A promoted standby that `resize-database` grew
+    /// to production size carries its pilot light's own class and Multi-AZ in
+    /// `pilot-light:pilot-light-shape`: those win, so the DR replica re-created in its place is
+    /// small again.
     pub fn of_instance(instance: &DbInstance) -> Self {
+        let small = instance
+            .tag_list()
+            .iter()
+            .find(|t| t.key() == Some(PILOT_LIGHT_SHAPE_TAG))
+            .and_then(|t| t.value())
+            .map(parse_pilot_light_shape_tag);
+        let mut shape = Self::as_described(instance);
+        if let Some((class, multi_az)) = small {
+            shape.instance_class = class.or(shape.instance_class);
+            shape.multi_az = multi_az.or(shape.multi_az);
+        }
+        shape
+    }
+
+    fn as_described(instance: &DbInstance) -> Self {
         Self {
             instance_class: instance.db_instance_class().map(str::to_string),
             db_subnet_group_name: instance

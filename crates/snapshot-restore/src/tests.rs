@@ -373,3 +373,26 @@ fn the_shape_comes_from_the_instance_in_the_way_then_the_record_then_rds() {
         assert_eq!(choose_shape(instance, record), expected);
     }
 }
+
+#[test]
+fn a_grown_standby_hands_its_pilot_light_shape_to_the_replica_that_replaces_it() {
+    let described = |tags: Vec<aws_sdk_rds::types::Tag>| {
+        aws_sdk_rds::types::DbInstance::builder()
+            .db_instance_identifier("orders-db-dr")
+            .db_instance_class("db.r6g.large")
+            .multi_az(true)
+            .set_tag_list(Some(tags))
+            .build()
+    };
+    let grown = described(vec![aws_sdk_rds::types::Tag::builder()
+        .key(PILOT_LIGHT_SHAPE_TAG)
+        .value("instanceClass=db.t3.small multiAz=false")
+        .build()]);
+    let shape = DatabaseShape::of_instance(&grown);
+    assert_eq!(shape.instance_class.as_deref(), Some("db.t3.small"));
+    assert_eq!(shape.multi_az, Some(false));
+    // Without the tag (a primary, or a standby never resized): as described.
+    let shape = DatabaseShape::of_instance(&described(vec![]));
+    assert_eq!(shape.instance_class.as_deref(), Some("db.r6g.large"));
+    assert_eq!(shape.multi_az, Some(true));
+}

@@ -663,3 +663,89 @@ async fn the_scheduled_check_notifies_only_when_the_result_changes() {
         serde_json::from_str(recorded.parameter().unwrap().value().unwrap()).unwrap();
     assert_eq!(recorded["failing"], json!(["capacity:web"]));
 }
+
+/// The status of one check in `status --output json`.
+fn check_of(report: &Value, name: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_hook_function_that_does_not_exist() {
+    let (world, mut pilot, _) = healthy_world("clihooks").await;
+    let deployed = pilot.standby_functions[0].function_name.clone();
+    pilot.config["hooks"] = json!({"failover": {"afterTraffic": [
+        {"name": "deployed", "functionName": deployed, "onFailure": "report"},
+        {"name": "forgotten", "functionName": "ops-never-deployed", "onFailure": "report"}
+    ]}});
+    world.write_config(&pilot.config).await;
+    assert_only_failing(&world, "hooks").await;
+    let (_, _, report) = failing_checks(&world).await;
+    let evidence = check_of(&report, "hooks")["evidence"].to_string();
+    assert!(evidence.contains("ops-never-deployed"), "{evidence}");
+    assert!(!evidence.contains(&deployed), "{evidence}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_checks_the_production_shape_against_the_engine_in_both_regions() {
+    let (world, mut pilot, _) = healthy_world("clishape").await;
+    let group = world.name("orders-prod");
+    let create_group = |region: &'static str, family: &'static str| {
+        let rds = world.rds(region);
+        let group = group.clone();
+        async move {
+            rds.create_db_parameter_group()
+                .db_parameter_group_name(&group)
+                .db_parameter_group_family(family)
+                .description("orders in production")
+                .send()
+                .await
+                .expect("create parameter group");
+        }
+    };
+    create_group(STANDBY_REGION, "mysql8.0").await;
+    pilot.config["databases"][0]["productionShape"] = json!({
+        "instanceClass": "db.r6g.large", "multiAz": true, "dbParameterGroupName": group
+    });
+    world.write_config(&pilot.config).await;
+    // Missing in the primary region (where failback resizes the restored primary).
+    assert_only_failing(&world, "production-shape:orders").await;
+    let (_, _, report) = failing_checks(&world).await;
+    let evidence = check_of(&report, "production-shape:orders")["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("not found in {PRIMARY_REGION}")),
+        "{evidence}"
+    );
+
+    // Of another engine's family in the primary region: still failing, and saying why.
+    create_group(PRIMARY_REGION, "postgres16").await;
+    let (code, _, report) = failing_checks(&world).await;
+    assert_eq!(code, 3);
+    let evidence = check_of(&report, "production-shape:orders")["evidence"].to_string();
+    assert!(evidence.contains("postgres16"), "{evidence}");
+    world
+        .rds(PRIMARY_REGION)
+        .delete_db_parameter_group()
+        .db_parameter_group_name(&group)
+        .send()
+        .await
+        .expect("delete the postgres group");
+
+    // Right in both regions: the group passes; the emulator lists no orderable options for MySQL,
+    // so the class is reported as not verified (a warning), never as valid.
+    create_group(PRIMARY_REGION, "mysql8.0").await;
+    let (code, failing, report) = failing_checks(&world).await;
+    assert!(failing.is_empty(), "{report:#}");
+    assert_eq!(code, 0, "a warning is not a failure: {report:#}");
+    let check = check_of(&report, "production-shape:orders");
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["evidence"].as_str().unwrap().contains("not verified"),
+        "{check}"
+    );
+}

@@ -107,13 +107,19 @@ fn every_task_has_a_timeout_retry_and_catch_and_lambda_tasks_retry_service_error
                 continue;
             }
             tasks += 1;
+            let resource = state["Resource"].as_str().unwrap_or_default();
+            // A user hook (the team's own function, invoked by name) takes its timeout from the
+            // configuration, which validates it to 1..=900 s.
+            let is_hook = resource == "arn:aws:states:::lambda:invoke";
             let timeout = state.get("TimeoutSeconds").and_then(Value::as_u64);
+            let hook_timeout = is_hook
+                && state.get("TimeoutSecondsPath").and_then(Value::as_str)
+                    == Some("$.hook.timeoutSeconds");
             assert!(
-                timeout.is_some_and(|t| (1..=900).contains(&t)),
+                timeout.is_some_and(|t| (1..=900).contains(&t)) || hook_timeout,
                 "{at}/{name}: TimeoutSeconds missing or out of 1..=900"
             );
             assert!(!retry.is_empty(), "{at}/{name}: Task without Retry");
-            let resource = state["Resource"].as_str().unwrap_or_default();
             let is_lambda = resource.contains("FunctionArn}") || resource.contains(":lambda:");
             if is_lambda {
                 let retried: BTreeSet<&str> = retry
@@ -121,8 +127,21 @@ fn every_task_has_a_timeout_retry_and_catch_and_lambda_tasks_retry_service_error
                     .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
                     .filter_map(Value::as_str)
                     .collect();
-                for error in LAMBDA_SERVICE_ERRORS.iter().chain(["Throttled"].iter()) {
+                for error in LAMBDA_SERVICE_ERRORS {
                     assert!(retried.contains(error), "{at}/{name}: Retry lacks {error}");
+                }
+                if is_hook {
+                    // A hook may not be idempotent: only Lambda's own errors are retried, never
+                    // the function's.
+                    assert!(
+                        retried.iter().all(|e| LAMBDA_SERVICE_ERRORS.contains(e)),
+                        "{at}/{name}: a hook's Retry may name only Lambda service errors"
+                    );
+                } else {
+                    assert!(
+                        retried.contains("Throttled"),
+                        "{at}/{name}: Retry lacks Throttled"
+                    );
                 }
             }
             for r in &retry {
