@@ -5,8 +5,10 @@
 //! Observe, then act: every action first describes the group. `scale` never lowers a group's desired
 //! capacity (a group already bigger than the target is left alone) and never asks for more than the
 //! group's `MaxSize` (it says `limitedByMaxSize` instead, and the answer's `target` is what `status`
-//! should wait for). `fence` puts desired and min to 0. Nothing here waits: the state machine polls
-//! `status`.
+//! should wait for). `fence` puts desired and min to 0, after writing the min it found in the group
+//! tag [`FENCED_MIN_SIZE_TAG`]; the next `scale` of that group puts the min back (never above
+//! `MaxSize`) and removes the tag, so a failback leaves the primary group as it was, min included.
+//! Nothing here waits: the state machine polls `status`.
 
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
@@ -18,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["scale", "status", "fence"];
+
+/// Group tag written by `fence`: the min size the group had before it was fenced (`scale` restores
+/// it and removes the tag).
+pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";
 
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
@@ -95,6 +101,9 @@ pub struct ScaleAsgOutput {
     /// `fence`: the min size found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_min_size: Option<u32>,
+    /// `scale`: the min size put back from [`FENCED_MIN_SIZE_TAG`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_min_size: Option<u32>,
     /// The desired capacity now.
     pub desired_capacity: u32,
     pub min_size: u32,
@@ -134,6 +143,8 @@ pub struct GroupObservation {
     /// Set by Auto Scaling only while the group is being deleted (`Delete in progress`).
     pub status: Option<String>,
     pub instances: Vec<InstanceObservation>,
+    /// The value of [`FENCED_MIN_SIZE_TAG`], when the group was fenced by pilot-light.
+    pub fenced_min_size: Option<u32>,
 }
 
 impl GroupObservation {
@@ -148,6 +159,12 @@ impl GroupObservation {
             max_size: size(group.max_size()),
             desired: size(group.desired_capacity()),
             status: group.status().filter(|s| !s.is_empty()).map(str::to_string),
+            fenced_min_size: group
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(FENCED_MIN_SIZE_TAG))
+                .and_then(|t| t.value())
+                .and_then(|v| v.parse().ok()),
             instances: group
                 .instances()
                 .iter()
@@ -275,6 +292,7 @@ pub async fn handler(
         requested_target: None,
         previous_desired: None,
         previous_min_size: None,
+        restored_min_size: None,
         desired_capacity: obs.desired,
         min_size: obs.min_size,
         max_size: obs.max_size,
@@ -294,7 +312,22 @@ pub async fn handler(
             out.requested_target = Some(requested);
             out.previous_desired = Some(obs.desired);
             out.limited_by_max_size = Some(plan.limited_by_max_size);
-            if plan.changes(obs.desired) {
+            match decide_min_restore(obs.min_size, obs.fenced_min_size, obs.max_size) {
+                MinRestore::Restore(min) => {
+                    let desired = plan.desired.max(min);
+                    restore_min(&autoscaling, name, region, min, desired).await?;
+                    forget_fenced_min(&autoscaling, name, region).await?;
+                    out.restored_min_size = Some(min);
+                    out.min_size = min;
+                    out.desired_capacity = desired;
+                    out.status = StepStatus::Started;
+                }
+                MinRestore::ForgetTag => {
+                    forget_fenced_min(&autoscaling, name, region).await?;
+                }
+                MinRestore::Nothing => {}
+            }
+            if out.status != StepStatus::Started && plan.changes(obs.desired) {
                 set_desired(&autoscaling, name, region, plan.desired).await?;
                 out.desired_capacity = plan.desired;
                 out.status = StepStatus::Started;
@@ -332,6 +365,9 @@ pub async fn handler(
             out.previous_desired = Some(obs.desired);
             out.previous_min_size = Some(obs.min_size);
             if obs.desired != 0 || obs.min_size != 0 {
+                if obs.min_size > 0 && obs.fenced_min_size.is_none() {
+                    remember_fenced_min(&autoscaling, name, region, obs.min_size).await?;
+                }
                 fence(&autoscaling, name, region).await?;
                 out.desired_capacity = 0;
                 out.min_size = 0;
@@ -436,6 +472,97 @@ async fn set_desired(
     Ok(())
 }
 
+/// What `scale` does about a min size `fence` took away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinRestore {
+    /// No fence tag: nothing.
+    Nothing,
+    /// Put the min back to this (the recorded min, at most `MaxSize`), then remove the tag.
+    Restore(u32),
+    /// The min is already back (someone restored it): only remove the tag.
+    ForgetTag,
+}
+
+/// Decides the min size `scale` restores from the fence tag.
+pub fn decide_min_restore(min_size: u32, fenced_min: Option<u32>, max_size: u32) -> MinRestore {
+    match fenced_min {
+        None => MinRestore::Nothing,
+        Some(recorded) => {
+            let wanted = recorded.min(max_size);
+            if min_size < wanted {
+                MinRestore::Restore(wanted)
+            } else {
+                MinRestore::ForgetTag
+            }
+        }
+    }
+}
+
+fn group_tag(name: &str, key: &str, value: Option<String>) -> aws_sdk_autoscaling::types::Tag {
+    aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(name)
+        .resource_type("auto-scaling-group")
+        .key(key)
+        .set_value(value)
+        .propagate_at_launch(false)
+        .build()
+}
+
+/// Writes the min size a fence is about to take away.
+async fn remember_fenced_min(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    min_size: u32,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .create_or_update_tags()
+        .tags(group_tag(
+            name,
+            FENCED_MIN_SIZE_TAG,
+            Some(min_size.to_string()),
+        ))
+        .send()
+        .await
+        .map_err(|err| change_error("CreateOrUpdateTags", &err, name, region))?;
+    Ok(())
+}
+
+/// Removes the fence tag once the min is back.
+async fn forget_fenced_min(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .delete_tags()
+        .tags(group_tag(name, FENCED_MIN_SIZE_TAG, None))
+        .send()
+        .await
+        .map_err(|err| change_error("DeleteTags", &err, name, region))?;
+    Ok(())
+}
+
+/// Min back to what it was, desired at least that.
+async fn restore_min(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    min_size: u32,
+    desired: u32,
+) -> Result<(), PilotLightError> {
+    let size = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(size(min_size))
+        .desired_capacity(size(desired))
+        .send()
+        .await
+        .map_err(|err| change_error("UpdateAutoScalingGroup", &err, name, region))?;
+    Ok(())
+}
+
 /// Desired and min to 0.
 async fn fence(
     autoscaling: &aws_sdk_autoscaling::Client,
@@ -530,6 +657,25 @@ mod tests {
     }
 
     #[test]
+    fn the_min_a_fence_took_is_put_back_once_and_never_above_max() {
+        for (min, fenced, max, expected) in [
+            (0, None, 4, MinRestore::Nothing),
+            (2, None, 4, MinRestore::Nothing),
+            (0, Some(2), 4, MinRestore::Restore(2)),
+            (1, Some(2), 4, MinRestore::Restore(2)),
+            (0, Some(6), 4, MinRestore::Restore(4)),
+            (2, Some(2), 4, MinRestore::ForgetTag),
+            (3, Some(2), 4, MinRestore::ForgetTag),
+        ] {
+            assert_eq!(
+                decide_min_restore(min, fenced, max),
+                expected,
+                "min {min}, fenced {fenced:?}, max {max}"
+            );
+        }
+    }
+
+    #[test]
     fn scale_plans() {
         // (current desired, target, max) → (target to wait for, desired, limited, changes)
         let cases = [
@@ -618,6 +764,7 @@ mod tests {
             desired: 0,
             status: None,
             instances: vec![],
+            fenced_min_size: None,
         };
         assert!(check_not_deleting(&obs, "web").is_ok());
         obs.status = Some("Delete in progress".into());

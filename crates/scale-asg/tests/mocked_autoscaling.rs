@@ -2,10 +2,12 @@
 //! the emulator cannot produce: throttling, scaling activities in the way, groups being deleted,
 //! unhealthy targets), with the real SDK clients.
 
+use aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput;
+use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityOutput;
 use aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput;
-use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LifecycleState};
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LifecycleState, TagDescription};
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -410,6 +412,16 @@ async fn a_missing_target_group_is_resource_not_found() {
 #[tokio::test]
 async fn fence_puts_desired_and_min_to_zero_once() {
     let describe = describe_returns(group(2, 10, 4, vec![]));
+    // The min it takes away is written on the group first, for the scale that undoes the fence.
+    let remember = mock!(AutoScaling::create_or_update_tags)
+        .match_requests(|req| {
+            req.tags().len() == 1
+                && req.tags()[0].key() == Some(scale_asg::FENCED_MIN_SIZE_TAG)
+                && req.tags()[0].value() == Some("2")
+                && req.tags()[0].resource_id() == Some(GROUP)
+                && req.tags()[0].propagate_at_launch() == Some(false)
+        })
+        .then_output(|| CreateOrUpdateTagsOutput::builder().build());
     let update = mock!(AutoScaling::update_auto_scaling_group)
         .match_requests(|req| {
             req.auto_scaling_group_name() == Some(GROUP)
@@ -418,7 +430,10 @@ async fn fence_puts_desired_and_min_to_zero_once() {
                 && req.max_size().is_none()
         })
         .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
-    let out = run(event("fence"), &[&describe, &update]).await.unwrap();
+    let out = run(event("fence"), &[&describe, &remember, &update])
+        .await
+        .unwrap();
+    assert_eq!(remember.num_calls(), 1);
     assert_eq!(out.status, StepStatus::Done);
     assert_eq!(
         (out.previous_desired, out.desired_capacity, out.min_size),
@@ -531,4 +546,52 @@ fn the_sample_events_decode() {
         ],
         "one sample event per action"
     );
+}
+
+fn fenced(mut group: AutoScalingGroup, min: &str) -> AutoScalingGroup {
+    group.tags = Some(vec![TagDescription::builder()
+        .resource_id(GROUP)
+        .resource_type("auto-scaling-group")
+        .key(scale_asg::FENCED_MIN_SIZE_TAG)
+        .value(min)
+        .propagate_at_launch(false)
+        .build()]);
+    group
+}
+
+#[tokio::test]
+async fn scale_puts_back_the_min_a_fence_took_and_removes_the_tag() {
+    let describe = describe_returns(fenced(group(0, 10, 0, vec![]), "2"));
+    let update = mock!(AutoScaling::update_auto_scaling_group)
+        .match_requests(|req| req.min_size() == Some(2) && req.desired_capacity() == Some(3))
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let forget = mock!(AutoScaling::delete_tags)
+        .match_requests(|req| {
+            req.tags().len() == 1 && req.tags()[0].key() == Some(scale_asg::FENCED_MIN_SIZE_TAG)
+        })
+        .then_output(|| DeleteTagsOutput::builder().build());
+    let set = mock!(AutoScaling::set_desired_capacity)
+        .then_output(|| SetDesiredCapacityOutput::builder().build());
+    // 50 % of the recorded 6 = 3, with min 2 back.
+    let out = run(event("scale"), &[&describe, &update, &forget, &set])
+        .await
+        .unwrap();
+    assert_eq!(out.status, StepStatus::Started);
+    assert_eq!(out.restored_min_size, Some(2));
+    assert_eq!((out.min_size, out.desired_capacity), (2, 3));
+    assert_eq!(
+        (update.num_calls(), forget.num_calls(), set.num_calls()),
+        (1, 1, 0)
+    );
+
+    // Someone already put the min back: only the tag goes.
+    let describe = describe_returns(fenced(group(2, 10, 3, vec![]), "2"));
+    let update = any_update();
+    let forget =
+        mock!(AutoScaling::delete_tags).then_output(|| DeleteTagsOutput::builder().build());
+    let out = run(event("scale"), &[&describe, &update, &forget])
+        .await
+        .unwrap();
+    assert_eq!(out.restored_min_size, None);
+    assert_eq!((update.num_calls(), forget.num_calls()), (0, 1));
 }

@@ -189,6 +189,20 @@ async fn assert_original_topology(fw: &FailbackWorld) {
             .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
             .count();
         assert_eq!(in_service, recorded as usize, "{}", group.name);
+        assert_eq!(
+            primary_group.min_size(),
+            Some(1),
+            "{}: the min the fence took is back",
+            group.name
+        );
+        assert!(
+            !primary_group
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("pilot-light:fenced-min-size")),
+            "{}: the fence tag is gone",
+            group.name
+        );
         let standby_group = world
             .describe_group(STANDBY_REGION, &group.standby.auto_scaling_group_name)
             .await;
