@@ -22,6 +22,24 @@ pub mod exit {
     pub const NOT_OK: i32 = 3;
 }
 
+/// What `unlock` does with a lock, from its holder's execution status (`None`: no such execution,
+/// or a holder that is no execution ARN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnlockDecision {
+    /// The holder stopped (succeeded, failed, timed out, aborted) or never existed: remove the lock.
+    Remove,
+    /// The holder still runs: keep the lock (stop the execution first, or let it finish).
+    KeepRunning,
+}
+
+/// Decides `unlock`: only a lock whose holder is not running is removed.
+pub fn decide_unlock(holder_status: Option<&str>) -> UnlockDecision {
+    match holder_status {
+        Some("RUNNING") | Some("PENDING_REDRIVE") => UnlockDecision::KeepRunning,
+        _ => UnlockDecision::Remove,
+    }
+}
+
 /// An error for the operator: one line, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliError {
@@ -570,6 +588,22 @@ pub async fn follow(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_a_lock_of_a_stopped_or_unknown_execution_is_removed() {
+        for (status, expected) in [
+            (Some("RUNNING"), UnlockDecision::KeepRunning),
+            (Some("PENDING_REDRIVE"), UnlockDecision::KeepRunning),
+            (Some("SUCCEEDED"), UnlockDecision::Remove),
+            (Some("FAILED"), UnlockDecision::Remove),
+            (Some("TIMED_OUT"), UnlockDecision::Remove),
+            (Some("ABORTED"), UnlockDecision::Remove),
+            (None, UnlockDecision::Remove),
+        ] {
+            assert_eq!(decide_unlock(status), expected, "{status:?}");
+        }
+    }
+
     use super::*;
     use std::time::UNIX_EPOCH;
 

@@ -57,7 +57,7 @@ pub enum PilotLightError {
     },
 
     /// Another execution holds the environment's lock; this one changed nothing.
-    #[error("another run holds the lock of `{env}`: {holder}")]
+    #[error("another run holds the lock of `{env}`: {holder} (if it no longer runs: pilot-light unlock --env {env})")]
     FailoverInProgress { env: String, holder: String },
 
     /// The flap guard refused an automatic failover: the active region changed too recently

@@ -749,3 +749,78 @@ async fn status_checks_the_production_shape_against_the_engine_in_both_regions()
         "{check}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_frees_the_lock_of_a_stopped_run_and_never_of_a_running_one() {
+    let world = World::new("cliunlock").await;
+    let pilot = world.seed_pilot_light(&["orders"], &[]).await;
+    let machine = world.deploy_with("failover", &pilot.substitutions()).await;
+    let env = world.env.clone();
+
+    let run = pilot_light(&world, &["unlock", "--env", &env], &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("is not locked"), "{run:?}");
+
+    // A failover that will be stuck in its promotion poll holds the lock…
+    world.set_duration("rds.promote_read_replica", 120.0);
+    let arn = world
+        .start(&machine, &world.name("stuck"), &json!({"env": env}))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while world.lock_parameter().await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never took the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // …which unlock keeps while it runs.
+    let run = pilot_light(&world, &["unlock", "--env", &env], &[]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("RUNNING") && run.stderr.contains(&arn),
+        "{run:?}"
+    );
+    assert!(world.lock_parameter().await.is_some());
+
+    // Stopped (an operator's abort, a crash): the lock stays behind, and unlock frees it.
+    world
+        .sfn()
+        .stop_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("stop the stuck run");
+    // moto's engine stops the run in the background: wait until it no longer says RUNNING.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = world
+            .sfn()
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("describe the stopped run");
+        if described.status().as_str() != "RUNNING" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        world.lock_parameter().await.is_some(),
+        "a stopped run leaves its lock"
+    );
+    let run = pilot_light(&world, &["unlock", "--env", &env], &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // AWS says ABORTED; moto's engine reports a stopped execution as FAILED. Either is "not running".
+    assert!(
+        run.stdout.contains("ABORTED") || run.stdout.contains("FAILED"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains(&arn), "{run:?}");
+    assert!(world.lock_parameter().await.is_none(), "the lock is gone");
+}
