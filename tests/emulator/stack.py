@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import select
 import signal
 import socket
 import subprocess
@@ -325,13 +326,20 @@ def main(argv: list[str] | None = None) -> int:
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
         logging.getLogger("pilot-light").info("ready: %s", line)
 
-        if args.ignore_stdin:
-            while True:
-                time.sleep(3600)
-        else:
-            while os.read(0, 65536):
-                pass
-        return 0
+        # Wait for end of stdin (or, with --ignore-stdin, forever) until a shutdown signal. A plain
+        # blocking read would race with the signal: one landing after Python's last check for
+        # pending handlers but before the read() call leaves the read blocked (no EINTR). The
+        # signal's C handler also writes to the wakeup pipe, so select() wakes however late it comes.
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        signal.set_wakeup_fd(wake_write)
+        watched = [wake_read] if args.ignore_stdin else [0, wake_read]
+        while True:
+            ready, _, _ = select.select(watched, [], [])
+            if wake_read in ready:
+                os.read(wake_read, 512)  # the Python handler raises Shutdown right after this
+            if 0 in ready and not os.read(0, 65536):
+                return 0
     except Shutdown:
         return 0
     except Exception as error:
@@ -345,10 +353,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     status = main()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
+    # Flush without taking any lock: `logging.shutdown()` acquires every handler's lock, and a moto
+    # request thread (a daemon) may be holding one at this moment, which once kept a SIGTERM'd stack
+    # from exiting.
+    streams = [getattr(h, "stream", None) for h in logging.getLogger().handlers]
+    for stream in [*streams, sys.stdout, sys.stderr]:
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):
             pass
     # Skip interpreter finalisation: moto's server and Step Functions threads are daemons and may
