@@ -14,6 +14,9 @@ use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::json;
 use std::time::SystemTime;
 
+/// The class `orders` is resized to when its replica becomes production.
+const PRODUCTION_CLASS: &str = "db.r6g.large";
+
 #[tokio::main]
 async fn main() {
     println!("pilot-light demo: fail over from {PRIMARY_REGION} to {STANDBY_REGION}");
@@ -24,9 +27,17 @@ async fn main() {
         world.aws.moto_url, world.aws.lambda_url
     );
 
-    let pilot = world
+    let mut pilot = world
         .seed_pilot_light(&["orders", "accounts"], &["web", "api"])
         .await;
+    // From pilot light to full flame: `orders` runs small in the standby and is resized to its
+    // production shape once promoted, before traffic moves.
+    pilot.config["databases"][0]["productionShape"] = json!({
+        "instanceClass": PRODUCTION_CLASS, "multiAz": true, "backupRetentionDays": 7
+    });
+    pilot.config["poll"]["resize"] = json!({"intervalSeconds": 1, "maxAttempts": 60});
+    world.write_config(&pilot.config).await;
+    world.set_duration("rds.modify_db_instance", 3.0);
     world.set_duration("rds.promote_read_replica", 5.0);
     world.set_duration("autoscaling.launch_instance", 3.0);
     for operation in [
@@ -53,8 +64,9 @@ async fn main() {
             pilot.newest_standby_images[&group.name]
         );
     }
-    println!("  (promotion takes 5 s, an instance launch 3 s, a snapshot, copy, restore, replica");
-    println!("   creation or deletion 3 s in the emulator)");
+    println!("  orders has a production shape: {PRODUCTION_CLASS}, Multi-AZ, 7 days of backups");
+    println!("  (promotion takes 5 s, an instance launch 3 s, a resize, snapshot, copy, restore,");
+    println!("   replica creation or deletion 3 s in the emulator)");
 
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
     println!("\n== failover (ungraceful: no call into {PRIMARY_REGION})");
@@ -81,15 +93,24 @@ async fn main() {
         let standalone = instance
             .as_ref()
             .is_some_and(|i| i.read_replica_source_db_instance_identifier().is_none());
+        let class = instance
+            .as_ref()
+            .and_then(|i| i.db_instance_class())
+            .unwrap_or("?");
+        let multi_az = instance.as_ref().and_then(|i| i.multi_az()) == Some(true);
         ok &= status == "available" && standalone;
+        if db.name == "orders" {
+            ok &= class == PRODUCTION_CLASS && multi_az;
+        }
         println!(
-            "  {}: {status}, {}",
+            "  {}: {status}, {}, {class}{}",
             db.replica_id,
             if standalone {
                 "standalone (writable)"
             } else {
                 "still a replica"
-            }
+            },
+            if multi_az { ", Multi-AZ" } else { "" }
         );
     }
     for group in &pilot.groups {
@@ -176,8 +197,14 @@ async fn main() {
                 && r.read_replica_source_db_instance_identifier() == primary_arn.as_deref()
         });
         ok &= writable && protected;
+        let replica_class = replica
+            .as_ref()
+            .and_then(|r| r.db_instance_class())
+            .unwrap_or("?");
+        // The pilot light is small again: the re-created replica has the standby's own class.
+        ok &= replica_class != PRODUCTION_CLASS;
         println!(
-            "  {} ({PRIMARY_REGION}): {}; {} ({STANDBY_REGION}): {}",
+            "  {} ({PRIMARY_REGION}): {}; {} ({STANDBY_REGION}, {replica_class}): {}",
             db.primary_id,
             if writable {
                 "available, writable"
