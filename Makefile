@@ -3,6 +3,7 @@
 #   make test   every test: static checks, emulator patches (pytest), unit, mocked-SDK and end-to-end
 #   make check  static checks only: ASL schema, cfn-lint, sam validate --lint, cross-references, IAM audit
 #   make package  release build of every function for Lambda (sam build, arm64); not part of make test
+#   make bench  handler init, failover RTO, SSM sync, package size against baselines → bench/results.json; not part of make test
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -24,7 +25,7 @@ SAM := $(CURDIR)/$(SAM_VENV)/bin/sam
 SAM_ENV := AWS_REGION=us-west-2 AWS_DEFAULT_REGION=us-west-2 AWS_ACCESS_KEY_ID=none \
 	AWS_SECRET_ACCESS_KEY=none SAM_CLI_TELEMETRY=0 SAM_CLI_CONTACT_TELEMETRY=0
 
-.PHONY: all venv sam-venv build test test-emulator test-rust check test-static package demo lint fmt clean
+.PHONY: all venv sam-venv build test test-emulator test-rust check test-static package demo bench lint fmt clean
 
 all: build
 
@@ -54,8 +55,12 @@ build: $(VENV_STAMP)
 test-emulator: $(VENV_STAMP)
 	$(VENV)/bin/python -m pytest tests/emulator -q -p no:cacheprovider
 
+# Every test binary's stack audits its handlers' log when it shuts down (all JSON, no SecureString
+# value or KMS plaintext); audit_logs.py then checks the audits of this run.
 test-rust: build
+	@mkdir -p target && touch target/.test-run-began
 	cargo test --workspace --no-fail-fast
+	$(VENV)/bin/python tests/emulator/audit_logs.py --logs target/pilot-light-logs --since target/.test-run-began
 
 # Static checks, no emulator: every state machine against the States Language schema (as written, and
 # after substitution in static_checks), the templates with cfn-lint and `sam validate --lint`, the
@@ -94,6 +99,15 @@ package: $(VENV_STAMP) $(SAM_STAMP)
 
 demo: build
 	cargo run --quiet -p pilot-light-e2e --bin demo
+
+# Benchmarks against baselines measured in the same run (docs/benchmarks.md): handler init and peak
+# RSS vs Python/boto3 (release build into BENCH_TARGET_DIR, default ~/.cache/pilot-light/bench-target),
+# failover RTO vs a sequential state machine and SSM sync vs a naive copy on the emulator, zip sizes
+# from `make package`. Writes bench/results.json (not in git) and prints a table; never asserts timings.
+# Not part of `make test`. Options: BENCH_RUNS=10, BENCH_SKIP_RELEASE=1 (debug binaries, quick),
+# BENCH_CLEAN_BUILD=1 (also time a clean debug build).
+bench: build
+	$(VENV)/bin/python bench/run.py
 
 lint:
 	cargo fmt --all -- --check

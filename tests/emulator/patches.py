@@ -16,6 +16,10 @@ Control endpoints (served by the same server, see ``request_log`` and ``operatio
 * ``DELETE /pilot-light/durations[?resourcePrefix=P]``   drops that prefix's rules (no P: all)
 * ``GET    /pilot-light/requests?since=N&region=R&service=S&action=A``
   ``{"requests": [{"seq", "service", "action", "region", "time", "status"}], "lastSeq": N}``
+* ``POST   /pilot-light/faults``   one fault rule or ``{"rules": [...]}`` (see ``fault_injection``)
+* ``GET    /pilot-light/faults``   ``{"rules": [...]}`` with how many faults each has served
+* ``DELETE /pilot-light/faults[?label=L]``   drops that label's rules (no L: all)
+* ``GET    /pilot-light/log-audit?path=P``   audits a handler log against the secrets seen so far
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
@@ -400,13 +405,27 @@ _ROUTES: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {}
 _BEFORE_REQUEST: list[Callable[[dict[str, Any]], Callable[[int], None] | None]] = []
 # called by /moto-api/reset, before moto wipes its backends
 _ON_RESET: list[Callable[[], None]] = []
+# called after the before-request hooks; may answer the request instead of moto:
+# (HTTP status, headers, body) or None
+_INTERCEPT: list[Callable[[dict[str, Any]], tuple[int, list[tuple[str, str]], bytes] | None]] = []
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def _json_response(start_response: Any, status: int, body: Any) -> list[bytes]:
     payload = json.dumps(body).encode("utf-8")
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
     start_response(
-        f"{status} {reason.get(status, 'Error')}",
+        f"{status} {_REASONS.get(status, 'Error')}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
     )
     return [payload]
@@ -442,6 +461,14 @@ def _install_server_hooks() -> None:
             return dispatch_original(self, environ, start_response)
 
         callbacks = [cb for cb in (hook(environ) for hook in _BEFORE_REQUEST) if cb is not None]
+        for intercept in _INTERCEPT:
+            answer = intercept(environ)
+            if answer is not None:
+                status, headers, body = answer
+                for callback in callbacks:
+                    callback(status)
+                start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+                return [body]
         if not callbacks:
             return dispatch_original(self, environ, start_response)
 
@@ -1214,6 +1241,325 @@ def request_log() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 7. Fault injection
+# --------------------------------------------------------------------------------------------------
+
+#: what a service answers when it throttles: (HTTP status, error code)
+_THROTTLE: dict[str, tuple[int, str]] = {
+    "rds": (400, "Throttling"),
+    "ec2": (503, "RequestLimitExceeded"),
+    "autoscaling": (400, "Throttling"),
+    "ssm": (400, "ThrottlingException"),
+    "lambda": (429, "TooManyRequestsException"),
+    "events": (400, "ThrottlingException"),
+    "route53": (400, "Throttling"),
+    "s3": (503, "SlowDown"),
+    "kms": (400, "ThrottlingException"),
+    "sns": (400, "Throttling"),
+    "monitoring": (400, "Throttling"),
+    "logs": (400, "ThrottlingException"),
+    "sts": (400, "Throttling"),
+    "iam": (400, "Throttling"),
+}
+#: services by wire protocol (signing name); any other is treated as query XML
+_JSON_SERVICES = {"ssm", "events", "kms", "logs", "states"}
+_REST_JSON_SERVICES = {"lambda"}
+_FAULT_KINDS = ("throttle", "unavailable", "timeout")
+
+
+def fault_answer(service: str, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error a real ``service`` sends for a fault of ``kind``, in the service's wire protocol, so
+    each SDK classifies it as it would the real one (throttling error code, or a 5xx)."""
+    if kind == "throttle":
+        status, code = _THROTTLE.get(service, (400, "Throttling"))
+    elif kind == "unavailable":
+        status, code = (500, "InternalServerError") if service in _JSON_SERVICES else (
+            503,
+            "ServiceUnavailable",
+        )
+    else:
+        status, code = 504, "RequestTimeout"
+    message = f"injected fault: {kind}"
+    request_id = f"fault-{time.time_ns():x}"
+    if service in _JSON_SERVICES:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+    elif service in _REST_JSON_SERVICES:
+        body = json.dumps({"Type": "Service", "message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    elif service == "s3":
+        body = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+            f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        headers = [("Content-Type", "application/xml")]
+    elif service == "ec2":
+        body = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+            "</Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    else:
+        sender = "Sender" if status < 500 else "Receiver"
+        body = (
+            f"<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+            "</ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    headers.append(("x-amzn-RequestId", request_id))
+    headers.append(("Content-Length", str(len(body))))
+    return status, headers, body
+
+
+class Faults:
+    """Fault rules: each makes the next ``count`` matching requests fail."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[dict[str, Any]] = []
+
+    @staticmethod
+    def validate_rule(raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise _ControlError(400, "a fault rule is an object")
+        service, action = raw.get("service"), raw.get("action")
+        if not isinstance(service, str) or not service:
+            raise _ControlError(400, "service (the SigV4 signing name, e.g. rds) is required")
+        if action is not None and not isinstance(action, str):
+            raise _ControlError(400, "action must be a string (the operation name)")
+        kind = raw.get("kind")
+        if kind not in _FAULT_KINDS:
+            raise _ControlError(400, f"kind must be one of {', '.join(_FAULT_KINDS)}")
+        count = raw.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise _ControlError(400, "count must be a positive integer")
+        hold = raw.get("holdSeconds", 3.0 if kind == "timeout" else 0.0)
+        if not isinstance(hold, (int, float)) or isinstance(hold, bool) or not 0 <= hold <= 60:
+            raise _ControlError(400, "holdSeconds must be a number from 0 to 60")
+        for key in ("region", "mentions", "label", "exceptUserAgent"):
+            if raw.get(key) is not None and not isinstance(raw.get(key), str):
+                raise _ControlError(400, f"{key} must be a string")
+        return {
+            "service": service.lower(),
+            "action": action,
+            "region": raw.get("region"),
+            "mentions": raw.get("mentions"),
+            "label": raw.get("label"),
+            "exceptUserAgent": raw.get("exceptUserAgent"),
+            "kind": kind,
+            "count": count,
+            "holdSeconds": float(hold),
+            "served": 0,
+        }
+
+    def add(self, rules: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.rules.extend(rules)
+
+    def remove(self, label: str | None) -> int:
+        with self.lock:
+            kept = [r for r in self.rules if label is not None and r["label"] != label]
+            removed = len(self.rules) - len(kept)
+            self.rules = kept
+            return removed
+
+    def take(self, service: str | None, action: str | None, region: str | None,
+             params: Callable[[], dict[str, str]], user_agent: str = "") -> dict[str, Any] | None:
+        """The rule that fails this request (its count taken), or None."""
+        if not service:
+            return None
+        with self.lock:
+            if not self.rules:
+                return None
+            for rule in self.rules:
+                if rule["served"] >= rule["count"] or rule["service"] != service:
+                    continue
+                if rule["action"] not in (None, "*", action):
+                    continue
+                if rule["region"] is not None and rule["region"] != region:
+                    continue
+                if rule["exceptUserAgent"] and rule["exceptUserAgent"] in user_agent:
+                    continue
+                if rule["mentions"] is not None and not any(
+                    rule["mentions"] in value for value in params().values()
+                ):
+                    continue
+                rule["served"] += 1
+                return dict(rule)
+            return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.rules]
+
+
+FAULTS = Faults()
+
+
+def _faults_route(environ: dict[str, Any]) -> tuple[int, Any]:
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    if method == "GET":
+        return 200, {"rules": FAULTS.snapshot()}
+    if method == "POST":
+        try:
+            body = json.loads(_read_body(environ) or b"{}")
+        except ValueError as error:
+            raise _ControlError(400, f"body is not JSON: {error}") from error
+        raw_rules = body.get("rules") if isinstance(body, dict) and "rules" in body else [body]
+        if not isinstance(raw_rules, list):
+            raise _ControlError(400, "rules must be a list")
+        rules = [Faults.validate_rule(raw) for raw in raw_rules]
+        FAULTS.add(rules)
+        return 200, {"added": len(rules)}
+    if method == "DELETE":
+        removed = FAULTS.remove(_query(environ).get("label"))
+        return 200, {"removed": removed}
+    raise _ControlError(405, f"{method} is not supported here")
+
+
+@_once
+def fault_injection() -> None:
+    """Make the next N requests of an operation fail as the real service fails (AWS: on its bad day;
+    moto: never), so failover and failback can be shown to survive them.
+
+    A rule: ``{"service": signing name, "action": operation (omitted or "*": any), "kind":
+    "throttle" | "unavailable" | "timeout", "count": N (default 1), "region", "mentions" (a
+    substring one of the request's parameters must contain), "label" (to delete a test's rules),
+    "exceptUserAgent" (requests whose user agent contains it are never failed: a test harness's
+    own calls), "holdSeconds"}``. ``throttle`` answers the service's throttling error (``Throttling`` 400,
+    EC2 ``RequestLimitExceeded`` 503, Lambda ``TooManyRequestsException`` 429, S3 ``SlowDown``
+    503, ``ThrottlingException`` for JSON services); ``unavailable`` a 5xx (503
+    ``ServiceUnavailable``, JSON services 500 ``InternalServerError``); ``timeout`` holds the
+    request ``holdSeconds`` (default 3, longer than the clients' attempt timeout in the stack) and
+    then answers 504. The faulted request is logged with its status; moto never sees it, so nothing
+    changes. Rules are not cleared by ``/moto-api/reset``: tests delete theirs by label.
+    """
+    _install_server_hooks()
+
+    def intercept(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if not FAULTS.rules:
+            return None
+        service, action, region = describe_request(environ)
+        user_agent = " ".join(
+            environ.get(key) or "" for key in ("HTTP_USER_AGENT", "HTTP_X_AMZ_USER_AGENT")
+        )
+        rule = FAULTS.take(
+            service, action, region, lambda: request_params(environ), user_agent
+        )
+        if rule is None:
+            return None
+        _log(f"fault: {rule['kind']} for {service}.{action} in {region}")
+        if rule["kind"] == "timeout":
+            time.sleep(rule["holdSeconds"])
+        return fault_answer(rule["service"], rule["kind"])
+
+    _INTERCEPT.append(intercept)
+    _ROUTES["/pilot-light/faults"] = _faults_route
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Secret canaries and the handler log audit
+# --------------------------------------------------------------------------------------------------
+
+#: every SecureString value and KMS plaintext the server was given (only kept in memory)
+SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+#: shorter values are too likely to occur by chance ("true", "1") to be searched for
+_MIN_SECRET_LENGTH = 6
+
+
+def _remember_secret(value: Any) -> None:
+    if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+        with _SECRETS_LOCK:
+            SECRETS.add(value)
+
+
+@_once
+def secret_canaries() -> None:
+    """Remember every secret the server is handed, so the handlers' logs can be searched for them:
+    the values of ``SecureString`` parameters (``PutParameter``) and the plaintexts given to KMS
+    (``Encrypt``, base64-decoded too). Kept in this process's memory only, never logged or
+    written; ``audit_handler_log`` reports matches without the values."""
+    _install_server_hooks()
+
+    def remember(environ: dict[str, Any]) -> None:
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        if not target.endswith((".PutParameter", ".Encrypt")):
+            return None
+        try:
+            body = json.loads(_read_body(environ) or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        if target.endswith(".PutParameter") and body.get("Type") == "SecureString":
+            _remember_secret(body.get("Value"))
+        if target.endswith(".Encrypt"):
+            plaintext = body.get("Plaintext")
+            _remember_secret(plaintext)
+            try:
+                import base64
+
+                _remember_secret(base64.b64decode(plaintext or "").decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                pass
+        return None
+
+    def audit_route(environ: dict[str, Any]) -> tuple[int, Any]:
+        path = _query(environ).get("path")
+        if not path:
+            raise _ControlError(400, "path (of a log file) is required")
+        return 200, audit_handler_log(Path(path))
+
+    _BEFORE_REQUEST.append(remember)
+    _ROUTES["/pilot-light/log-audit"] = audit_route
+
+
+#: lines of ``cargo lambda watch`` itself (and of the cargo it runs), not of a handler
+#: (function instances share the log, so cargo's status lines can be split by another process's
+#: write: a fragment starts with the backtick-quoted path or profile, or "waiting for file lock")
+_WATCHER_LINE = re.compile(
+    r"^(\$ |\s*(TRACE|DEBUG|INFO|WARN|ERROR)\s|\s+(Compiling|Finished|Running|Blocking|Building|"
+    r"Updating|Downloaded|Downloading|Locking|Adding|Checking|Fresh)\b|\s*$|\s*`[^`]*`|"
+    r"\s*waiting for file lock)"
+)
+
+
+def audit_handler_log(path: Path, secrets: set[str] | None = None) -> dict[str, Any]:
+    """Audit one ``lambda.log``: every line a handler wrote is a JSON object, and no line contains a
+    secret. Returns counts and, per problem, the line number and a description (never the value)."""
+    secrets = set(SECRETS if secrets is None else secrets)
+    report: dict[str, Any] = {
+        "file": str(path),
+        "handlerLines": 0,
+        "watcherLines": 0,
+        "secretsSearched": len(secrets),
+        "notJson": [],
+        "secretFound": [],
+    }
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return report
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _WATCHER_LINE.match(line):
+            report["watcherLines"] += 1
+        else:
+            report["handlerLines"] += 1
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                report["notJson"].append({"line": number, "start": line[:120]})
+        if any(secret in line for secret in secrets):
+            report["secretFound"].append({"line": number})
+    return report
+
+
+# --------------------------------------------------------------------------------------------------
 # S3: GetBucketVersioning's XML root is VersioningConfiguration
 # --------------------------------------------------------------------------------------------------
 
@@ -1258,6 +1604,8 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     operation_durations,
     lambda_invoke_forwarding,
     request_log,
+    fault_injection,
+    secret_canaries,
     s3_output_xml_roots,
 )
 

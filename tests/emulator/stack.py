@@ -152,6 +152,9 @@ def start_cargo_lambda(
         "AWS_ACCESS_KEY_ID=testing",
         "AWS_SECRET_ACCESS_KEY=testing",
         "RUST_LOG=info",
+        # An injected `timeout` fault holds a request 3 s: the handlers give up on an attempt after 2 s
+        # (and retry it), as they would after 10 s on AWS.
+        "PILOT_LIGHT_AWS_ATTEMPT_TIMEOUT_SECONDS=2",
         *extra_env,
     ]
     # Tests run in parallel and Map states fan out: let each function run several instances at once
@@ -259,6 +262,18 @@ def with_signals_blocked(action: Any) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def write_log_audit(log_dir: Path) -> None:
+    """Audit the handlers' log against the secrets this server was given (``log-audit.json``, read
+    by ``tests/emulator/audit_logs.py`` at the end of ``make test``)."""
+    try:
+        import patches
+
+        report = patches.audit_handler_log(log_dir / "lambda.log")
+        (log_dir / "log-audit.json").write_text(json.dumps(report, indent=1))
+    except Exception as error:  # the audit must never keep the stack from exiting
+        print(f"stack.py: log audit failed: {error!r}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="pilot-light-emulator-")).resolve()
@@ -349,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         for sig in SHUTDOWN_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         stop_cargo_lambda(lambda_process)
+        if lambda_process is not None:
+            write_log_audit(log_dir)
 
 
 if __name__ == "__main__":

@@ -949,7 +949,7 @@ def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path) ->
         assert env_vars == [
             f"AWS_ENDPOINT_URL={info['motoUrl']}", "AWS_REGION=eu-west-1",
             "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "RUST_LOG=info",
-            "PILOT_LIGHT_ENV=t1",
+            "PILOT_LIGHT_AWS_ATTEMPT_TIMEOUT_SECONDS=2", "PILOT_LIGHT_ENV=t1",
         ]
         env_file = Path(args[args.index("--env-file") + 1])
         assert env_file.read_text() == "LIST=a,b\n"
@@ -1012,3 +1012,183 @@ def test_s3_output_xml_roots(url: str) -> None:
 
 def test_s3_output_xml_roots_fail_on_unpatched_moto(plain_url: str) -> None:
     fails_on_unpatched_moto(lambda: check_s3_output_roots(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# fault injection
+# --------------------------------------------------------------------------------------------------
+
+
+def single_attempt_client(url: str, service: str, region: str) -> Any:
+    """A client that never retries (``client`` retries once): each call is one request."""
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def check_fault_injection(url: str) -> None:
+    label = f"faults-{uid()}"
+    rds = single_attempt_client(url, "rds", EAST)
+    ec2 = single_attempt_client(url, "ec2", WEST)
+    ssm = single_attempt_client(url, "ssm", WEST)
+    lam = single_attempt_client(url, "lambda", WEST)
+    r53 = single_attempt_client(url, "route53", EAST)
+    name = f"/fault-test/{label}"
+    status, _ = http(
+        "POST",
+        f"{url}/pilot-light/faults",
+        {
+            "rules": [
+                {"service": "rds", "action": "DescribeDBInstances", "kind": "throttle",
+                 "count": 2, "region": EAST, "label": label},
+                {"service": "ec2", "action": "DescribeLaunchTemplates", "kind": "throttle",
+                 "label": label},
+                {"service": "ssm", "action": "PutParameter", "kind": "unavailable",
+                 "mentions": label, "label": label},
+                {"service": "lambda", "action": "ListFunctions", "kind": "throttle",
+                 "label": label},
+                {"service": "route53", "action": "ListHostedZones", "kind": "timeout",
+                 "holdSeconds": 0.5, "label": label},
+            ]
+        },
+    )
+    assert status == 200
+    since = http("GET", f"{url}/pilot-light/requests?since=0&region=none")[1]["lastSeq"]
+
+    # throttling, in each protocol's shape, for exactly `count` calls; other regions untouched
+    assert code_and_status(error_of(rds.describe_db_instances)) == ("Throttling", 400)
+    single_attempt_client(url, "rds", WEST).describe_db_instances()
+    assert code_and_status(error_of(rds.describe_db_instances)) == ("Throttling", 400)
+    rds.describe_db_instances()
+    assert code_and_status(error_of(ec2.describe_launch_templates)) == (
+        "RequestLimitExceeded",
+        503,
+    )
+    ec2.describe_launch_templates()
+    assert code_and_status(error_of(lam.list_functions)) == ("TooManyRequestsException", 429)
+    # a 5xx only for the request that mentions the label; the faulted write changed nothing
+    ssm.put_parameter(Name="/fault-test/other", Value="x", Type="String", Overwrite=True)
+    assert code_and_status(
+        error_of(lambda: ssm.put_parameter(Name=name, Value="v", Type="String"))
+    ) == ("InternalServerError", 500)
+    assert error_of(lambda: ssm.get_parameter(Name=name)).response["Error"]["Code"] == (
+        "ParameterNotFound"
+    )
+    ssm.put_parameter(Name=name, Value="v", Type="String")
+    # a timeout: held, then 504
+    began = time.monotonic()
+    assert code_and_status(error_of(r53.list_hosted_zones)) == ("RequestTimeout", 504)
+    assert time.monotonic() - began >= 0.5
+
+    _, rules = http("GET", f"{url}/pilot-light/faults")
+    served = {r["action"]: r["served"] for r in rules["rules"] if r["label"] == label}
+    assert served == {
+        "DescribeDBInstances": 2,
+        "DescribeLaunchTemplates": 1,
+        "PutParameter": 1,
+        "ListFunctions": 1,
+        "ListHostedZones": 1,
+    }
+    _, body = http("GET", f"{url}/pilot-light/requests?since={since}")
+    statuses = [(e["action"], e["status"]) for e in body["requests"]]
+    assert ("DescribeDBInstances", 400) in statuses and ("PutParameter", 500) in statuses
+    assert http("DELETE", f"{url}/pilot-light/faults?label={label}")[1] == {"removed": 5}
+    ssm.delete_parameter(Name=name)
+
+
+def test_injected_faults_fail_the_next_calls_in_each_protocols_shape(url: str) -> None:
+    check_fault_injection(url)
+
+
+def test_fault_injection_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_fault_injection(plain_url))
+
+
+def test_bad_fault_rules_are_refused(url: str) -> None:
+    for rule in (
+        {"action": "DescribeDBInstances", "kind": "throttle"},
+        {"service": "rds", "kind": "explode"},
+        {"service": "rds", "kind": "throttle", "count": 0},
+        {"service": "rds", "kind": "timeout", "holdSeconds": 600},
+    ):
+        status, body = http("POST", f"{url}/pilot-light/faults", rule)
+        assert status == 400, (rule, body)
+    assert http("GET", f"{url}/pilot-light/faults")[0] == 200
+
+
+# --------------------------------------------------------------------------------------------------
+# handler log audit
+# --------------------------------------------------------------------------------------------------
+
+
+def test_log_audit_flags_non_json_handler_lines_and_secrets_without_repeating_them(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(HERE))
+    import patches
+
+    log = tmp_path / "lambda.log"
+    log.write_text(
+        "$ cargo lambda watch -A 127.0.0.1\n"
+        " INFO starting Runtime server runtime_addr=127.0.0.1:1\n"
+        "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 0.27s\n"
+        " `dev` profile [unoptimized + debuginfo] target(s) in 0.38s\n"
+        " waiting for file lock on package cache\n"
+        '{"level":"INFO","fields":{"message":"synced","name":"/app/db/password"}}\n'
+        "thread 'main' panicked at src/main.rs:1:1\n"
+        '{"level":"INFO","fields":{"message":"value hunter2-secret"}}\n'
+        "\n"
+    )
+    report = patches.audit_handler_log(log, {"hunter2-secret"})
+    assert report["handlerLines"] == 3 and report["watcherLines"] == 6
+    assert report["notJson"] == [
+        {"line": 7, "start": "thread 'main' panicked at src/main.rs:1:1"}
+    ]
+    assert report["secretFound"] == [{"line": 8}]
+    assert "hunter2" not in json.dumps(report)
+    clean = patches.audit_handler_log(log, set())
+    assert clean["secretFound"] == []
+
+
+def test_secure_string_values_and_kms_plaintexts_become_canaries(url: str) -> None:
+    ssm = client(url, "ssm", WEST)
+    secret = f"canary-{uid()}"
+    ssm.put_parameter(Name=f"/canary/{uid()}", Value=secret, Type="SecureString")
+    ssm.put_parameter(Name=f"/canary/{uid()}", Value=f"plain-{uid()}", Type="String")
+    kms = client(url, "kms", WEST)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    plaintext = f"kms-plain-{uid()}"
+    kms.encrypt(KeyId=key, Plaintext=plaintext.encode())
+    # The stack's process holds the canaries: a log line with them is flagged by its audit.
+    probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"canary-{uid()}.log"
+    probe.write_text(f'{{"msg":"{secret}"}}\n{{"msg":"{plaintext}"}}\n{{"msg":"fine"}}\n')
+    try:
+        status, body = http("GET", f"{url}/pilot-light/log-audit?path={probe}")
+        assert status == 200, body
+        assert body["secretFound"] == [{"line": 1}, {"line": 2}], body
+        assert body["notJson"] == []
+    finally:
+        probe.unlink()
+
+
+def test_a_fault_rule_spares_the_user_agent_it_excepts(url: str) -> None:
+    label = f"faults-{uid()}"
+    http(
+        "POST",
+        f"{url}/pilot-light/faults",
+        {"service": "sqs", "action": "ListQueues", "kind": "unavailable", "count": 1,
+         "exceptUserAgent": "app/spared-harness", "label": label},
+    )
+    spared = boto3.client(
+        "sqs", region_name=WEST, endpoint_url=url, aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(user_agent_appid="spared-harness", retries={"total_max_attempts": 1}),
+    )
+    spared.list_queues()
+    assert code_and_status(error_of(single_attempt_client(url, "sqs", WEST).list_queues))[1] == 503
+    http("DELETE", f"{url}/pilot-light/faults?label={label}")

@@ -4,15 +4,54 @@
 //! talks to AWS in production and to the local emulator in tests. A handler keeps one [`Regional`] per
 //! service in its `Clients` struct and reuses it across invocations.
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::PilotLightError;
 
-/// Loads the shared SDK configuration from the environment (credentials, endpoint, retry defaults).
+/// Environment variable: seconds one attempt of an AWS call may take before it is abandoned and
+/// retried (default [`DEFAULT_ATTEMPT_TIMEOUT`]).
+pub const ATTEMPT_TIMEOUT_ENV: &str = "PILOT_LIGHT_AWS_ATTEMPT_TIMEOUT_SECONDS";
+/// One attempt of an AWS call: long enough for any control-plane call, short enough that three
+/// attempts fit in a handler's 60 s timeout.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting to an endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts per AWS call (standard retry: throttling, 5xx, timeouts and dropped connections, with
+/// jittered exponential backoff). Five instead of the SDK's three: on the day a region fails, every
+/// other customer's failover throttles the same control planes. Beyond these, the handler returns
+/// `Throttled` / `AwsUnavailable` and the state machine's Retry takes over.
+pub const AWS_MAX_ATTEMPTS: u32 = 5;
+
+/// Loads the shared SDK configuration from the environment (credentials, endpoint), with
+/// [`AWS_MAX_ATTEMPTS`] attempts per call and a bound on each attempt: an endpoint that accepts a request and never answers (half of a
+/// region down) costs one attempt, which the SDK's standard retry repeats, never the whole handler.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let attempt = attempt_timeout(std::env::var(ATTEMPT_TIMEOUT_ENV).ok().as_deref());
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(AWS_MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(attempt)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The attempt timeout from the environment's value: whole or fractional seconds from 0.1 to 60;
+/// anything else is the default.
+pub fn attempt_timeout(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| (0.1..=60.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
 }
 
 type MakeClient<C> = dyn Fn(&SdkConfig) -> C + Send + Sync;
@@ -92,6 +131,23 @@ pub fn validate_region(region: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_timeout_comes_from_the_environment_within_bounds() {
+        let cases: &[(Option<&str>, Duration)] = &[
+            (None, DEFAULT_ATTEMPT_TIMEOUT),
+            (Some("2"), Duration::from_secs(2)),
+            (Some(" 1.5 "), Duration::from_millis(1500)),
+            (Some("0"), DEFAULT_ATTEMPT_TIMEOUT),
+            (Some("-3"), DEFAULT_ATTEMPT_TIMEOUT),
+            (Some("61"), DEFAULT_ATTEMPT_TIMEOUT),
+            (Some("ten"), DEFAULT_ATTEMPT_TIMEOUT),
+            (Some(""), DEFAULT_ATTEMPT_TIMEOUT),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(attempt_timeout(*value), *expected, "{value:?}");
+        }
+    }
 
     #[test]
     fn region_names() {

@@ -87,8 +87,9 @@ pub struct PromoteReplicaOutput {
     /// The replication source still attached, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_source: Option<String>,
-    /// For `lag`: the latest `ReplicaLag` datapoint, in seconds (`None`: no datapoint yet).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For `lag`: the latest `ReplicaLag` datapoint, in seconds (`null`: no datapoint yet, or not
+    /// measured: the instance was promoted already). Always present, so the state machine can read
+    /// it whatever the answer.
     pub replica_lag_seconds: Option<f64>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
@@ -274,20 +275,22 @@ pub async fn handler(
 
     let mut replica_lag_seconds = None;
     let (status, obs) = match input.action {
-        PromoteAction::Lag => {
-            decide_status_for_lag(
-                &obs,
-                instance_id,
-                &input.primary_region,
-                &input.standby_region,
-            )?;
-            let cloudwatch = clients.cloudwatch.get(&input.standby_region)?;
-            replica_lag_seconds = latest_replica_lag(&cloudwatch, instance_id).await?;
-            (
-                decide_lag(replica_lag_seconds, input.max_replica_lag_seconds),
-                obs,
-            )
-        }
+        PromoteAction::Lag => match decide_status_for_lag(
+            &obs,
+            instance_id,
+            &input.primary_region,
+            &input.standby_region,
+        )? {
+            LagCheck::AlreadyPromoted => (StepStatus::AlreadyDone, obs),
+            LagCheck::Measure => {
+                let cloudwatch = clients.cloudwatch.get(&input.standby_region)?;
+                replica_lag_seconds = latest_replica_lag(&cloudwatch, instance_id).await?;
+                (
+                    decide_lag(replica_lag_seconds, input.max_replica_lag_seconds),
+                    obs,
+                )
+            }
+        },
         PromoteAction::Status => {
             let status = decide_status(
                 &obs,
@@ -346,15 +349,27 @@ pub async fn handler(
     })
 }
 
-/// `lag` only makes sense on a replica of the primary region.
-fn decide_status_for_lag(
+/// What `lag` does with the instance it observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagCheck {
+    /// A replica of the primary region: read its `ReplicaLag`.
+    Measure,
+    /// Promoted by pilot-light already (a re-run after a run that stopped after the promotion):
+    /// nothing replicates any more, there is nothing to wait for.
+    AlreadyPromoted,
+}
+
+/// `lag` only makes sense on a replica of the primary region, or on one pilot-light promoted.
+pub fn decide_status_for_lag(
     obs: &ReplicaObservation,
     instance_id: &str,
     primary_region: &str,
     standby_region: &str,
-) -> Result<(), PilotLightError> {
+) -> Result<LagCheck, PilotLightError> {
     match &obs.replication_source {
-        Some(source) => check_source_region(source, instance_id, primary_region, standby_region),
+        Some(source) => check_source_region(source, instance_id, primary_region, standby_region)
+            .map(|()| LagCheck::Measure),
+        None if obs.promoted_from.is_some() => Ok(LagCheck::AlreadyPromoted),
         None => Err(PilotLightError::NotAReplica {
             instance_id: instance_id.to_string(),
             region: standby_region.to_string(),
@@ -562,6 +577,26 @@ mod tests {
         ];
         for (latest, max, expected) in cases {
             assert_eq!(decide_lag(latest, max), expected, "{latest:?} {max}");
+        }
+    }
+
+    #[test]
+    fn lag_is_measured_on_a_replica_and_moot_once_pilot_light_promoted_it() {
+        let cases: Vec<(ReplicaObservation, Result<LagCheck, &str>)> = vec![
+            (obs("available", Some(SOURCE), false), Ok(LagCheck::Measure)),
+            (obs("available", Some(SOURCE), true), Ok(LagCheck::Measure)),
+            (obs("available", None, true), Ok(LagCheck::AlreadyPromoted)),
+            (obs("modifying", None, true), Ok(LagCheck::AlreadyPromoted)),
+            (obs("available", None, false), Err("NotAReplica")),
+            (
+                obs("available", Some("arn:aws:rds:us-west-2:1:db:x"), false),
+                Err("UnsafeOperation"),
+            ),
+        ];
+        for (observation, expected) in cases {
+            let got = decide_status_for_lag(&observation, "orders-dr", PRIMARY, STANDBY)
+                .map_err(|e| e.error_type());
+            assert_eq!(got, expected, "{observation:?}");
         }
     }
 

@@ -116,6 +116,21 @@ pub struct RunState {
     /// recorded while the primary could be seen.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub database_shapes: BTreeMap<String, serde_json::Value>,
+    /// The failback in progress: the id of the first failback execution since the last failover,
+    /// until the standby is protected again. Every re-run of that failback (after a failure, an
+    /// abort or a crash) names and owns what it makes with this id, so it finds and finishes the
+    /// earlier run's snapshot, copy, restored and renamed instances instead of starting over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback_id: Option<String>,
+}
+
+/// The identity a failback names its resources with: the one recorded in the run state, or (first
+/// failback since the failover) this execution's, which must then be recorded.
+pub fn failback_identity(state: Option<&RunState>, execution_id: &str) -> (String, bool) {
+    match state.and_then(|s| s.failback_id.clone()) {
+        Some(id) => (id, false),
+        None => (execution_id.to_string(), true),
+    }
 }
 
 /// The lock of an environment (`/pilot-light/<env>/lock`).
@@ -393,6 +408,10 @@ pub struct BeginFailbackResult {
     /// `state.databaseShapes`: the primary databases' recorded settings (`{}` when none).
     pub recorded_shapes: BTreeMap<String, serde_json::Value>,
     pub lock: Option<Lock>,
+    /// The identity snapshot-restore names and owns resources with (see `RunState::failback_id`);
+    /// absent when the failback has nothing to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failback_id: Option<String>,
 }
 
 /// What a failback does given the run state: the standby must be active; a primary that is active
@@ -967,6 +986,8 @@ async fn begin_failback(
         status,
         execution_id: Some(execution_id.to_string()),
         result: ActionResult::BeginFailback(Box::new(BeginFailbackResult {
+            failback_id: (decision != FailbackDecision::AlreadyActive)
+                .then(|| failback_identity(state.as_ref(), execution_id).0),
             decision,
             strategy: input.strategy,
             config: config.clone(),
@@ -1015,6 +1036,18 @@ async fn begin_failback(
             env: env.clone(),
             holder: "nobody: the lock vanished after we took it".into(),
         });
+    };
+    // The first failback since the failover records its identity; re-runs reuse it.
+    let state = match state {
+        Some(before) if failback_identity(Some(&before), execution_id).1 => {
+            let recorded = RunState {
+                failback_id: Some(execution_id.to_string()),
+                ..before
+            };
+            write_state(target, true, &recorded).await?;
+            Some(recorded)
+        }
+        other => other,
     };
     Ok(answer(decision, state, Some(lock), status))
 }
@@ -1107,6 +1140,14 @@ async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer,
                     before.execution_id.clone()
                 },
                 reprotect_pending: input.reprotect_pending.unwrap_or(before.reprotect_pending),
+                // A failover starts a new cycle; a protected standby ends the failback.
+                failback_id: if (switched && input.active_region == config.regions.standby)
+                    || input.reprotect_pending == Some(false)
+                {
+                    None
+                } else {
+                    before.failback_id.clone()
+                },
                 ..before
             };
             write_state(target, state.is_some(), &new_state).await?;
@@ -1475,6 +1516,27 @@ mod tests {
             let got = decide_mark_active(Some(&state), &LockView::Free, "prod", ME, PRIMARY, flag);
             assert_eq!(got, Ok(expected), "{state:?} {flag:?}");
         }
+    }
+
+    #[test]
+    fn a_failback_keeps_the_identity_of_the_first_run_since_the_failover() {
+        let fresh = state(Some(STANDBY));
+        assert_eq!(
+            failback_identity(Some(&fresh), "exec-b"),
+            ("exec-b".to_string(), true)
+        );
+        let resumed = RunState {
+            failback_id: Some("exec-a".into()),
+            ..state(Some(STANDBY))
+        };
+        assert_eq!(
+            failback_identity(Some(&resumed), "exec-b"),
+            ("exec-a".to_string(), false)
+        );
+        assert_eq!(
+            failback_identity(None, "exec-c"),
+            ("exec-c".to_string(), true)
+        );
     }
 
     #[test]

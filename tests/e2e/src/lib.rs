@@ -11,13 +11,17 @@
 //!   state machines with `${Placeholders}` replaced as `template.yaml` names them, runs executions and
 //!   reads their history. Dropping it deletes what it created, also when the test failed.
 
+pub mod cli;
 pub mod compute;
 pub mod dns;
+pub mod faults;
 pub mod functions;
+pub mod invariants;
 pub mod notify;
 pub mod pilot_light;
 pub mod template;
 pub mod world;
+pub mod world_state;
 
 pub use world::{Execution, HistoryEntry, LoggedRequest, StepSpan, World};
 

@@ -170,3 +170,66 @@ impl World {
             .expect("enable rule");
     }
 }
+
+/// A seeded pilot light (one database, one compute group) with the failover and failback state
+/// machines deployed and every replica's `ReplicaLag` at 0: ready for a graceful failover.
+pub struct FailoverAndFailback {
+    pub world: World,
+    pub pilot: SeededPilotLight,
+    pub failover: String,
+    pub failback: String,
+}
+
+impl FailoverAndFailback {
+    pub async fn seed(label: &str) -> Self {
+        let world = World::new(label).await;
+        let pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
+        let failover = world.deploy_with("failover", &pilot.substitutions()).await;
+        let failback = world.deploy_with("failback", &pilot.substitutions()).await;
+        for db in &pilot.databases {
+            world
+                .replica_caught_up(STANDBY_REGION, &db.replica_id)
+                .await;
+        }
+        Self {
+            world,
+            pilot,
+            failover,
+            failback,
+        }
+    }
+}
+
+impl World {
+    /// RDS publishes `ReplicaLag` for a replica; here the test does: a datapoint of 0, now (a
+    /// graceful failover waits for it).
+    pub async fn replica_caught_up(&self, region: &str, instance_id: &str) {
+        self.report_replica_lag(region, instance_id, 0.0).await;
+    }
+
+    /// A `ReplicaLag` datapoint of `seconds` for `instance_id`, timestamped now.
+    pub async fn report_replica_lag(&self, region: &str, instance_id: &str, seconds: f64) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+        aws_sdk_cloudwatch::Client::new(&self.config(region))
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("ReplicaLag")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("DBInstanceIdentifier")
+                            .value(instance_id)
+                            .build(),
+                    )
+                    .value(seconds)
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                        std::time::SystemTime::now(),
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put ReplicaLag");
+    }
+}

@@ -1,7 +1,7 @@
 //! One test's world in the shared local AWS: its own `env` name, resource prefix, state machines and
 //! parameters, torn down when the `World` is dropped.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sfn::config::Credentials;
 use pilot_light_core::config::config_parameter_name;
 use pilot_light_core::ENV_TAG_KEY;
@@ -122,9 +122,20 @@ pub struct LoggedRequest {
     pub region: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Value>,
+    /// When the emulator received it (epoch seconds).
+    #[serde(default)]
+    pub time: f64,
+    /// The HTTP status it answered (None while in flight).
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 impl LoggedRequest {
+    /// The parameter `name`, when it is a string.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).and_then(Value::as_str)
+    }
+
     /// True when any parameter (or the request path) mentions `text`.
     pub fn mentions(&self, text: &str) -> bool {
         self.params
@@ -151,6 +162,10 @@ struct Created {
     others: Vec<Cleanup>,
 }
 
+/// The harness's SDK app name (in its requests' user agent: `app/pilot-light-harness`), so injected
+/// faults can spare the harness's own calls.
+pub const HARNESS_APP_NAME: &str = "pilot-light-harness";
+
 /// One test's environment. See the crate documentation.
 pub struct World {
     /// The environment name: prefix of every resource and parameter of this test.
@@ -158,6 +173,8 @@ pub struct World {
     pub aws: &'static LocalAws,
     base: SdkConfig,
     created: Mutex<Created>,
+    /// Executions started through [`World::start`], with what the invariant checker needs.
+    runs: Mutex<BTreeMap<String, crate::invariants::RunStart>>,
 }
 
 impl World {
@@ -173,6 +190,7 @@ impl World {
             .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed) << 20);
         let env = format!("{label}-{:06x}", unique & 0xff_ffff);
         let base = aws_config::defaults(BehaviorVersion::latest())
+            .app_name(AppName::new(HARNESS_APP_NAME).expect("app name"))
             .endpoint_url(&aws.moto_url)
             .credentials_provider(Credentials::new(
                 "testing",
@@ -189,6 +207,7 @@ impl World {
             aws,
             base,
             created: Mutex::new(Created::default()),
+            runs: Mutex::new(BTreeMap::new()),
         };
         world.clear_durations();
         world
@@ -435,9 +454,12 @@ impl World {
         self.wait(&started, Duration::from_secs(240)).await
     }
 
-    /// Starts an execution; returns its ARN.
+    /// Starts an execution; returns its ARN. [`World::wait`] checks the invariants
+    /// (`crate::invariants`) once it has ended.
     pub async fn start(&self, state_machine_arn: &str, name: &str, input: &Value) -> String {
-        self.sfn()
+        let observed = self.observe_run_start(state_machine_arn, input).await;
+        let arn = self
+            .sfn()
             .start_execution()
             .state_machine_arn(state_machine_arn)
             .name(name)
@@ -446,11 +468,39 @@ impl World {
             .await
             .unwrap_or_else(|e| panic!("start execution {name}: {e:?}"))
             .execution_arn()
-            .to_string()
+            .to_string();
+        self.runs.lock().unwrap().insert(arn.clone(), observed);
+        arn
     }
 
-    /// Polls an execution until it is no longer RUNNING, or `timeout` passes.
+    /// Polls an execution until it is no longer RUNNING, or `timeout` passes. An execution that
+    /// ended and was started by [`World::start`] must keep every invariant (`crate::invariants`).
     pub async fn wait(&self, execution_arn: &str, timeout: Duration) -> Execution {
+        let execution = self.wait_without_checks(execution_arn, timeout).await;
+        if execution.status != "RUNNING" {
+            let started = self.runs.lock().unwrap().remove(execution_arn);
+            if let Some(started) = started {
+                let violations = self.invariant_violations(&started, &execution).await;
+                assert!(
+                    violations.is_empty(),
+                    "execution {execution_arn} ({} {:?} {:?}) broke invariants:\n  {}",
+                    execution.status,
+                    execution.error,
+                    execution.cause,
+                    violations
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n  ")
+                );
+            }
+        }
+        execution
+    }
+
+    /// [`World::wait`] without the invariant checks (for a run a test stops half-way on purpose and
+    /// checks after its re-run).
+    pub async fn wait_without_checks(&self, execution_arn: &str, timeout: Duration) -> Execution {
         let sfn = self.sfn();
         let began = Instant::now();
         loop {
@@ -623,6 +673,12 @@ impl World {
             &moto_url,
             "DELETE",
             &format!("/pilot-light/durations?resourcePrefix={env}"),
+            None,
+        );
+        let _ = http(
+            &moto_url,
+            "DELETE",
+            &format!("/pilot-light/faults?label={env}"),
             None,
         );
     }

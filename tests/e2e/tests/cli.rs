@@ -4,89 +4,20 @@
 //! `report` gives the execution's own timeline; bad input gives one line and a non-zero exit.
 //! The scheduled `readiness` handler (the same checks) notifies only when the result changes.
 
+use pilot_light_e2e::cli::{run_cli, CliRun};
 use pilot_light_e2e::pilot_light::SeededPilotLight;
 use pilot_light_e2e::template;
 use pilot_light_e2e::{World, ACCOUNT_ID, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Builds the `pilot-light` binary once (a no-op when it is fresh) and returns its path.
-fn cli_binary() -> &'static PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "pilot-light-cli",
-                "--bin",
-                "pilot-light",
-                "--message-format=json",
-            ])
-            .current_dir(pilot_light_e2e::repo_root())
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p pilot-light-cli: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named the pilot-light executable")
-    })
-}
-
 /// What one CLI run did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+type Run = CliRun;
 
-/// Runs `pilot-light <args>` against the emulator with test credentials, region us-west-2.
-/// `env` overrides (a `None` value removes the variable).
+/// Runs `pilot-light <args>` against the emulator (see `pilot_light_e2e::cli::run_cli`).
 async fn pilot_light(world: &World, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
-    let mut command = tokio::process::Command::new(cli_binary());
-    command
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &world.aws.moto_url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", STANDBY_REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/pilot-light-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/pilot-light-test-credentials",
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("PILOT_LIGHT_ENV")
-        .kill_on_drop(true);
-    for (key, value) in env {
-        match value {
-            Some(v) => command.env(key, v),
-            None => command.env_remove(key),
-        };
-    }
-    let out = tokio::time::timeout(Duration::from_secs(300), command.output())
-        .await
-        .expect("the CLI finished within 5 minutes")
-        .expect("run pilot-light");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_cli(world, args, env).await
 }
 
 /// A healthy pilot light: the seeded world, plus what the checks look at beyond it: an SSM path
@@ -112,30 +43,10 @@ async fn healthy_world(label: &str) -> (World, SeededPilotLight, String) {
 
 /// What RDS would report: a `ReplicaLag` datapoint for every replica, now.
 async fn report_replica_lag(world: &World, pilot: &SeededPilotLight, seconds: f64) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&world.config(STANDBY_REGION));
     for db in &pilot.databases {
-        cloudwatch
-            .put_metric_data()
-            .namespace("AWS/RDS")
-            .metric_data(
-                MetricDatum::builder()
-                    .metric_name("ReplicaLag")
-                    .dimensions(
-                        Dimension::builder()
-                            .name("DBInstanceIdentifier")
-                            .value(&db.replica_id)
-                            .build(),
-                    )
-                    .value(seconds)
-                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
-                        std::time::SystemTime::now(),
-                    ))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("put ReplicaLag");
+        world
+            .report_replica_lag(STANDBY_REGION, &db.replica_id, seconds)
+            .await;
     }
 }
 

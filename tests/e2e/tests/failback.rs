@@ -63,32 +63,12 @@ fn assert_succeeded(run: &Execution) {
     );
 }
 
-/// RDS publishes `ReplicaLag` for a replica; here the test does, as the replica catches up.
-async fn replica_caught_up(world: &World, region: &str, instance_id: &str) {
-    aws_sdk_cloudwatch::Client::new(&world.config(region))
-        .put_metric_data()
-        .namespace("AWS/RDS")
-        .metric_data(
-            aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("ReplicaLag")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("DBInstanceIdentifier")
-                        .value(instance_id)
-                        .build(),
-                )
-                .value(0.0)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put ReplicaLag");
-}
-
 /// A graceful (planned) failover; the primary's groups end at 0, the standby serves.
 async fn fail_over(fw: &FailbackWorld, name: &str) {
     let db = &fw.pilot.databases[0];
-    replica_caught_up(&fw.world, STANDBY_REGION, &db.replica_id).await;
+    fw.world
+        .replica_caught_up(STANDBY_REGION, &db.replica_id)
+        .await;
     let run = fw
         .world
         .run(
@@ -105,7 +85,9 @@ async fn fail_over(fw: &FailbackWorld, name: &str) {
 async fn fail_back(fw: &FailbackWorld, name: &str, strategy: &str) -> Execution {
     if strategy == "replica" {
         // The reverse replica will be created under the primary's identifier in the primary region.
-        replica_caught_up(&fw.world, PRIMARY_REGION, &fw.pilot.databases[0].primary_id).await;
+        fw.world
+            .replica_caught_up(PRIMARY_REGION, &fw.pilot.databases[0].primary_id)
+            .await;
     }
     fw.world
         .run(

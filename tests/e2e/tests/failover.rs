@@ -310,42 +310,84 @@ async fn recovery_time_is_the_longest_branch_not_the_sum() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_failovers_started_at_the_same_moment_fail_over_once() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_failovers_started_at_the_same_moment_fail_over_once() {
     let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, pilot, machine) = failover_world("fo-race", &["orders"], &["web"]).await;
     world.set_duration("rds.promote_read_replica", 2.0);
     let before = world.last_request_seq();
     let input = json!({"env": world.env});
-    let (name_a, name_b) = (world.name("a"), world.name("b"));
-    let (a, b) = tokio::join!(
-        world.start(&machine, &name_a, &input),
-        world.start(&machine, &name_b, &input)
-    );
-    let (a, b) = tokio::join!(
-        world.wait(&a, Duration::from_secs(240)),
-        world.wait(&b, Duration::from_secs(240))
-    );
-    let (winner, loser) = if a.status == "SUCCEEDED" {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    assert_succeeded(&winner);
-    assert_eq!(winner.output.as_ref().unwrap()["outcome"], "succeeded");
-    assert_eq!(loser.status, "FAILED", "{:?}", loser.output);
+    // Five starts released together (a pager storm: alarms, Health, two operators and a retry).
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(5));
+    let mut starts = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let (gate, machine, input) = (gate.clone(), machine.clone(), input.clone());
+        let name = world.name(&format!("race-{n}"));
+        let sfn = world.sfn();
+        starts.spawn(async move {
+            gate.wait().await;
+            sfn.start_execution()
+                .state_machine_arn(machine)
+                .name(name)
+                .input(input.to_string())
+                .send()
+                .await
+                .expect("start execution")
+                .execution_arn()
+                .to_string()
+        });
+    }
+    let mut arns = Vec::new();
+    while let Some(arn) = starts.join_next().await {
+        arns.push(arn.expect("start task"));
+    }
+    let mut runs = Vec::new();
+    for arn in &arns {
+        runs.push(world.wait(arn, Duration::from_secs(240)).await);
+    }
+    let winners: Vec<&Execution> = runs.iter().filter(|r| r.status == "SUCCEEDED").collect();
     assert_eq!(
-        loser.error.as_deref(),
-        Some("FailoverInProgress"),
+        winners.len(),
+        1,
         "{:?}",
-        loser.cause
+        runs.iter()
+            .map(|r| (&r.status, &r.error, &r.cause))
+            .collect::<Vec<_>>()
     );
-    assert_eq!(loser.times_entered("PromoteReplica"), 0, "the loser acted");
+    assert_eq!(winners[0].output.as_ref().unwrap()["outcome"], "succeeded");
+    for loser in runs.iter().filter(|r| r.status != "SUCCEEDED") {
+        assert_eq!(loser.status, "FAILED", "{:?}", loser.output);
+        assert_eq!(
+            loser.error.as_deref(),
+            Some("FailoverInProgress"),
+            "{:?}",
+            loser.cause
+        );
+        for step in [
+            "PromoteReplica",
+            "UpdateLaunchTemplate",
+            "ScaleGroup",
+            "SwitchTraffic",
+        ] {
+            assert_eq!(loser.times_entered(step), 0, "a loser ran {step}");
+        }
+    }
     assert_eq!(
         world
             .calls_on(before, "PromoteReadReplica", &pilot.databases[0].replica_id)
             .len(),
-        1
+        1,
+        "exactly one promotion"
+    );
+    assert_eq!(
+        world
+            .requests_since(before)
+            .0
+            .iter()
+            .filter(|r| r.action == "ChangeResourceRecordSets" && r.mentions(&pilot.zone.id))
+            .count(),
+        1,
+        "exactly one traffic switch"
     );
     assert_standby_serves(&world, &pilot).await;
 }

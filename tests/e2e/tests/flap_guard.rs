@@ -74,7 +74,20 @@ async fn an_automatic_failover_soon_after_a_switch_is_refused_and_a_manual_one_i
         .notifications(&pilot.topic, 1, Duration::from_secs(20))
         .await;
 
-    // 2. People fail back; failback's last step marks the primary active again.
+    // 2. People fail back: the standby's compute is fenced (a real failback scales it to 0; the
+    //    invariant checker insists no second stack runs on a writable database) and failback's
+    //    last step marks the primary active again.
+    for group in &pilot.groups {
+        world
+            .autoscaling(STANDBY_REGION)
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&group.standby.auto_scaling_group_name)
+            .min_size(0)
+            .desired_capacity(0)
+            .send()
+            .await
+            .expect("fence the standby group");
+    }
     let failback_id = format!(
         "arn:aws:states:{STANDBY_REGION}:123456789012:execution:pilot-light-{}-failback:fb-1",
         world.env

@@ -48,28 +48,6 @@ fn assert_succeeded(run: &Execution) {
     );
 }
 
-/// RDS publishes `ReplicaLag` for a replica; here the test does (graceful failover waits for 0).
-async fn replica_caught_up(world: &World, instance_id: &str) {
-    aws_sdk_cloudwatch::Client::new(&world.config(STANDBY_REGION))
-        .put_metric_data()
-        .namespace("AWS/RDS")
-        .metric_data(
-            aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("ReplicaLag")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("DBInstanceIdentifier")
-                        .value(instance_id)
-                        .build(),
-                )
-                .value(0.0)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put ReplicaLag");
-}
-
 /// S3 writes (Put*/Delete*/Copy*) on the pair's buckets logged after `since`, as `(action, region)`
 /// (other tests share the emulator: only this world's buckets count).
 fn s3_writes(world: &World, pair: &BucketPair, since: u64) -> Vec<(String, Option<String>)> {
@@ -287,7 +265,9 @@ async fn ungraceful_failover_turns_replication_round_without_the_primary_and_fai
 #[tokio::test]
 async fn graceful_failover_and_a_failback_that_copies_the_standbys_writes_back() {
     let sw = s3_world("s3cp").await;
-    replica_caught_up(&sw.world, &sw.pilot.databases[0].replica_id).await;
+    sw.world
+        .replica_caught_up(STANDBY_REGION, &sw.pilot.databases[0].replica_id)
+        .await;
     let run = sw
         .world
         .run(

@@ -26,5 +26,7 @@ async fn hook(event: Value) -> Result<Value, Diagnostic> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // JSON logs like every pilot-light function (the stack's log audit checks every line).
+    pilot_light_core::logging::init();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| hook(event.payload))).await
 }

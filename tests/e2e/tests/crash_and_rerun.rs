@@ -1,0 +1,252 @@
+//! Crash and re-run: for every step k of failover and of failback, the execution is aborted right
+//! after k (StopExecution once k's `TaskStateExited` is in the history: what an operator's abort,
+//! a region-wide Step Functions outage or a deployment mid-run leaves), the stale lock is freed the
+//! documented way (`pilot-light unlock`, which refuses while the run still runs), and a new
+//! execution is started. Its end state must equal the uninterrupted run's (`World::world_state`,
+//! compared normalized), and the invariant checker runs on the re-run.
+//!
+//! The steps are the Task states of the uninterrupted run, in the order they first finished (inner
+//! steps of the parallel branches and Maps included). Cases run a few at a time, each in a world of
+//! its own.
+
+use pilot_light_e2e::cli::run_cli;
+use pilot_light_e2e::pilot_light::FailoverAndFailback as Scenario;
+use pilot_light_e2e::world_state::{differences, WorldState};
+use pilot_light_e2e::{Execution, World};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Worlds crashed and re-run at the same time.
+const CONCURRENT_CASES: usize = 4;
+
+async fn scenario(label: &str) -> Scenario {
+    Scenario::seed(label).await
+}
+
+fn failover_input(world: &World) -> Value {
+    json!({"env": world.env, "mode": "graceful"})
+}
+
+fn failback_input(world: &World) -> Value {
+    json!({"env": world.env, "strategy": "snapshot"})
+}
+
+fn assert_succeeded(run: &Execution, what: &str) {
+    assert_eq!(
+        run.status, "SUCCEEDED",
+        "{what}: error {:?}: {:?}",
+        run.error, run.cause
+    );
+}
+
+/// The Task states of a run in the order they first finished.
+fn task_steps(run: &Execution) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    for entry in &run.history {
+        if entry.kind == "TaskStateExited" {
+            if let Some(state) = &entry.state {
+                if !steps.contains(state) {
+                    steps.push(state.clone());
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// Starts `machine`, stops the execution as soon as `step` has finished, and waits until it no
+/// longer runs. Returns what the stopped execution had done (its status: moto reports a stopped
+/// run as FAILED; SUCCEEDED when it ended before the stop landed).
+async fn crash_after(
+    world: &World,
+    machine: &str,
+    name: &str,
+    input: &Value,
+    step: &str,
+) -> String {
+    let arn = world.start(machine, name, input).await;
+    let sfn = world.sfn();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    'poll: loop {
+        assert!(Instant::now() < deadline, "{step} never finished in {name}");
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("describe execution");
+        let mut token = None;
+        loop {
+            let page = sfn
+                .get_execution_history()
+                .execution_arn(&arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("execution history");
+            let finished = page.events().iter().any(|e| {
+                e.r#type().as_str() == "TaskStateExited"
+                    && e.state_exited_event_details().map(|d| d.name()) == Some(step)
+            });
+            if finished {
+                break 'poll;
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        if described.status().as_str() != "RUNNING" {
+            panic!(
+                "{name} ended {} before {step} finished",
+                described.status().as_str()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = sfn.stop_execution().execution_arn(&arn).send().await;
+    world
+        .wait_without_checks(&arn, Duration::from_secs(60))
+        .await
+        .status
+}
+
+/// `pilot-light unlock`: frees the lock the stopped run left (exit 0 also when nothing is locked).
+async fn unlock(world: &World) {
+    let run = run_cli(world, &["unlock", "--env", &world.env], &[]).await;
+    assert_eq!(run.code, 0, "unlock: {run:?}");
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flow {
+    Failover,
+    Failback,
+}
+
+/// The uninterrupted run: its steps and the end state.
+async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
+    let s = scenario(match flow {
+        Flow::Failover => "crash-fo-base",
+        Flow::Failback => "crash-fb-base",
+    })
+    .await;
+    let failover = s
+        .world
+        .run(&s.failover, &s.world.name("fo"), &failover_input(&s.world))
+        .await;
+    assert_succeeded(&failover, "uninterrupted failover");
+    let run = match flow {
+        Flow::Failover => failover,
+        Flow::Failback => {
+            let run = s
+                .world
+                .run(&s.failback, &s.world.name("fb"), &failback_input(&s.world))
+                .await;
+            assert_succeeded(&run, "uninterrupted failback");
+            run
+        }
+    };
+    (task_steps(&run), s.world.world_state().await)
+}
+
+/// One case: crash `flow` right after `step`, unlock, re-run; the differences from `expected`.
+async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldState>) -> String {
+    let s = scenario(match flow {
+        Flow::Failover => "crash-fo",
+        Flow::Failback => "crash-fb",
+    })
+    .await;
+    let world = &s.world;
+    if flow == Flow::Failback {
+        let run = world
+            .run(&s.failover, &world.name("fo"), &failover_input(world))
+            .await;
+        assert_succeeded(&run, "failover before the failback");
+    }
+    let (machine, input) = match flow {
+        Flow::Failover => (&s.failover, failover_input(world)),
+        Flow::Failback => (&s.failback, failback_input(world)),
+    };
+    let stopped = crash_after(
+        world,
+        machine,
+        &world.name(&format!("k{index}")),
+        &input,
+        &step,
+    )
+    .await;
+    unlock(world).await;
+    let rerun = world
+        .run(machine, &world.name(&format!("k{index}-rerun")), &input)
+        .await;
+    assert_succeeded(&rerun, &format!("re-run after a crash after {step}"));
+    let diff = differences(&expected, &world.world_state().await);
+    let verdict = if diff.is_empty() {
+        "same end state".to_string()
+    } else {
+        format!("DIFFERENT END STATE:\n      {}", diff.join("\n      "))
+    };
+    format!("{flow:?} crashed after {step} (stopped run: {stopped}); re-run: {verdict}")
+}
+
+async fn crash_every_step(flow: Flow) {
+    let (steps, expected) = uninterrupted(flow).await;
+    assert!(steps.len() >= 8, "too few steps: {steps:?}");
+    let expected = Arc::new(expected);
+    let gate = Arc::new(Semaphore::new(CONCURRENT_CASES));
+    let mut cases = tokio::task::JoinSet::new();
+    for (index, step) in steps.iter().cloned().enumerate() {
+        let (gate, expected) = (gate.clone(), expected.clone());
+        cases.spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("semaphore");
+            let label = step.clone();
+            let outcome = tokio::spawn(crash_case(flow, index, step, expected)).await;
+            (index, label, outcome)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = cases.join_next().await {
+        let (index, step, outcome) = joined.expect("case task");
+        let line = match outcome {
+            Ok(line) => line,
+            Err(panic) => format!("{flow:?} crashed after {step}: FAILED: {panic}"),
+        };
+        outcomes.push((index, line));
+    }
+    outcomes.sort();
+    let survived = outcomes
+        .iter()
+        .filter(|(_, l)| l.ends_with("same end state"))
+        .count();
+    println!(
+        "{flow:?}: {survived} of {} crash cases re-ran to the uninterrupted end state",
+        outcomes.len()
+    );
+    for (_, line) in &outcomes {
+        println!("  {line}");
+    }
+    assert_eq!(
+        survived,
+        outcomes.len(),
+        "crash cases that did not end where the uninterrupted run does:\n{}",
+        outcomes
+            .iter()
+            .filter(|(_, l)| !l.ends_with("same end state"))
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
+    crash_every_step(Flow::Failover).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
+    crash_every_step(Flow::Failback).await;
+}
