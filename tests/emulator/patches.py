@@ -1527,9 +1527,13 @@ _WATCHER_LINE = re.compile(
 )
 
 
-def audit_handler_log(path: Path, secrets: set[str] | None = None) -> dict[str, Any]:
+def audit_handler_log(
+    path: Path, secrets: set[str] | None = None, limit: int | None = None
+) -> dict[str, Any]:
     """Audit one ``lambda.log``: every line a handler wrote is a JSON object, and no line contains a
-    secret. Returns counts and, per problem, the line number and a description (never the value)."""
+    secret. Returns counts and, per problem, the line number and a description (never the value).
+    ``limit``: audit only the first ``limit`` bytes (what was written while the functions served;
+    ``stack.py`` passes the size the log had before it killed them)."""
     secrets = set(SECRETS if secrets is None else secrets)
     report: dict[str, Any] = {
         "file": str(path),
@@ -1540,9 +1544,11 @@ def audit_handler_log(path: Path, secrets: set[str] | None = None) -> dict[str, 
         "secretFound": [],
     }
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as log:
+            raw = log.read() if limit is None else log.read(limit)
     except FileNotFoundError:
         return report
+    text = raw.decode("utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         if _WATCHER_LINE.match(line):
             report["watcherLines"] += 1

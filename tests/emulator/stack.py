@@ -262,13 +262,20 @@ def with_signals_blocked(action: Any) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def write_log_audit(log_dir: Path) -> None:
-    """Audit the handlers' log against the secrets this server was given (``log-audit.json``, read
-    by ``tests/emulator/audit_logs.py`` at the end of ``make test``)."""
+def log_size(log_dir: Path) -> int | None:
+    try:
+        return (log_dir / "lambda.log").stat().st_size
+    except OSError:
+        return None
+
+
+def write_log_audit(log_dir: Path, limit: int | None = None) -> None:
+    """Audit the handlers' log (its first ``limit`` bytes) against the secrets this server was given
+    (``log-audit.json``, read by ``tests/emulator/audit_logs.py`` at the end of ``make test``)."""
     try:
         import patches
 
-        report = patches.audit_handler_log(log_dir / "lambda.log")
+        report = patches.audit_handler_log(log_dir / "lambda.log", limit=limit)
         (log_dir / "log-audit.json").write_text(json.dumps(report, indent=1))
     except Exception as error:  # the audit must never keep the stack from exiting
         print(f"stack.py: log audit failed: {error!r}", file=sys.stderr, flush=True)
@@ -363,9 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig in SHUTDOWN_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+        # Audit what the functions wrote while they served: a runtime killed mid-flight may print a
+        # panic on its way out (tokio shutting down under a pending task), which is not a log line.
+        served_bytes = log_size(log_dir)
         stop_cargo_lambda(lambda_process)
         if lambda_process is not None:
-            write_log_audit(log_dir)
+            write_log_audit(log_dir, served_bytes)
 
 
 if __name__ == "__main__":

@@ -1153,6 +1153,12 @@ def test_log_audit_flags_non_json_handler_lines_and_secrets_without_repeating_th
     assert "hunter2" not in json.dumps(report)
     clean = patches.audit_handler_log(log, set())
     assert clean["secretFound"] == []
+    # Only what was written before the stack killed the functions is audited.
+    served = len(log.read_bytes())
+    with open(log, "a") as tail:
+        tail.write("thread 'tokio-rt-worker' panicked at tokio/src/runtime/...: shutting down\n")
+    assert len(patches.audit_handler_log(log, set())["notJson"]) == 2
+    assert len(patches.audit_handler_log(log, set(), limit=served)["notJson"]) == 1
 
 
 def test_secure_string_values_and_kms_plaintexts_become_canaries(url: str) -> None:
