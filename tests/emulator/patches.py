@@ -507,6 +507,18 @@ def _query(environ: dict[str, Any]) -> dict[str, str]:
     return {key: values[-1] for key, values in parsed.items()}
 
 
+def _posted_rules(environ: dict[str, Any]) -> list[Any]:
+    """The rules a control POST carries: one rule object, or ``{"rules": [...]}``."""
+    try:
+        body = json.loads(_read_body(environ) or b"{}")
+    except ValueError as error:
+        raise _ControlError(400, f"body is not JSON: {error}") from error
+    raw_rules = body.get("rules") if isinstance(body, dict) and "rules" in body else [body]
+    if not isinstance(raw_rules, list):
+        raise _ControlError(400, "rules must be a list")
+    return raw_rules
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """Read the request body and put it back, so moto can still read it."""
     try:
@@ -679,14 +691,7 @@ def _durations_route(environ: dict[str, Any]) -> tuple[int, Any]:
         with TRANSITIONS.lock:
             return 200, {"rules": list(TRANSITIONS.rules), "pending": len(TRANSITIONS.pending)}
     if method == "POST":
-        try:
-            body = json.loads(_read_body(environ) or b"{}")
-        except ValueError as error:
-            raise _ControlError(400, f"body is not JSON: {error}") from error
-        raw_rules = body.get("rules") if isinstance(body, dict) and "rules" in body else [body]
-        if not isinstance(raw_rules, list):
-            raise _ControlError(400, "rules must be a list")
-        rules = [Transitions.validate_rule(raw) for raw in raw_rules]
+        rules = [Transitions.validate_rule(raw) for raw in _posted_rules(environ)]
         TRANSITIONS.add_rules(rules)
         with TRANSITIONS.lock:
             return 200, {"added": len(rules), "rules": list(TRANSITIONS.rules)}
@@ -1403,14 +1408,7 @@ def _faults_route(environ: dict[str, Any]) -> tuple[int, Any]:
     if method == "GET":
         return 200, {"rules": FAULTS.snapshot()}
     if method == "POST":
-        try:
-            body = json.loads(_read_body(environ) or b"{}")
-        except ValueError as error:
-            raise _ControlError(400, f"body is not JSON: {error}") from error
-        raw_rules = body.get("rules") if isinstance(body, dict) and "rules" in body else [body]
-        if not isinstance(raw_rules, list):
-            raise _ControlError(400, "rules must be a list")
-        rules = [Faults.validate_rule(raw) for raw in raw_rules]
+        rules = [Faults.validate_rule(raw) for raw in _posted_rules(environ)]
         FAULTS.add(rules)
         return 200, {"added": len(rules)}
     if method == "DELETE":
