@@ -56,11 +56,14 @@ test-emulator: $(VENV_STAMP)
 	$(VENV)/bin/python -m pytest tests/emulator -q -p no:cacheprovider
 
 # Every test binary's stack audits its handlers' log when it shuts down (all JSON, no SecureString
-# value or KMS plaintext); audit_logs.py then checks the audits of this run.
+# value or KMS plaintext); audit_logs.py then checks the audits of this run. Every scenario runs with
+# the harness's application writing; data_report.py prints the table of their data checks (writes
+# acknowledged, lost, split brain, RPO, write-unavailability) and fails on any violation.
 test-rust: build
 	@mkdir -p target && touch target/.test-run-began
-	cargo test --workspace --no-fail-fast
+	$(VENV)/bin/python tests/run_tests.py
 	$(VENV)/bin/python tests/emulator/audit_logs.py --logs target/pilot-light-logs --since target/.test-run-began
+	$(VENV)/bin/python tests/emulator/data_report.py --logs target/pilot-light-logs --since target/.test-run-began --markdown target/data-checks.md
 
 # Static checks, no emulator: every state machine against the States Language schema (as written, and
 # after substitution in static_checks), the templates with cfn-lint and `sam validate --lint`, the

@@ -20,6 +20,8 @@ Control endpoints (served by the same server, see ``request_log`` and ``operatio
 * ``GET    /pilot-light/faults``   ``{"rules": [...]}`` with how many faults each has served
 * ``DELETE /pilot-light/faults[?label=L]``   drops that label's rules (no L: all)
 * ``GET    /pilot-light/log-audit?path=P``   audits a handler log against the secrets seen so far
+* ``/pilot-light/data/{writes,log,snapshot,instances,lag,outage,metrics}``   the RDS data plane
+  (``rds_data_plane``, ``data_plane.py``)
 """
 
 from __future__ import annotations
@@ -955,6 +957,37 @@ def operation_durations() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 4b. RDS data plane (the model lives in data_plane.py)
+# --------------------------------------------------------------------------------------------------
+
+
+@_once
+def rds_data_plane() -> None:
+    """RDS instances hold data (AWS), not only configuration (moto).
+
+    Every DB instance keeps an ordered log of committed writes (``POST /pilot-light/data/writes``),
+    accepted only while it is writable: standalone, ``available`` (or ``modifying``/``backing-up``),
+    no promotion in flight, its region not in an outage. A read replica starts from its source's log
+    and applies each later entry after its apply lag (default 0.3 s, ``/pilot-light/data/lag``
+    rules); ``PromoteReadReplica`` cuts replication at the call; snapshots (manual, copied, final)
+    freeze the log and restores start from it; a region outage (``/pilot-light/data/outage``)
+    refuses writes and loses what had not replicated out of the region by then; ``ReplicaLag``
+    (CloudWatch ``AWS/RDS``) is published from the model (``/pilot-light/data/metrics``: one
+    datapoint per period, visible after a delay; AWS's 60 s / 60 s by default, ``stack.py``'s
+    1 s / 1 s, a GetMetricStatistics period of 60 s then standing for one model period);
+    ``LatestRestorableTime`` is the instance's last own write. See ``data_plane.py``. Applied after
+    ``operation_durations`` and ``rds_promote_read_replica_detaches``, whose effects it reads.
+    """
+    _install_server_hooks()
+    try:
+        from . import data_plane  # type: ignore[import-not-found]
+    except ImportError:
+        import data_plane  # type: ignore[import-not-found, no-redef]
+
+    data_plane.install(sys.modules[__name__])
+
+
+# --------------------------------------------------------------------------------------------------
 # 5. Lambda Invoke → cargo lambda watch
 # --------------------------------------------------------------------------------------------------
 
@@ -1097,6 +1130,7 @@ class RequestLog:
         action: str | None,
         region: str | None,
         params: dict[str, str] | None = None,
+        caller: str | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             self.last_seq += 1
@@ -1105,6 +1139,7 @@ class RequestLog:
                 "service": service,
                 "action": action,
                 "region": region,
+                "caller": caller,
                 "params": params or {},
                 "time": time.time(),
                 "status": None,
@@ -1118,6 +1153,7 @@ class RequestLog:
         region: str | None = None,
         service: str | None = None,
         action: str | None = None,
+        except_caller: str | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             selected = [
@@ -1127,6 +1163,7 @@ class RequestLog:
                 and (region is None or e["region"] == region)
                 and (service is None or e["service"] == service)
                 and (action is None or e["action"] == action)
+                and (except_caller is None or e["caller"] != except_caller)
             ]
             return {"requests": selected, "lastSeq": self.last_seq}
 
@@ -1202,6 +1239,18 @@ def describe_request(environ: dict[str, Any]) -> tuple[str | None, str | None, s
     return service, action, region
 
 
+_APP_NAME = re.compile(r"(?:^|\s)app/([A-Za-z0-9!#$%&'*+\-.^_`|~]+)")
+
+
+def caller_app_name(environ: dict[str, Any]) -> str | None:
+    """The SDK app name in a request's user agent (``app/<name>``), or None: which program called."""
+    user_agent = " ".join(
+        environ.get(key) or "" for key in ("HTTP_USER_AGENT", "HTTP_X_AMZ_USER_AGENT")
+    )
+    match = _APP_NAME.search(user_agent)
+    return match.group(1) if match else None
+
+
 def _requests_route(environ: dict[str, Any]) -> tuple[int, Any]:
     if environ.get("REQUEST_METHOD", "GET").upper() != "GET":
         raise _ControlError(405, "only GET is supported here")
@@ -1215,6 +1264,7 @@ def _requests_route(environ: dict[str, Any]) -> tuple[int, Any]:
         region=query.get("region") or None,
         service=query.get("service") or None,
         action=query.get("action") or None,
+        except_caller=query.get("exceptCaller") or None,
     )
 
 
@@ -1224,14 +1274,19 @@ def request_log() -> None:
 
     Each entry: ``seq`` (increasing, never reused, not reset by ``/moto-api/reset``), ``service``
     (SigV4 signing name), ``action`` (operation name), ``region`` (SigV4 credential scope; null when
-    unsigned), ``params`` (the request's top-level scalar parameters, see ``request_params``), ``time`` (epoch seconds), ``status`` (HTTP status; null while in flight). The last
+    unsigned), ``caller`` (the SDK app name of the user agent, ``app/<name>``; null when none),
+    ``params`` (the request's top-level scalar parameters, see ``request_params``), ``time`` (epoch seconds), ``status`` (HTTP status; null while in flight). The last
     100,000 requests are kept; ``GET /pilot-light/requests?since=&region=&service=&action=``
-    reads them.
+    reads them (``&exceptCaller=NAME`` leaves out one caller's requests).
     """
     _install_server_hooks()
 
     def record(environ: dict[str, Any]) -> Callable[[int], None]:
-        entry = REQUESTS.record(*describe_request(environ), params=request_params(environ))
+        entry = REQUESTS.record(
+            *describe_request(environ),
+            params=request_params(environ),
+            caller=caller_app_name(environ),
+        )
 
         def done(status: int) -> None:
             entry["status"] = status
@@ -1606,6 +1661,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     ec2_launch_template_source_version,
     autoscaling_desired_within_bounds,
     operation_durations,
+    rds_data_plane,
     lambda_invoke_forwarding,
     request_log,
     fault_injection,

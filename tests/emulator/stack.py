@@ -3,6 +3,7 @@
 
     python tests/emulator/stack.py [--moto-port 0] [--lambda-port 0] [--no-lambda]
                                    [--lambda-region us-west-2] [--lambda-env K=V]... [--log-dir DIR]
+                                   [--replica-lag-period 1.0] [--replica-lag-delay 1.0]
 
 Prints exactly one JSON line on stdout once both answer, then nothing else:
 
@@ -63,11 +64,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--startup-timeout", type=float, default=120.0, help="seconds to wait for both ports"
     )
     parser.add_argument(
+        "--replica-lag-period",
+        type=float,
+        default=1.0,
+        help="seconds between two ReplicaLag datapoints of the RDS data plane (AWS: 60)",
+    )
+    parser.add_argument(
+        "--replica-lag-delay",
+        type=float,
+        default=1.0,
+        help="seconds until a ReplicaLag datapoint is visible (AWS: about 60)",
+    )
+    parser.add_argument(
         "--ignore-stdin",
         action="store_true",
         help="run until a signal, not until stdin closes (for starting it in the background)",
     )
     args = parser.parse_args(argv)
+    if not 0.01 <= args.replica_lag_period <= 86_400:
+        parser.error("--replica-lag-period must be from 0.01 to 86400 seconds")
+    if not 0 <= args.replica_lag_delay <= 86_400:
+        parser.error("--replica-lag-delay must be from 0 to 86400 seconds")
     for item in args.lambda_env:
         if "=" not in item or item.startswith("="):
             parser.error(f"--lambda-env expects K=V, got {item!r}")
@@ -93,9 +110,12 @@ def port_answers(port: int) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def make_moto_server(port: int) -> Any:
+def make_moto_server(
+    port: int, replica_lag_period: float = 1.0, replica_lag_delay: float = 1.0
+) -> Any:
     """Configure and bind the patched moto server (not serving yet: no threads exist before the
-    Lambda runtime is forked)."""
+    Lambda runtime is forked). ReplicaLag of the RDS data plane: one datapoint per
+    ``replica_lag_period`` seconds, visible ``replica_lag_delay`` seconds after its timestamp."""
     # Read by moto when the EC2 backends are created. The ~1,300 preloaded AMIs per region only slow
     # every DescribeImages/DescribeSnapshots down; pilot-light creates its own images.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -111,6 +131,9 @@ def make_moto_server(port: int) -> Any:
     from werkzeug.serving import make_server
 
     patches.apply_all()
+    import data_plane  # imported by the patches, from this directory
+
+    data_plane.MODEL.configure_metrics(replica_lag_period, replica_lag_delay)
     # Before any state machine exists: enabled and disabled execution use different backends.
     moto_api_backend.set_config(
         {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -300,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lambda_process: subprocess.Popen[bytes] | None = None
     try:
-        server = make_moto_server(args.moto_port)
+        server = make_moto_server(
+            args.moto_port, args.replica_lag_period, args.replica_lag_delay
+        )
         moto_url = f"http://{LOOPBACK}:{server.server_address[1]}"
 
         lambda_url = os.environ.get("LAMBDA_FORWARD_URL") or None

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -246,23 +246,8 @@ class Servers:
         self.runtime.server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("emulator"))
-    try:
-        yield started
-    finally:
-        started.close()
-
-
-@pytest.fixture(scope="session")
-def url(servers: Servers) -> str:
-    return servers.url
-
-
-@pytest.fixture(scope="session")
-def plain_url(servers: Servers) -> str:
-    return servers.plain_url
+# The session fixtures that start them (``servers``, ``url``, ``plain_url``) are in conftest.py, so
+# that every test module of this directory shares the one pair.
 
 
 # --------------------------------------------------------------------------------------------------

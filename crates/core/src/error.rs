@@ -34,6 +34,17 @@ pub enum PilotLightError {
     )]
     NotAReplica { instance_id: String, region: String },
 
+    /// The instance is standalone and pilot-light promoted it, but in another failover (or failback)
+    /// cycle than the current one: it is a database of the past, not this cycle's promotion, and is
+    /// never taken for "already done".
+    #[error("`{instance_id}` in {region} was promoted by pilot-light in another cycle ({promoted_by}), not in the current one ({cycle_id}): it is a stale database, never taken for this cycle's promotion; look at it before anything else (nothing changed)")]
+    StalePromotion {
+        instance_id: String,
+        region: String,
+        promoted_by: String,
+        cycle_id: String,
+    },
+
     /// A resource the configuration names does not exist (`kind` says what: `AutoScalingGroup`,
     /// `LaunchTemplate`, `Function`, `EventSourceMapping`, `Rule`, `HostedZone`, `Parameter`, …).
     #[error("{kind} `{id}` not found in {region}")]
@@ -69,6 +80,12 @@ pub enum PilotLightError {
         seconds_since: u64,
         minimum_seconds: u64,
     },
+
+    /// A failback moved traffic back to the primary but has not protected it again yet: the
+    /// standby's database is the old promoted one, without the writes made since. A failover now
+    /// would switch to it; refused, nothing changed.
+    #[error("re-protection of `{env}` is pending: traffic is back on the primary and the standby still holds the old promoted database, which lacks every write since the failback; a failover now would lose them, so it is refused (nothing changed). Finish re-protection first: pilot-light failback --env {env}")]
+    ReprotectPending { env: String },
 
     /// The resource is in a state where the action cannot run now (and waiting will not help).
     #[error("{resource} is `{state}`: {reason}")]
@@ -107,11 +124,13 @@ pub const ERROR_TYPES: &[&str] = &[
     "ConfigInvalid",
     "ReplicaNotFound",
     "NotAReplica",
+    "StalePromotion",
     "ResourceNotFound",
     "ImageNotFound",
     "ArchitectureMismatch",
     "FailoverInProgress",
     "FailoverTooSoon",
+    "ReprotectPending",
     "InvalidState",
     "UnsafeOperation",
     "Throttled",
@@ -144,11 +163,13 @@ impl PilotLightError {
             Self::ConfigInvalid { .. } => "ConfigInvalid",
             Self::ReplicaNotFound { .. } => "ReplicaNotFound",
             Self::NotAReplica { .. } => "NotAReplica",
+            Self::StalePromotion { .. } => "StalePromotion",
             Self::ResourceNotFound { .. } => "ResourceNotFound",
             Self::ImageNotFound { .. } => "ImageNotFound",
             Self::ArchitectureMismatch { .. } => "ArchitectureMismatch",
             Self::FailoverInProgress { .. } => "FailoverInProgress",
             Self::FailoverTooSoon { .. } => "FailoverTooSoon",
+            Self::ReprotectPending { .. } => "ReprotectPending",
             Self::InvalidState { .. } => "InvalidState",
             Self::UnsafeOperation { .. } => "UnsafeOperation",
             Self::Throttled { .. } => "Throttled",
@@ -283,6 +304,12 @@ mod tests {
                 instance_id: s(),
                 region: s(),
             },
+            PilotLightError::StalePromotion {
+                instance_id: s(),
+                region: s(),
+                promoted_by: s(),
+                cycle_id: s(),
+            },
             PilotLightError::ResourceNotFound {
                 kind: s(),
                 id: s(),
@@ -308,6 +335,7 @@ mod tests {
                 seconds_since: 0,
                 minimum_seconds: 0,
             },
+            PilotLightError::ReprotectPending { env: s() },
             PilotLightError::InvalidState {
                 resource: s(),
                 state: s(),
@@ -334,6 +362,16 @@ mod tests {
     fn error_types_list_matches_the_enum_one_to_one() {
         let names: Vec<&str> = every_variant().iter().map(|e| e.error_type()).collect();
         assert_eq!(names, ERROR_TYPES);
+    }
+
+    #[test]
+    fn a_reprotect_pending_refusal_names_the_command_that_finishes_reprotection() {
+        let message = PilotLightError::ReprotectPending { env: "prod".into() }.to_string();
+        assert!(
+            message.contains("pilot-light failback --env prod"),
+            "{message}"
+        );
+        assert!(message.contains("nothing changed"), "{message}");
     }
 
     #[test]

@@ -9,12 +9,15 @@
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
+//! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
+//!   the standby never received), found by their tags.
 
 pub mod clients;
 pub mod config;
 pub mod direction;
 pub mod error;
 pub mod hooks;
+pub mod kept;
 pub mod logging;
 pub mod parameters;
 pub mod production_shape;

@@ -53,6 +53,18 @@ impl Timestamp {
     }
 }
 
+/// Seconds since the epoch of an RFC 3339 date-time, with `Z` or a numeric offset (AWS Step
+/// Functions writes `2026-01-01T00:00:00.123Z`, other engines `2026-01-01T00:00:00.123456+00:00`);
+/// `None` when it is not one.
+pub fn epoch_seconds(text: &str) -> Option<f64> {
+    aws_smithy_types::DateTime::from_str(
+        text.trim(),
+        aws_smithy_types::date_time::Format::DateTimeWithOffset,
+    )
+    .ok()
+    .map(|t| t.as_secs_f64())
+}
+
 /// A short, stable token of an execution id (8 hex digits of its FNV-1a hash), for resource names
 /// that must be the same on every retry of one execution and differ between executions
 /// (`orders-db-dr-failback-1f2e3d4c`). Not a security measure.
@@ -196,6 +208,28 @@ mod tests {
             SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
         );
         assert_eq!(t.0, "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn date_times_with_z_or_an_offset_are_read() {
+        let cases = [
+            ("2023-11-14T22:13:20.123Z", Some(1_700_000_000.123)),
+            ("2023-11-14T22:13:20Z", Some(1_700_000_000.0)),
+            (
+                "2023-11-14T22:13:20.123456+00:00",
+                Some(1_700_000_000.123456),
+            ),
+            ("2023-11-14T23:13:20+01:00", Some(1_700_000_000.0)),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let got = epoch_seconds(text);
+            match (got, expected) {
+                (Some(g), Some(e)) => assert!((g - e).abs() < 1e-6, "{text}: {g} vs {e}"),
+                (g, e) => assert_eq!(g, e, "{text}"),
+            }
+        }
     }
 
     #[test]

@@ -9,12 +9,22 @@
 //! "already promoted" apart from "never a replica" (`NotAReplica`). Nothing here waits: the state
 //! machine polls `status`.
 //!
-//! `lag` serves graceful (planned) failover: after the primary is fenced, it reports `done` once the
-//! replica's CloudWatch `ReplicaLag` is at most `maxReplicaLagSeconds` (default 0), so promotion loses
-//! nothing.
+//! The evidence is tied to a cycle: the state machine passes `cycleId` (the failover's `failoverId`,
+//! or the failback's `failbackId`, from the run state: the first execution of the cycle, kept by its
+//! re-runs) and [`PROMOTED_BY_TAG`] records it. Only a promotion of the *current* cycle is "already
+//! done"; a standalone instance promoted in another cycle (a partial failback left the old promoted
+//! standby in place, an old drill of the past) is `StalePromotion`, never taken for this cycle's
+//! work. Without `cycleId` (the promote-database machine, a drill) any pilot-light promotion counts.
+//!
+//! `lag` serves graceful (planned) failover and the replica failback: after the writers are fenced,
+//! it reports `done` once the replica's CloudWatch `ReplicaLag` is at most `maxReplicaLagSeconds`
+//! (default 0), so promotion loses nothing. Given `fencedAt` (when the fence finished), only
+//! datapoints newer than it count: a datapoint from before the fence says nothing about the writes
+//! made just before the fence, and is ignored (lag unknown: poll again).
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig};
+use pilot_light_core::step::epoch_seconds;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -64,12 +74,21 @@ pub struct PromoteReplicaInput {
     pub primary_region: String,
     pub standby_region: String,
     pub database: DatabaseConfig,
-    /// The Step Functions execution, recorded on the instance for the audit trail.
+    /// The Step Functions execution, recorded on the instance for the audit trail (when no
+    /// `cycleId` is given).
     #[serde(default)]
     pub execution_id: Option<String>,
+    /// The failover (or failback) cycle this promotion belongs to: written in [`PROMOTED_BY_TAG`],
+    /// and only a promotion carrying it is "already done".
+    #[serde(default)]
+    pub cycle_id: Option<String>,
     /// For `lag`: the most replication lag accepted as caught up (default 0).
     #[serde(default)]
     pub max_replica_lag_seconds: f64,
+    /// For `lag`: when the fence of the writers finished (RFC 3339); only `ReplicaLag` datapoints
+    /// newer than it are accepted.
+    #[serde(default)]
+    pub fenced_at: Option<String>,
 }
 
 /// What the action found and did.
@@ -87,9 +106,10 @@ pub struct PromoteReplicaOutput {
     /// The replication source still attached, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_source: Option<String>,
-    /// For `lag`: the latest `ReplicaLag` datapoint, in seconds (`null`: no datapoint yet, or not
-    /// measured: the instance was promoted already). Always present, so the state machine can read
-    /// it whatever the answer.
+    /// For `lag`: the lag measured, in seconds: with `fencedAt`, the lowest `ReplicaLag` of the
+    /// datapoints newer than the fence; without, the latest datapoint (`null`: no such datapoint
+    /// yet, or not measured: the instance was promoted already). Always present, so the state
+    /// machine can read it whatever the answer.
     pub replica_lag_seconds: Option<f64>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
@@ -106,6 +126,8 @@ pub struct ReplicaObservation {
     pub replication_source: Option<String>,
     /// Value of [`PROMOTED_FROM_TAG`], when pilot-light asked for a promotion earlier.
     pub promoted_from: Option<String>,
+    /// Value of [`PROMOTED_BY_TAG`]: the cycle (or execution) that asked for it.
+    pub promoted_by: Option<String>,
 }
 
 impl ReplicaObservation {
@@ -128,7 +150,51 @@ impl ReplicaObservation {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             promoted_from: tag(PROMOTED_FROM_TAG),
+            promoted_by: tag(PROMOTED_BY_TAG),
         }
+    }
+}
+
+/// What the instance's tags say about an earlier promotion, seen from the current cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromotionEvidence {
+    /// No [`PROMOTED_FROM_TAG`]: pilot-light never asked to promote it.
+    None,
+    /// Promoted (or being promoted) in the current cycle, or no cycle was given.
+    ThisCycle,
+    /// Promoted by pilot-light in another cycle: the value of [`PROMOTED_BY_TAG`].
+    OtherCycle(String),
+}
+
+/// Reads the evidence: without a `cycle_id` any pilot-light promotion counts; with one, only a
+/// promotion whose [`PROMOTED_BY_TAG`] is that cycle does.
+pub fn promotion_evidence(obs: &ReplicaObservation, cycle_id: Option<&str>) -> PromotionEvidence {
+    if obs.promoted_from.is_none() {
+        return PromotionEvidence::None;
+    }
+    match cycle_id {
+        None => PromotionEvidence::ThisCycle,
+        Some(cycle) if obs.promoted_by.as_deref() == Some(cycle) => PromotionEvidence::ThisCycle,
+        Some(_) => PromotionEvidence::OtherCycle(
+            obs.promoted_by
+                .clone()
+                .unwrap_or_else(|| "an unrecorded run".into()),
+        ),
+    }
+}
+
+/// A standalone instance promoted in another cycle: never "done", never touched.
+fn stale(
+    by: String,
+    instance_id: &str,
+    standby_region: &str,
+    cycle_id: Option<&str>,
+) -> PilotLightError {
+    PilotLightError::StalePromotion {
+        instance_id: instance_id.to_string(),
+        region: standby_region.to_string(),
+        promoted_by: by,
+        cycle_id: cycle_id.unwrap_or_default().to_string(),
     }
 }
 
@@ -150,20 +216,25 @@ fn arn_region(arn: &str) -> Option<&str> {
     parts.nth(2).filter(|r| !r.is_empty())
 }
 
-/// Decides `promote`. Refuses a same-region replica, a replica of some other region, and an
-/// instance that is standalone with no sign of an earlier promotion.
+/// Decides `promote`. Refuses a same-region replica, a replica of some other region, an instance
+/// that is standalone with no sign of an earlier promotion (`NotAReplica`), and one that
+/// pilot-light promoted in another cycle (`StalePromotion`).
 pub fn decide_promotion(
     obs: &ReplicaObservation,
     instance_id: &str,
     primary_region: &str,
     standby_region: &str,
+    cycle_id: Option<&str>,
 ) -> Result<PromoteDecision, PilotLightError> {
+    let evidence = promotion_evidence(obs, cycle_id);
     match &obs.replication_source {
         Some(source) => {
             check_source_region(source, instance_id, primary_region, standby_region)?;
             match obs.status.as_str() {
                 "available" => Ok(PromoteDecision::Promote),
-                "modifying" | "rebooting" | "backing-up" if obs.promoted_from.is_some() => {
+                "modifying" | "rebooting" | "backing-up"
+                    if evidence == PromotionEvidence::ThisCycle =>
+                {
                     Ok(PromoteDecision::InProgress)
                 }
                 other => Err(PilotLightError::InvalidState {
@@ -173,51 +244,95 @@ pub fn decide_promotion(
                 }),
             }
         }
-        None if obs.promoted_from.is_some() => Ok(if obs.status == "available" {
-            PromoteDecision::AlreadyDone
-        } else {
-            PromoteDecision::InProgress
-        }),
-        None => Err(PilotLightError::NotAReplica {
-            instance_id: instance_id.to_string(),
-            region: standby_region.to_string(),
-        }),
+        None => match evidence {
+            PromotionEvidence::ThisCycle => Ok(if obs.status == "available" {
+                PromoteDecision::AlreadyDone
+            } else {
+                PromoteDecision::InProgress
+            }),
+            PromotionEvidence::OtherCycle(by) => {
+                Err(stale(by, instance_id, standby_region, cycle_id))
+            }
+            PromotionEvidence::None => Err(PilotLightError::NotAReplica {
+                instance_id: instance_id.to_string(),
+                region: standby_region.to_string(),
+            }),
+        },
     }
 }
 
-/// Decides `status`: `done` only when the instance is `available` and has no replication source.
+/// Decides `status`: `done` only when the instance is `available`, has no replication source and
+/// was promoted in this cycle.
 pub fn decide_status(
     obs: &ReplicaObservation,
     instance_id: &str,
     primary_region: &str,
     standby_region: &str,
+    cycle_id: Option<&str>,
 ) -> Result<StepStatus, PilotLightError> {
-    match (&obs.replication_source, &obs.promoted_from) {
-        (None, Some(_)) if obs.status == "available" => Ok(StepStatus::Done),
-        (None, Some(_)) => Ok(StepStatus::InProgress),
-        (Some(source), Some(_)) => {
+    match (&obs.replication_source, promotion_evidence(obs, cycle_id)) {
+        (None, PromotionEvidence::ThisCycle) if obs.status == "available" => Ok(StepStatus::Done),
+        (None, PromotionEvidence::ThisCycle) => Ok(StepStatus::InProgress),
+        (Some(source), PromotionEvidence::ThisCycle) => {
             check_source_region(source, instance_id, primary_region, standby_region)?;
             Ok(StepStatus::InProgress)
         }
-        (Some(_), None) => Err(PilotLightError::InvalidState {
+        (Some(_), _) => Err(PilotLightError::InvalidState {
             resource: format!("replica {instance_id} in {standby_region}"),
             state: obs.status.clone(),
             reason: "still a replica and no promotion was requested: run `promote` first".into(),
         }),
-        (None, None) => Err(PilotLightError::NotAReplica {
+        (None, PromotionEvidence::OtherCycle(by)) => {
+            Err(stale(by, instance_id, standby_region, cycle_id))
+        }
+        (None, PromotionEvidence::None) => Err(PilotLightError::NotAReplica {
             instance_id: instance_id.to_string(),
             region: standby_region.to_string(),
         }),
     }
 }
 
-/// Decides `lag`: caught up when the newest datapoint is at most `max_lag`. No datapoint yet (a new
-/// replica, or metrics delayed) is not caught up: the state machine polls again, within its bound.
-pub fn decide_lag(latest_lag: Option<f64>, max_lag: f64) -> StepStatus {
-    match latest_lag {
+/// One `ReplicaLag` datapoint: its timestamp (epoch seconds; with a period, the start of its
+/// period) and its `Minimum` and `Maximum` over the period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LagDatapoint {
+    pub timestamp: f64,
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+}
+
+/// Decides `lag`: `(status, lag measured)`.
+///
+/// With `fenced_at` (the writers' fence finished then), only datapoints whose timestamp is newer
+/// than the fence count, so each covers samples taken after the fence only; the replica is caught
+/// up when one of them reports at most `max_lag` (their lowest, `Minimum`): no write was made after
+/// the fence, so a replica at most `max_lag` behind at some moment after it stays so. No such
+/// datapoint yet (metrics are published once a minute on AWS) is "unknown": not caught up, the
+/// state machine polls again within its bound.
+///
+/// Without `fenced_at` (a caller outside the flows): the newest datapoint's `Maximum` decides.
+pub fn decide_lag(
+    datapoints: &[LagDatapoint],
+    fenced_at: Option<f64>,
+    max_lag: f64,
+) -> (StepStatus, Option<f64>) {
+    let lag = match fenced_at {
+        Some(fence) => datapoints
+            .iter()
+            .filter(|d| d.timestamp > fence)
+            .filter_map(|d| d.minimum.or(d.maximum))
+            .min_by(f64::total_cmp),
+        None => datapoints
+            .iter()
+            .filter(|d| d.maximum.is_some())
+            .max_by(|a, b| a.timestamp.total_cmp(&b.timestamp))
+            .and_then(|d| d.maximum),
+    };
+    let status = match lag {
         Some(lag) if lag <= max_lag => StepStatus::Done,
         _ => StepStatus::InProgress,
-    }
+    };
+    (status, lag)
 }
 
 /// A DR replica must replicate from the primary region: never act on a same-region replica or on a
@@ -269,6 +384,16 @@ pub async fn handler(
             ),
         });
     }
+    let fenced_at = match input.fenced_at.as_deref() {
+        None => None,
+        Some(text) => Some(
+            epoch_seconds(text).ok_or_else(|| PilotLightError::InvalidInput {
+                field: "fencedAt".into(),
+                reason: format!("`{text}` is not an RFC 3339 date-time"),
+            })?,
+        ),
+    };
+    let cycle_id = input.cycle_id.as_deref().filter(|c| !c.trim().is_empty());
     let rds = clients.rds.get(&input.standby_region)?;
     let instance_id = input.database.replica_instance_id.as_str();
     let obs = observe(&rds, instance_id, &input.standby_region).await?;
@@ -280,15 +405,17 @@ pub async fn handler(
             instance_id,
             &input.primary_region,
             &input.standby_region,
+            cycle_id,
         )? {
             LagCheck::AlreadyPromoted => (StepStatus::AlreadyDone, obs),
             LagCheck::Measure => {
                 let cloudwatch = clients.cloudwatch.get(&input.standby_region)?;
-                replica_lag_seconds = latest_replica_lag(&cloudwatch, instance_id).await?;
-                (
-                    decide_lag(replica_lag_seconds, input.max_replica_lag_seconds),
-                    obs,
-                )
+                let datapoints =
+                    replica_lag_datapoints(&cloudwatch, instance_id, fenced_at).await?;
+                let (status, lag) =
+                    decide_lag(&datapoints, fenced_at, input.max_replica_lag_seconds);
+                replica_lag_seconds = lag;
+                (status, obs)
             }
         },
         PromoteAction::Status => {
@@ -297,6 +424,7 @@ pub async fn handler(
                 instance_id,
                 &input.primary_region,
                 &input.standby_region,
+                cycle_id,
             )?;
             (status, obs)
         }
@@ -306,6 +434,7 @@ pub async fn handler(
                 instance_id,
                 &input.primary_region,
                 &input.standby_region,
+                cycle_id,
             )? {
                 PromoteDecision::AlreadyDone => (StepStatus::AlreadyDone, obs),
                 PromoteDecision::InProgress => (StepStatus::InProgress, obs),
@@ -315,7 +444,7 @@ pub async fn handler(
                         &obs,
                         instance_id,
                         &input.standby_region,
-                        input.execution_id.as_deref(),
+                        cycle_id.or(input.execution_id.as_deref()),
                     )
                     .await?;
                     let after = observe(&rds, instance_id, &input.standby_region).await?;
@@ -359,32 +488,60 @@ pub enum LagCheck {
     AlreadyPromoted,
 }
 
-/// `lag` only makes sense on a replica of the primary region, or on one pilot-light promoted.
+/// `lag` only makes sense on a replica of the primary region, or on one pilot-light promoted in
+/// this cycle; one promoted in another cycle is `StalePromotion`.
 pub fn decide_status_for_lag(
     obs: &ReplicaObservation,
     instance_id: &str,
     primary_region: &str,
     standby_region: &str,
+    cycle_id: Option<&str>,
 ) -> Result<LagCheck, PilotLightError> {
     match &obs.replication_source {
         Some(source) => check_source_region(source, instance_id, primary_region, standby_region)
             .map(|()| LagCheck::Measure),
-        None if obs.promoted_from.is_some() => Ok(LagCheck::AlreadyPromoted),
-        None => Err(PilotLightError::NotAReplica {
-            instance_id: instance_id.to_string(),
-            region: standby_region.to_string(),
-        }),
+        None => match promotion_evidence(obs, cycle_id) {
+            PromotionEvidence::ThisCycle => Ok(LagCheck::AlreadyPromoted),
+            PromotionEvidence::OtherCycle(by) => {
+                Err(stale(by, instance_id, standby_region, cycle_id))
+            }
+            PromotionEvidence::None => Err(PilotLightError::NotAReplica {
+                instance_id: instance_id.to_string(),
+                region: standby_region.to_string(),
+            }),
+        },
     }
 }
 
-/// The newest `ReplicaLag` datapoint of the last ten minutes (Maximum per minute).
-async fn latest_replica_lag(
+/// How far back `lag` reads datapoints at most (CloudWatch keeps one-minute data for 15 days; a
+/// fence older than this is treated as this old: every datapoint read is still newer than it).
+const LAG_LOOKBACK_SECONDS: f64 = 3.0 * 3600.0;
+
+/// The window `lag` reads: `(start, end)` in epoch seconds. Without a fence, the last ten minutes;
+/// with one, from the first whole second after it (a datapoint stamped with the fence's own second
+/// may be from before it), at most [`LAG_LOOKBACK_SECONDS`] back.
+pub fn lag_window(now: f64, fenced_at: Option<f64>) -> (f64, f64) {
+    let start = match fenced_at {
+        None => now - 600.0,
+        Some(fence) => (fence.floor() + 1.0).max(now - LAG_LOOKBACK_SECONDS),
+    };
+    // The start must be before the end: a fence "in the future" (clock skew) reads nothing new.
+    (start.min(now), now + 60.0)
+}
+
+/// The `ReplicaLag` datapoints (Minimum and Maximum per minute) of the window [`lag_window`] gives.
+async fn replica_lag_datapoints(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     instance_id: &str,
-) -> Result<Option<f64>, PilotLightError> {
+    fenced_at: Option<f64>,
+) -> Result<Vec<LagDatapoint>, PilotLightError> {
     use aws_sdk_cloudwatch::primitives::DateTime;
     use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-    let now = std::time::SystemTime::now();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let (start, end) = lag_window(now, fenced_at);
     let out = cloudwatch
         .get_metric_statistics()
         .namespace("AWS/RDS")
@@ -395,9 +552,10 @@ async fn latest_replica_lag(
                 .value(instance_id)
                 .build(),
         )
-        .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
-        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+        .start_time(DateTime::from_secs_f64(start))
+        .end_time(DateTime::from_secs_f64(end))
         .period(60)
+        .statistics(Statistic::Minimum)
         .statistics(Statistic::Maximum)
         .send()
         .await
@@ -405,9 +563,14 @@ async fn latest_replica_lag(
     Ok(out
         .datapoints()
         .iter()
-        .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, lag)| lag))
+        .filter_map(|d| {
+            Some(LagDatapoint {
+                timestamp: d.timestamp()?.as_secs_f64(),
+                minimum: d.minimum(),
+                maximum: d.maximum(),
+            })
+        })
+        .collect())
 }
 
 /// Describes the standby instance. Not found is `ReplicaNotFound`.
@@ -443,13 +606,13 @@ async fn observe(
         })
 }
 
-/// Marks the instance as ours, then asks RDS to promote it.
+/// Marks the instance as ours (and as this cycle's), then asks RDS to promote it.
 async fn request_promotion(
     rds: &aws_sdk_rds::Client,
     obs: &ReplicaObservation,
     instance_id: &str,
     region: &str,
-    execution_id: Option<&str>,
+    promoted_by: Option<&str>,
 ) -> Result<(), PilotLightError> {
     let source = obs.replication_source.clone().unwrap_or_default();
     rds.add_tags_to_resource()
@@ -458,7 +621,7 @@ async fn request_promotion(
         .tags(
             Tag::builder()
                 .key(PROMOTED_BY_TAG)
-                .value(execution_id.unwrap_or("manual"))
+                .value(promoted_by.unwrap_or("manual"))
                 .build(),
         )
         .send()
@@ -491,12 +654,23 @@ mod tests {
     const STANDBY: &str = "us-west-2";
     const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
 
+    /// The current cycle (the failover's `failoverId`) and an earlier one.
+    const CYCLE: &str = "arn:aws:states:us-west-2:1:execution:failover:fo-2";
+    const OLD_CYCLE: &str = "arn:aws:states:us-west-2:1:execution:failover:fo-1";
+
+    /// Marked: promoted by the current cycle.
     fn obs(status: &str, source: Option<&str>, marked: bool) -> ReplicaObservation {
+        promoted_by(status, source, marked.then_some(CYCLE))
+    }
+
+    /// Marked by `by` (`None`: never marked).
+    fn promoted_by(status: &str, source: Option<&str>, by: Option<&str>) -> ReplicaObservation {
         ReplicaObservation {
             arn: "arn:aws:rds:us-west-2:123456789012:db:orders-dr".into(),
             status: status.into(),
             replication_source: source.map(str::to_string),
-            promoted_from: marked.then(|| SOURCE.to_string()),
+            promoted_from: by.map(|_| SOURCE.to_string()),
+            promoted_by: by.map(str::to_string),
         }
     }
 
@@ -536,7 +710,7 @@ mod tests {
             ),
         ];
         for (observation, expected) in cases {
-            let got = decide_promotion(&observation, "orders-dr", PRIMARY, STANDBY)
+            let got = decide_promotion(&observation, "orders-dr", PRIMARY, STANDBY, Some(CYCLE))
                 .map_err(|e| e.error_type());
             assert_eq!(got, expected, "{observation:?}");
         }
@@ -559,25 +733,220 @@ mod tests {
             ),
         ];
         for (observation, expected) in cases {
-            let got = decide_status(&observation, "orders-dr", PRIMARY, STANDBY)
+            let got = decide_status(&observation, "orders-dr", PRIMARY, STANDBY, Some(CYCLE))
                 .map_err(|e| e.error_type());
             assert_eq!(got, expected, "{observation:?}");
         }
     }
 
-    #[test]
-    fn lag_decisions() {
-        use StepStatus::*;
-        let cases = [
-            (Some(0.0), 0.0, Done),
-            (Some(3.0), 0.0, InProgress),
-            (Some(3.0), 5.0, Done),
-            (None, 0.0, InProgress),
-            (None, 60.0, InProgress),
-        ];
-        for (latest, max, expected) in cases {
-            assert_eq!(decide_lag(latest, max), expected, "{latest:?} {max}");
+    /// Datapoints, the accepted lag, and the expected `(status, lag measured)`.
+    type LagCase = (Vec<LagDatapoint>, f64, (StepStatus, Option<f64>));
+
+    fn point(timestamp: f64, minimum: f64, maximum: f64) -> LagDatapoint {
+        LagDatapoint {
+            timestamp,
+            minimum: Some(minimum),
+            maximum: Some(maximum),
         }
+    }
+
+    #[test]
+    fn lag_decisions_without_a_fence_read_the_newest_datapoint() {
+        use StepStatus::*;
+        let cases: Vec<LagCase> = vec![
+            (vec![point(100.0, 0.0, 0.0)], 0.0, (Done, Some(0.0))),
+            (vec![point(100.0, 0.0, 3.0)], 0.0, (InProgress, Some(3.0))),
+            (vec![point(100.0, 0.0, 3.0)], 5.0, (Done, Some(3.0))),
+            // Unordered: the newest decides.
+            (
+                vec![point(300.0, 0.0, 0.0), point(100.0, 9.0, 12.0)],
+                0.0,
+                (Done, Some(0.0)),
+            ),
+            (
+                vec![point(100.0, 0.0, 0.0), point(300.0, 7.0, 7.0)],
+                0.0,
+                (InProgress, Some(7.0)),
+            ),
+            (vec![], 0.0, (InProgress, None)),
+            (vec![], 60.0, (InProgress, None)),
+        ];
+        for (points, max, expected) in cases {
+            assert_eq!(decide_lag(&points, None, max), expected, "{points:?} {max}");
+        }
+    }
+
+    #[test]
+    fn after_a_fence_only_datapoints_newer_than_it_count() {
+        use StepStatus::*;
+        let fence = 1_000.0;
+        let cases: Vec<LagCase> = vec![
+            // A zero from before the fence says nothing about the last writes: unknown.
+            (vec![point(990.0, 0.0, 0.0)], 0.0, (InProgress, None)),
+            // Stamped with the fence's own time: not newer, ignored.
+            (vec![point(1_000.0, 0.0, 0.0)], 0.0, (InProgress, None)),
+            (vec![point(1_001.0, 0.0, 0.0)], 0.0, (Done, Some(0.0))),
+            // Still behind after the fence: keep polling.
+            (vec![point(1_010.0, 2.0, 4.0)], 0.0, (InProgress, Some(2.0))),
+            // Caught up at some moment after the fence: nothing is written after it, so done.
+            (
+                vec![point(1_010.0, 0.0, 4.0), point(990.0, 0.0, 0.0)],
+                0.0,
+                (Done, Some(0.0)),
+            ),
+            (
+                vec![point(1_010.0, 3.0, 3.0), point(1_070.0, 0.0, 1.0)],
+                0.0,
+                (Done, Some(0.0)),
+            ),
+            // Within the accepted lag.
+            (vec![point(1_010.0, 2.0, 4.0)], 2.0, (Done, Some(2.0))),
+            // Only a maximum reported: it is used.
+            (
+                vec![LagDatapoint {
+                    timestamp: 1_005.0,
+                    minimum: None,
+                    maximum: Some(0.0),
+                }],
+                0.0,
+                (Done, Some(0.0)),
+            ),
+            (vec![], 0.0, (InProgress, None)),
+        ];
+        for (points, max, expected) in cases {
+            assert_eq!(
+                decide_lag(&points, Some(fence), max),
+                expected,
+                "{points:?} {max}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lag_window_starts_after_the_fence() {
+        let now = 10_000.0;
+        assert_eq!(lag_window(now, None), (9_400.0, 10_060.0));
+        // The fence's own second is left out: a datapoint stamped in it may be older.
+        assert_eq!(lag_window(now, Some(9_990.4)), (9_991.0, 10_060.0));
+        assert_eq!(lag_window(now, Some(9_990.0)), (9_991.0, 10_060.0));
+        // A fence long ago: at most three hours back.
+        assert_eq!(
+            lag_window(100_000.0, Some(1_000.0)),
+            (100_000.0 - 10_800.0, 100_060.0)
+        );
+        // A fence in the future (clock skew): nothing after now is read as before it.
+        assert_eq!(lag_window(now, Some(20_000.0)), (10_000.0, 10_060.0));
+    }
+
+    #[test]
+    fn only_a_promotion_of_the_current_cycle_is_already_done() {
+        use PromoteDecision::*;
+        let cases: Vec<(
+            ReplicaObservation,
+            Option<&str>,
+            Result<PromoteDecision, &str>,
+        )> = vec![
+            (
+                promoted_by("available", None, Some(CYCLE)),
+                Some(CYCLE),
+                Ok(AlreadyDone),
+            ),
+            (
+                promoted_by("modifying", None, Some(CYCLE)),
+                Some(CYCLE),
+                Ok(InProgress),
+            ),
+            // Promoted in an earlier cycle (a partial failback left it): stale, never done.
+            (
+                promoted_by("available", None, Some(OLD_CYCLE)),
+                Some(CYCLE),
+                Err("StalePromotion"),
+            ),
+            (
+                promoted_by("modifying", None, Some(OLD_CYCLE)),
+                Some(CYCLE),
+                Err("StalePromotion"),
+            ),
+            // Marked as promoted but with no cycle recorded: not this cycle's either.
+            (
+                ReplicaObservation {
+                    promoted_by: None,
+                    ..promoted_by("available", None, Some(OLD_CYCLE))
+                },
+                Some(CYCLE),
+                Err("StalePromotion"),
+            ),
+            // A replica still attached, marked by an earlier cycle: promote it now.
+            (
+                promoted_by("available", Some(SOURCE), Some(OLD_CYCLE)),
+                Some(CYCLE),
+                Ok(Promote),
+            ),
+            // ... but a busy one is not this cycle's promotion under way.
+            (
+                promoted_by("modifying", Some(SOURCE), Some(OLD_CYCLE)),
+                Some(CYCLE),
+                Err("InvalidState"),
+            ),
+            // No cycle given (promote-database, a drill): any pilot-light promotion counts.
+            (
+                promoted_by("available", None, Some(OLD_CYCLE)),
+                None,
+                Ok(AlreadyDone),
+            ),
+            (
+                promoted_by("available", None, None),
+                None,
+                Err("NotAReplica"),
+            ),
+        ];
+        for (observation, cycle, expected) in cases {
+            let got = decide_promotion(&observation, "orders-dr", PRIMARY, STANDBY, cycle)
+                .map_err(|e| e.error_type());
+            assert_eq!(got, expected, "{observation:?} {cycle:?}");
+        }
+    }
+
+    #[test]
+    fn status_and_lag_refuse_a_promotion_of_another_cycle() {
+        let stale = promoted_by("available", None, Some(OLD_CYCLE));
+        let err = decide_status(&stale, "orders-dr", PRIMARY, STANDBY, Some(CYCLE)).unwrap_err();
+        assert_eq!(err.error_type(), "StalePromotion");
+        assert!(err.to_string().contains(OLD_CYCLE), "{err}");
+        let err =
+            decide_status_for_lag(&stale, "orders-dr", PRIMARY, STANDBY, Some(CYCLE)).unwrap_err();
+        assert_eq!(err.error_type(), "StalePromotion");
+        assert_eq!(
+            decide_status_for_lag(&stale, "orders-dr", PRIMARY, STANDBY, None),
+            Ok(LagCheck::AlreadyPromoted)
+        );
+        assert_eq!(
+            decide_status(&stale, "orders-dr", PRIMARY, STANDBY, None),
+            Ok(StepStatus::Done)
+        );
+    }
+
+    #[test]
+    fn evidence_of_a_promotion() {
+        assert_eq!(
+            promotion_evidence(&obs("available", Some(SOURCE), false), Some(CYCLE)),
+            PromotionEvidence::None
+        );
+        assert_eq!(
+            promotion_evidence(&obs("available", None, true), Some(CYCLE)),
+            PromotionEvidence::ThisCycle
+        );
+        assert_eq!(
+            promotion_evidence(
+                &promoted_by("available", None, Some(OLD_CYCLE)),
+                Some(CYCLE)
+            ),
+            PromotionEvidence::OtherCycle(OLD_CYCLE.into())
+        );
+        assert_eq!(
+            promotion_evidence(&promoted_by("available", None, Some(OLD_CYCLE)), None),
+            PromotionEvidence::ThisCycle
+        );
     }
 
     #[test]
@@ -594,8 +963,9 @@ mod tests {
             ),
         ];
         for (observation, expected) in cases {
-            let got = decide_status_for_lag(&observation, "orders-dr", PRIMARY, STANDBY)
-                .map_err(|e| e.error_type());
+            let got =
+                decide_status_for_lag(&observation, "orders-dr", PRIMARY, STANDBY, Some(CYCLE))
+                    .map_err(|e| e.error_type());
             assert_eq!(got, expected, "{observation:?}");
         }
     }

@@ -340,3 +340,164 @@ async fn lag_of_a_standalone_instance_is_not_a_replica() {
     assert_eq!(err.error_type(), "NotAReplica");
     assert_eq!(metrics.num_calls(), 0);
 }
+
+fn replica_promoted_by(by: &str) -> DbInstance {
+    use aws_sdk_rds::types::Tag;
+    DbInstance::builder()
+        .db_instance_identifier("orders-dr")
+        .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:orders-dr")
+        .db_instance_status("available")
+        .tag_list(
+            Tag::builder()
+                .key(promote_replica::PROMOTED_FROM_TAG)
+                .value(SOURCE)
+                .build(),
+        )
+        .tag_list(
+            Tag::builder()
+                .key(promote_replica::PROMOTED_BY_TAG)
+                .value(by)
+                .build(),
+        )
+        .build()
+}
+
+const CYCLE: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:fo-2";
+const OLD_CYCLE: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:fo-1";
+
+#[tokio::test]
+async fn a_standalone_instance_promoted_in_another_cycle_is_stale_for_every_action() {
+    let describe = describe_returns(replica_promoted_by(OLD_CYCLE));
+    let tag = mock!(Client::add_tags_to_resource)
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    let metrics = lag_datapoints(&[(300, 0.0)]);
+    for action in ["promote", "status", "lag"] {
+        let mut input = event(action);
+        input["cycleId"] = json!(CYCLE);
+        let err = handler(
+            input,
+            &clients_with_metrics(&[&describe, &tag, &promote], &[&metrics]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "StalePromotion", "{action}: {err}");
+        assert!(err.to_string().contains(OLD_CYCLE), "{action}: {err}");
+    }
+    assert_eq!(tag.num_calls(), 0, "nothing is changed on a stale database");
+    assert_eq!(promote.num_calls(), 0);
+    assert_eq!(metrics.num_calls(), 0);
+
+    // The same instance in its own cycle is done.
+    let mut input = event("promote");
+    input["cycleId"] = json!(OLD_CYCLE);
+    let out = run(input, &[&describe, &tag, &promote]).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::AlreadyDone);
+}
+
+#[tokio::test]
+async fn a_promotion_is_tagged_with_its_cycle() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    let tag = mock!(Client::add_tags_to_resource)
+        .match_requests(|req| {
+            req.tags().iter().any(|t| {
+                t.key() == Some(promote_replica::PROMOTED_BY_TAG) && t.value() == Some(CYCLE)
+            })
+        })
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    let mut input = event("promote");
+    input["cycleId"] = json!(CYCLE);
+    input["executionId"] = json!("arn:aws:states:us-west-2:123456789012:execution:failover:fo-3");
+    let out = run(input, &[&describe, &tag, &promote]).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::Started);
+    assert_eq!(
+        tag.num_calls(),
+        1,
+        "tagged with the cycle, not the execution"
+    );
+    assert_eq!(promote.num_calls(), 1);
+}
+
+/// Datapoints as CloudWatch answers a request whose start time is after `fence`: the rule matches
+/// only such requests (a request reaching back before the fence gets no answer and fails).
+fn lag_datapoints_after(fence: i64, points: &[(i64, f64, f64)]) -> Rule {
+    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Datapoint, Statistic};
+    let points = points.to_vec();
+    mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+        .match_requests(move |req| {
+            req.start_time().is_some_and(|t| t.secs() > fence)
+                && req.statistics().contains(&Statistic::Minimum)
+        })
+        .then_output(move || {
+            let mut out = GetMetricStatisticsOutput::builder();
+            for (secs, minimum, maximum) in &points {
+                out = out.datapoints(
+                    Datapoint::builder()
+                        .timestamp(DateTime::from_secs(*secs))
+                        .minimum(*minimum)
+                        .maximum(*maximum)
+                        .build(),
+                );
+            }
+            out.build()
+        })
+}
+
+#[tokio::test]
+async fn after_a_fence_a_datapoint_from_before_it_is_not_caught_up() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fence = now - 30;
+    let fenced_at = aws_smithy_types::DateTime::from_secs(fence)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap();
+    let mut input = event("lag");
+    input["fencedAt"] = json!(fenced_at);
+
+    // CloudWatch rounds the start down to the minute: a zero from before the fence comes back too.
+    let stale_zero = lag_datapoints_after(fence, &[(fence - 20, 0.0, 0.0)]);
+    let out = handler(
+        input.clone(),
+        &clients_with_metrics(&[&describe], &[&stale_zero]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
+    assert_eq!(out.replica_lag_seconds, None, "lag unknown after the fence");
+
+    let fresh = lag_datapoints_after(fence, &[(fence - 20, 0.0, 0.0), (fence + 10, 0.0, 2.0)]);
+    let out = handler(
+        input.clone(),
+        &clients_with_metrics(&[&describe], &[&fresh]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::Done);
+    assert_eq!(out.replica_lag_seconds, Some(0.0));
+
+    let behind = lag_datapoints_after(fence, &[(fence + 10, 3.0, 5.0)]);
+    let out = handler(input, &clients_with_metrics(&[&describe], &[&behind]))
+        .await
+        .unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
+    assert_eq!(out.replica_lag_seconds, Some(3.0));
+}
+
+#[tokio::test]
+async fn a_fence_time_that_is_not_a_date_is_invalid_input() {
+    let describe = describe_returns(replica("available", Some(SOURCE)));
+    let mut input = event("lag");
+    input["fencedAt"] = json!("after lunch");
+    let err = run(input, &[&describe]).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+    assert!(err.to_string().contains("fencedAt"), "{err}");
+    assert_eq!(describe.num_calls(), 0);
+}

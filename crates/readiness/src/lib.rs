@@ -288,6 +288,19 @@ pub async fn run_checks(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
+    for region in [&primary, &standby] {
+        match list_instances(clients, region).await {
+            Ok(listed) => found.extend(checks::check_kept_instances(
+                &listed,
+                env,
+                &primary,
+                &standby,
+                &config.databases,
+                now,
+            )),
+            Err(err) => found.push(checks::check_kept_listing_failed(region, err)),
+        }
+    }
     for group in &config.compute_groups {
         match tagged_images(clients, &standby, &group.ami_tag).await {
             Ok(images) => found.push(checks::check_ami_age(
@@ -422,6 +435,43 @@ async fn observe_replica(
         }
         Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
     }
+}
+
+/// Every DB instance of `region`, with its tags (for the kept instances a failback renamed).
+async fn list_instances(
+    clients: &Clients,
+    region: &str,
+) -> Result<Vec<pilot_light_core::kept::ListedInstance>, PilotLightError> {
+    let rds = clients.rds.get(region)?;
+    let mut listed = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = rds
+            .describe_db_instances()
+            .max_records(100)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
+        listed.extend(page.db_instances().iter().map(|i| {
+            pilot_light_core::kept::ListedInstance {
+                id: i.db_instance_identifier().unwrap_or_default().to_string(),
+                region: region.to_string(),
+                status: i.db_instance_status().unwrap_or("unknown").to_string(),
+                tags: i
+                    .tag_list()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
+                latest_restorable_time: None,
+            }
+        }));
+        match page.marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(listed)
 }
 
 /// The newest `ReplicaLag` datapoint of the last ten minutes (Maximum per minute).

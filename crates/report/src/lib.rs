@@ -11,10 +11,22 @@
 //! The report holds ids, states and timings only. It never copies a state's input or output: the one
 //! thing taken from an input is the item's `name`, and from `results` only each handler answer's
 //! `action`, `status` and `resources` ([`summarise_changes`]).
+//!
+//! A failback's report (its input carries the configuration) also lists `keptOldPrimaries`: every
+//! instance in the primary region that a failback renamed aside from a configured primary
+//! identifier and keeps, found by its tags (`pilot_light_core::kept`), so a re-run finds them too.
+//! Each says since when its writes never reached the standby (`unreplicatedWritesSince`: when the
+//! failover that cut replication from it asked RDS to promote, read from that execution's history,
+//! [`promotion_requested_at`]) and whether it may hold writes the serving database lacks.
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pilot_light_core::clients::validate_region;
+use pilot_light_core::config::{DatabaseConfig, Side};
+use pilot_light_core::kept::{
+    classify_kept, epoch_millis, may_hold_unreplicated_writes, reconcile_instruction, KeptInstance,
+    ListedInstance,
+};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -39,11 +51,16 @@ const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 /// At most this many history pages are read (1000 events each; an execution has at most 25,000).
 const MAX_HISTORY_PAGES: usize = 100;
 
+/// At most this many pages of DB instances (100 each) are read when looking for kept old primaries.
+const MAX_INSTANCE_PAGES: usize = 100;
+
 /// The clients this handler uses, built once per Lambda instance. The region of each call comes from
 /// the ARN it concerns (execution, topic).
 pub struct Clients {
     pub sfn: Regional<aws_sdk_sfn::Client>,
     pub sns: Regional<aws_sdk_sns::Client>,
+    /// Read-only: the kept old primaries of a failback report.
+    pub rds: Regional<aws_sdk_rds::Client>,
 }
 
 impl Clients {
@@ -52,7 +69,8 @@ impl Clients {
         let base = pilot_light_core::clients::load_sdk_config().await;
         Self {
             sfn: Regional::new(base.clone(), aws_sdk_sfn::Client::new),
-            sns: Regional::new(base, aws_sdk_sns::Client::new),
+            sns: Regional::new(base.clone(), aws_sdk_sns::Client::new),
+            rds: Regional::new(base, aws_sdk_rds::Client::new),
         }
     }
 }
@@ -91,6 +109,76 @@ pub struct PublishInput {
     /// …), each entry the state machine's record of one hook (name, status, output or failure).
     #[serde(default)]
     pub hooks: Option<Value>,
+    /// The configuration (a failback passes `$.begin.config`; required for `kind: failback`):
+    /// where to look for kept old primaries. Only the regions and the databases' identifiers are
+    /// read.
+    #[serde(default)]
+    pub config: Option<ConfigScope>,
+}
+
+/// The part of the configuration document the report reads (the rest is ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigScope {
+    pub regions: RegionScope,
+    #[serde(default)]
+    pub databases: Vec<DatabaseScope>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionScope {
+    pub primary: String,
+    pub standby: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseScope {
+    pub name: String,
+    pub primary_instance_id: String,
+    pub replica_instance_id: String,
+}
+
+impl ConfigScope {
+    fn database_configs(&self) -> Vec<DatabaseConfig> {
+        self.databases
+            .iter()
+            .map(|db| DatabaseConfig {
+                name: db.name.clone(),
+                primary_instance_id: db.primary_instance_id.clone(),
+                replica_instance_id: db.replica_instance_id.clone(),
+                standby_kms_key_id: None,
+                primary_kms_key_id: None,
+                production_shape: None,
+            })
+            .collect()
+    }
+}
+
+/// An old primary a failback renamed aside and keeps in the primary region: writable, and possibly
+/// holding writes the serving database never received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptOldPrimary {
+    /// The logical database.
+    pub database: String,
+    /// Its identifier now (`<primaryInstanceId>-old-<token>`).
+    pub instance_id: String,
+    pub region: String,
+    /// The identifier it had.
+    pub renamed_from: String,
+    /// When it was renamed (`null`: renamed before pilot-light recorded that).
+    pub kept_since: Option<String>,
+    /// Its `LatestRestorableTime` (`null`: RDS reports none).
+    pub latest_restorable_time: Option<String>,
+    /// When replication from it to the standby was cut: when the failover asked RDS to promote the
+    /// standby (`null`: not recorded).
+    pub unreplicated_writes_since: Option<String>,
+    /// `latestRestorableTime > unreplicatedWritesSince`, or either is unknown.
+    pub may_hold_unreplicated_writes: bool,
+    /// What to do: reconcile, then retire with a final snapshot.
+    pub reconcile: String,
 }
 
 /// `notifyFailure` input (the `Catch`'s `Error` and `Cause`).
@@ -106,6 +194,128 @@ pub struct NotifyFailureInput {
     pub cause: Option<String>,
     #[serde(default)]
     pub topic_arn: Option<String>,
+    /// Where the run stopped and who serves now, in one or two sentences (the state machine
+    /// writes it on each failure path).
+    #[serde(default)]
+    pub reached: Option<String>,
+    /// The one run that restores service or completes what was begun (`null`: none needed), as
+    /// [`NextRun`]. Read leniently ([`parse_next_run`]): an alert is never refused because of its
+    /// hint (a failover started with a bad `mode` still gets its alert, without a command).
+    #[serde(default)]
+    pub next: Option<Value>,
+}
+
+/// The [`NextRun`] of a `notifyFailure` input; `None` when absent, `null` or not one (unknown run,
+/// mode or strategy).
+pub fn parse_next_run(value: Option<&Value>) -> Option<NextRun> {
+    serde_json::from_value(value?.clone()).ok()
+}
+
+/// The run an alert asks for: which state machine, with which mode or strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NextRun {
+    pub run: NextRunKind,
+    /// For a failover: `graceful` or `ungraceful`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<NextRunMode>,
+    /// For a failback: `snapshot` or `replica`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<NextRunStrategy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NextRunKind {
+    Failover,
+    Failback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NextRunMode {
+    Graceful,
+    Ungraceful,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NextRunStrategy {
+    Snapshot,
+    Replica,
+}
+
+/// The commands an alert names: the CLI's, and the plain AWS CLI's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreCommands {
+    pub cli: String,
+    pub aws: String,
+}
+
+/// The commands that start `next` for `env`, from the failed execution's ARN (its region and
+/// account; its state machine when `next` runs the same kind, else the sibling machine named like
+/// it, `…-failover` ↔ `…-failback`, or a placeholder when the name says nothing).
+pub fn restore_commands(next: &NextRun, env: &str, execution_arn: &str) -> RestoreCommands {
+    let kind = match next.run {
+        NextRunKind::Failover => "failover",
+        NextRunKind::Failback => "failback",
+    };
+    let mut flags = String::new();
+    let mut input = serde_json::Map::new();
+    input.insert("env".into(), json!(env));
+    if let Some(mode) = next.mode {
+        let mode = match mode {
+            NextRunMode::Graceful => "graceful",
+            NextRunMode::Ungraceful => "ungraceful",
+        };
+        flags.push_str(&format!(" --mode {mode}"));
+        input.insert("mode".into(), json!(mode));
+    }
+    if let Some(strategy) = next.strategy {
+        let strategy = match strategy {
+            NextRunStrategy::Snapshot => "snapshot",
+            NextRunStrategy::Replica => "replica",
+        };
+        flags.push_str(&format!(" --strategy {strategy}"));
+        input.insert("strategy".into(), json!(strategy));
+    }
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    let region = parts.get(3).copied().filter(|r| !r.is_empty());
+    let machine_arn = match (parts.as_slice(), region) {
+        (["arn", partition, "states", region, account, "execution", machine, ..], Some(_)) => {
+            let sibling = if machine.ends_with(kind) {
+                Some(machine.to_string())
+            } else {
+                ["-failover", "-failback"]
+                    .iter()
+                    .find_map(|suffix| machine.strip_suffix(suffix))
+                    .map(|stem| format!("{stem}-{kind}"))
+            };
+            sibling.map(|name| {
+                format!("arn:{partition}:states:{region}:{account}:stateMachine:{name}")
+            })
+        }
+        _ => None,
+    }
+    .unwrap_or_else(|| {
+        format!(
+            "<{}StateMachineArn>",
+            if kind == "failover" {
+                "Failover"
+            } else {
+                "Failback"
+            }
+        )
+    });
+    let region_flag = region.map(|r| format!(" --region {r}")).unwrap_or_default();
+    RestoreCommands {
+        cli: format!("pilot-light {kind} --env {env}{flags}{region_flag}"),
+        aws: format!(
+            "aws stepfunctions start-execution{region_flag} --state-machine-arn {machine_arn} --name {kind}-{env}-$(date -u +%Y%m%d%H%M) --input '{}'",
+            serde_json::Value::Object(input)
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -219,6 +429,9 @@ pub struct Report {
     /// The user hooks that ran, in run order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookOutcome>,
+    /// A failback's kept old primaries (always present, maybe empty, in a failback's report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_old_primaries: Option<Vec<KeptOldPrimary>>,
 }
 
 /// One user hook's run, as the report shows it.
@@ -329,11 +542,42 @@ pub struct NotifyFailureOutput {
     pub kind: String,
     pub execution_arn: String,
     pub error: String,
+    /// Where the run stopped and who serves now (as the state machine said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<String>,
+    /// The command that restores service or completes what was begun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_command: Option<RestoreCommands>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Published>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     pub resources: Vec<String>,
+}
+
+/// The alert's text for people: the failure, where the run stopped, what to run.
+pub fn alert_text(
+    subject: &str,
+    input: &NotifyFailureInput,
+    error: &str,
+    cause: &str,
+    commands: Option<&RestoreCommands>,
+    at: &Timestamp,
+) -> String {
+    let mut text = format!(
+        "{subject}\n\nExecution: {}\nError:     {error}\nCause:     {cause}\nAt:        {}\n",
+        input.execution_arn, at.0
+    );
+    if let Some(reached) = input.reached.as_deref().filter(|r| !r.trim().is_empty()) {
+        text.push_str(&format!("\nWhere it stopped: {}\n", reached.trim()));
+    }
+    if let Some(commands) = commands {
+        text.push_str(&format!(
+            "\nRun next:  {}\n  (or:     {})\n",
+            commands.cli, commands.aws
+        ));
+    }
+    text
 }
 
 /// The answer of either action.
@@ -521,6 +765,176 @@ fn collect_changes(value: &Value, out: &mut Vec<Change>, depth: usize) {
     }
 }
 
+/// One event of the history of the failover that cut replication, reduced to what finding its
+/// promotion request needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputEvent {
+    /// `ExecutionStarted`, `LambdaFunctionSucceeded`, `TaskStateExited`, …
+    pub event_type: String,
+    pub timestamp_millis: i64,
+    /// The state's or the task's output, when the event has one.
+    pub output: Option<Value>,
+}
+
+impl OutputEvent {
+    /// From the SDK's history event.
+    pub fn from_sfn(event: &aws_sdk_sfn::types::HistoryEvent) -> Self {
+        let output = event
+            .state_exited_event_details()
+            .and_then(|d| d.output())
+            .or_else(|| {
+                event
+                    .lambda_function_succeeded_event_details()
+                    .and_then(|d| d.output())
+            })
+            .or_else(|| {
+                event
+                    .task_succeeded_event_details()
+                    .and_then(|d| d.output())
+            })
+            .and_then(|text| serde_json::from_str(text).ok());
+        Self {
+            event_type: event.r#type().as_str().to_string(),
+            timestamp_millis: event.timestamp().to_millis().unwrap_or_default(),
+            output,
+        }
+    }
+}
+
+/// Where an `unreplicatedWritesSince` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutSource {
+    /// The `promote-replica` answer that asked RDS to promote (`status: started`): its `startedAt`.
+    PromotionRequest,
+    /// No such answer in the history (the promotion was asked by a retry whose answer was lost):
+    /// the execution's start, a little earlier than the request.
+    ExecutionStart,
+}
+
+/// When the failover whose history `events` is asked RDS to promote `database`'s standby: the
+/// earliest `startedAt` of a `promote-replica` answer with `action: promote`, `status: started`
+/// and that `database`, wherever the history carries it (task results, state outputs); else the
+/// execution's start (never later than the request, so no write after the cut is left out); `None`
+/// for an empty history.
+pub fn promotion_requested_at(
+    events: &[OutputEvent],
+    database: &str,
+) -> Option<(Timestamp, CutSource)> {
+    let mut starts = Vec::new();
+    for output in events.iter().filter_map(|e| e.output.as_ref()) {
+        collect_promotion_starts(output, database, &mut starts, 0);
+    }
+    if let Some(earliest) = starts
+        .iter()
+        .filter_map(|text| Some((epoch_millis(text)?, text)))
+        .min_by_key(|(millis, _)| *millis)
+    {
+        return Some((Timestamp(earliest.1.clone()), CutSource::PromotionRequest));
+    }
+    events
+        .iter()
+        .find(|e| e.event_type == "ExecutionStarted")
+        .map(|e| {
+            (
+                timestamp_from_millis(e.timestamp_millis),
+                CutSource::ExecutionStart,
+            )
+        })
+}
+
+fn collect_promotion_starts(value: &Value, database: &str, out: &mut Vec<String>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_promotion_starts(v, database, out, depth + 1)),
+        Value::Object(map) => {
+            let field = |key: &str| map.get(key).and_then(Value::as_str);
+            if field("action") == Some("promote")
+                && field("status") == Some("started")
+                && field("database") == Some(database)
+            {
+                if let Some(started) = field("startedAt") {
+                    out.push(started.to_string());
+                }
+            }
+            map.values()
+                .for_each(|v| collect_promotion_starts(v, database, out, depth + 1));
+        }
+        _ => {}
+    }
+}
+
+/// A kept instance as the failback report lists it: only old primaries (renamed from a configured
+/// primary identifier in the primary region), with the cut and what to do.
+pub fn kept_old_primary(
+    kept: &KeptInstance,
+    unreplicated_writes_since: Option<&Timestamp>,
+) -> Option<KeptOldPrimary> {
+    if kept.side != Some(Side::Primary) {
+        return None;
+    }
+    let database = kept.database.clone()?;
+    let since = unreplicated_writes_since.map(|t| t.0.as_str());
+    let may_hold = may_hold_unreplicated_writes(kept.latest_restorable_time.as_deref(), since);
+    Some(KeptOldPrimary {
+        database,
+        instance_id: kept.instance_id.clone(),
+        region: kept.region.clone(),
+        renamed_from: kept.renamed_from.clone(),
+        kept_since: kept.kept_since.clone(),
+        latest_restorable_time: kept.latest_restorable_time.clone(),
+        unreplicated_writes_since: since.map(str::to_string),
+        may_hold_unreplicated_writes: may_hold,
+        reconcile: reconcile_instruction(
+            &kept.instance_id,
+            &kept.region,
+            &kept.renamed_from,
+            since,
+            may_hold,
+        ),
+    })
+}
+
+/// The kept old primaries as text, for e-mail subscribers (`none` said explicitly).
+pub fn render_kept_old_primaries(kept: &[KeptOldPrimary]) -> String {
+    if kept.is_empty() {
+        return "\nKept old primaries: none\n".to_string();
+    }
+    let unknown = "unknown";
+    let mut text = format!(
+        "\nKept old primaries ({}): renamed aside, still writable, never deleted by pilot-light\n",
+        kept.len()
+    );
+    for entry in kept {
+        text.push_str(&format!(
+            "  {} [{}] in {}, renamed from {}, kept since {}\n",
+            entry.instance_id,
+            entry.database,
+            entry.region,
+            entry.renamed_from,
+            entry.kept_since.as_deref().unwrap_or(unknown),
+        ));
+        text.push_str(&format!(
+            "    unreplicated writes since {}, latest restorable {}: {}\n",
+            entry
+                .unreplicated_writes_since
+                .as_deref()
+                .unwrap_or(unknown),
+            entry.latest_restorable_time.as_deref().unwrap_or(unknown),
+            if entry.may_hold_unreplicated_writes {
+                "MAY HOLD WRITES the serving database lacks"
+            } else {
+                "nothing restorable after the cut"
+            }
+        ));
+        text.push_str(&format!("    → {}\n", entry.reconcile));
+    }
+    text
+}
+
 /// The CloudWatch Embedded Metric Format lines of a report: `RecoveryTimeSeconds` (dimensions
 /// Env, Kind) when the outcome is `succeeded` (a recovery that did not happen has no recovery time),
 /// and `StepDurationSeconds` (dimensions Env, Kind, State) for every step, the values of one state
@@ -622,6 +1036,9 @@ pub fn render_text(report: &Report) -> String {
                 hook.point, hook.name, hook.status
             ));
         }
+    }
+    if let Some(kept) = &report.kept_old_primaries {
+        text.push_str(&render_kept_old_primaries(kept));
     }
     if !report.changes.is_empty() {
         text.push_str("\nChanged:\n");
@@ -776,6 +1193,31 @@ fn check_token(field: &str, value: &str, max: usize) -> Result<(), PilotLightErr
     }
 }
 
+/// A failback's report lists the kept old primaries, so it needs the configuration; the regions
+/// it names must be regions.
+fn check_config_scope(input: &PublishInput) -> Result<(), PilotLightError> {
+    let Some(config) = &input.config else {
+        return if input.kind == "failback" {
+            Err(PilotLightError::InvalidInput {
+                field: "config".into(),
+                reason: "a failback report lists the kept old primaries: pass the configuration (`config.$`: `$.begin.config`)".into(),
+            })
+        } else {
+            Ok(())
+        };
+    };
+    for (field, region) in [
+        ("config.regions.primary", &config.regions.primary),
+        ("config.regions.standby", &config.regions.standby),
+    ] {
+        validate_region(region).map_err(|reason| PilotLightError::InvalidInput {
+            field: field.into(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
 fn check_arn<'a>(field: &str, arn: &'a str, service: &str) -> Result<&'a str, PilotLightError> {
     arn_region(arn, service).map_err(|reason| PilotLightError::InvalidInput {
         field: field.into(),
@@ -819,6 +1261,7 @@ pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
             check_token("outcome", &input.outcome, 32)?;
             check_arn("executionArn", &input.execution_arn, "states")?;
             topic(input.topic_arn.as_deref())?;
+            check_config_scope(&input)?;
             Ok(ReportInput::Publish(input))
         }
         ReportAction::NotifyFailure => {
@@ -881,6 +1324,10 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
         Some(stopped) if !running => stopped,
         _ => now,
     };
+    let kept_old_primaries = match &input.config {
+        Some(config) => Some(find_kept_old_primaries(clients, &input.env, config).await?),
+        None => None,
+    };
     let report = Report {
         env: input.env.clone(),
         kind: input.kind.clone(),
@@ -899,6 +1346,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
         steps_omitted: None,
         drill: input.drill.clone(),
         hooks: input.hooks.as_ref().map(hook_outcomes).unwrap_or_default(),
+        kept_old_primaries,
     };
     for line in emf_lines(&report, now) {
         // EMF: one JSON document per line on stdout; CloudWatch Logs extracts the metrics.
@@ -943,6 +1391,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
         execution_arn = %report.execution_arn,
         rto_seconds = report.rto_seconds,
         steps = report.steps.len(),
+        kept_old_primaries = report.kept_old_primaries.as_ref().map(Vec::len),
         published = published.is_some(),
         "report published"
     );
@@ -964,6 +1413,15 @@ async fn notify_failure(
     let error = truncate_chars(input.error.trim(), 256);
     let cause = summarise_cause(input.cause.as_deref().unwrap_or_default());
 
+    let next = parse_next_run(input.next.as_ref());
+    let commands = next
+        .as_ref()
+        .map(|next| restore_commands(next, &input.env, &input.execution_arn));
+    let reached = input
+        .reached
+        .as_deref()
+        .map(|r| truncate_chars(r.trim(), 1000))
+        .filter(|r| !r.is_empty());
     let mut resources = vec![input.execution_arn.clone()];
     let published = match topic {
         None => None,
@@ -976,11 +1434,18 @@ async fn notify_failure(
                 "executionArn": input.execution_arn,
                 "error": error,
                 "cause": cause,
+                "reached": reached,
+                "next": next,
+                "restoreCommand": commands,
                 "failedAt": started_at,
             });
-            let text = format!(
-                "{subject}\n\nExecution: {}\nError:     {error}\nCause:     {cause}\nAt:        {}\n",
-                input.execution_arn, started_at.0
+            let text = alert_text(
+                &subject,
+                &input,
+                &error,
+                &cause,
+                commands.as_ref(),
+                &started_at,
             );
             let message = structured_message(&subject, &document, &text);
             let attributes = [
@@ -1022,6 +1487,8 @@ async fn notify_failure(
         kind: input.kind,
         execution_arn: input.execution_arn,
         error,
+        reached,
+        restore_command: commands,
         published,
         started_at,
         finished_at: Timestamp::now(),
@@ -1035,6 +1502,20 @@ async fn read_history(
     execution_arn: &str,
     region: &str,
 ) -> Result<Vec<HistoryEvent>, PilotLightError> {
+    Ok(fetch_history(sfn, execution_arn, region)
+        .await?
+        .iter()
+        .map(HistoryEvent::from_sfn)
+        .collect())
+}
+
+/// The SDK's events of an execution's whole history, with its data. Not found is
+/// `ResourceNotFound` (kind `Execution`).
+async fn fetch_history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    region: &str,
+) -> Result<Vec<aws_sdk_sfn::types::HistoryEvent>, PilotLightError> {
     let mut events = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_HISTORY_PAGES {
@@ -1054,13 +1535,115 @@ async fn read_history(
                 },
                 _ => PilotLightError::from_sdk("GetExecutionHistory", &err),
             })?;
-        events.extend(page.events().iter().map(HistoryEvent::from_sfn));
+        events.extend(page.events().iter().cloned());
         match page.next_token() {
             Some(next) if !next.is_empty() => token = Some(next.to_string()),
             _ => break,
         }
     }
     Ok(events)
+}
+
+/// The kept old primaries of `env`: every instance in the primary region that
+/// [`classify_kept`] says a failback renamed aside from a configured primary identifier, each with
+/// the time the failover that cut replication from it asked for the promotion. Sorted by database,
+/// then identifier.
+async fn find_kept_old_primaries(
+    clients: &Clients,
+    env: &str,
+    config: &ConfigScope,
+) -> Result<Vec<KeptOldPrimary>, PilotLightError> {
+    let primary = config.regions.primary.as_str();
+    let rds = clients.rds.get(primary)?;
+    let databases = config.database_configs();
+    let mut histories: HashMap<String, Vec<OutputEvent>> = HashMap::new();
+    let mut found = Vec::new();
+    for instance in list_instances(&rds, primary).await? {
+        let Some(kept) =
+            classify_kept(&instance, env, primary, &config.regions.standby, &databases)
+        else {
+            continue;
+        };
+        let (Some(Side::Primary), Some(database)) = (kept.side, kept.database.as_deref()) else {
+            continue;
+        };
+        let cut = match kept.replication_cut_by.as_deref() {
+            Some(execution) => {
+                if !histories.contains_key(execution) {
+                    let events = failover_history(clients, execution).await?;
+                    histories.insert(execution.to_string(), events);
+                }
+                let cut = promotion_requested_at(&histories[execution], database);
+                tracing::info!(
+                    instance_id = %kept.instance_id,
+                    failover = execution,
+                    cut = ?cut,
+                    "kept old primary"
+                );
+                cut.map(|(time, _)| time)
+            }
+            None => None,
+        };
+        found.extend(kept_old_primary(&kept, cut.as_ref()));
+    }
+    found.sort_by(|a, b| (&a.database, &a.instance_id).cmp(&(&b.database, &b.instance_id)));
+    Ok(found)
+}
+
+/// The history of the failover that cut replication (empty when it cannot be read: not an
+/// execution ARN, or gone after Step Functions' retention).
+async fn failover_history(
+    clients: &Clients,
+    execution_arn: &str,
+) -> Result<Vec<OutputEvent>, PilotLightError> {
+    let Ok(region) = arn_region(execution_arn, "states") else {
+        return Ok(vec![]);
+    };
+    let sfn = clients.sfn.get(region)?;
+    match fetch_history(&sfn, execution_arn, region).await {
+        Ok(events) => Ok(events.iter().map(OutputEvent::from_sfn).collect()),
+        Err(PilotLightError::ResourceNotFound { .. }) => Ok(vec![]),
+        Err(err) => Err(err),
+    }
+}
+
+/// Every DB instance of `region`, with its tags and latest restorable time.
+async fn list_instances(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+) -> Result<Vec<ListedInstance>, PilotLightError> {
+    let mut listed = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_INSTANCE_PAGES {
+        let page = rds
+            .describe_db_instances()
+            .max_records(100)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
+        listed.extend(page.db_instances().iter().map(|i| {
+            ListedInstance {
+                id: i.db_instance_identifier().unwrap_or_default().to_string(),
+                region: region.to_string(),
+                status: i.db_instance_status().unwrap_or("unknown").to_string(),
+                tags: i
+                    .tag_list()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
+                latest_restorable_time: i
+                    .latest_restorable_time()
+                    .and_then(|t| t.to_millis().ok())
+                    .map(|millis| timestamp_from_millis(millis).0),
+            }
+        }));
+        match page.marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(listed)
 }
 
 /// Publishes one message with string attributes.
@@ -1375,6 +1958,7 @@ mod tests {
             steps_omitted: None,
             drill: None,
             hooks: vec![],
+            kept_old_primaries: None,
         }
     }
 
@@ -1479,6 +2063,123 @@ mod tests {
     }
 
     #[test]
+    fn alerts_name_the_run_that_restores_service() {
+        let arn = "arn:aws:states:us-west-2:123456789012:execution:pilot-light-prod-failover:fo-1";
+        let next = |run, mode, strategy| NextRun {
+            run,
+            mode,
+            strategy,
+        };
+        let cases = [
+            (
+                next(NextRunKind::Failover, Some(NextRunMode::Ungraceful), None),
+                "pilot-light failover --env prod --mode ungraceful --region us-west-2",
+                "aws stepfunctions start-execution --region us-west-2 --state-machine-arn arn:aws:states:us-west-2:123456789012:stateMachine:pilot-light-prod-failover --name failover-prod-$(date -u +%Y%m%d%H%M) --input '{\"env\":\"prod\",\"mode\":\"ungraceful\"}'",
+            ),
+            // From a failover to the failback: the sibling machine.
+            (
+                next(NextRunKind::Failback, None, None),
+                "pilot-light failback --env prod --region us-west-2",
+                "aws stepfunctions start-execution --region us-west-2 --state-machine-arn arn:aws:states:us-west-2:123456789012:stateMachine:pilot-light-prod-failback --name failback-prod-$(date -u +%Y%m%d%H%M) --input '{\"env\":\"prod\"}'",
+            ),
+            (
+                next(NextRunKind::Failback, None, Some(NextRunStrategy::Replica)),
+                "pilot-light failback --env prod --strategy replica --region us-west-2",
+                "aws stepfunctions start-execution --region us-west-2 --state-machine-arn arn:aws:states:us-west-2:123456789012:stateMachine:pilot-light-prod-failback --name failback-prod-$(date -u +%Y%m%d%H%M) --input '{\"env\":\"prod\",\"strategy\":\"replica\"}'",
+            ),
+        ];
+        for (next, cli, aws) in cases {
+            let commands = restore_commands(&next, "prod", arn);
+            assert_eq!(commands.cli, cli);
+            assert_eq!(commands.aws, aws);
+        }
+        // A machine whose name says nothing: a placeholder, never a wrong ARN.
+        let odd = "arn:aws:states:us-west-2:1:execution:SomethingElse:run";
+        let commands = restore_commands(&next(NextRunKind::Failback, None, None), "prod", odd);
+        assert!(
+            commands
+                .aws
+                .contains("--state-machine-arn <FailbackStateMachineArn>"),
+            "{}",
+            commands.aws
+        );
+        let commands = restore_commands(
+            &next(NextRunKind::Failover, Some(NextRunMode::Graceful), None),
+            "prod",
+            "not an arn",
+        );
+        assert_eq!(
+            commands.cli,
+            "pilot-light failover --env prod --mode graceful"
+        );
+        assert!(commands.aws.contains("<FailoverStateMachineArn>"));
+    }
+
+    #[test]
+    fn the_alert_text_says_where_the_run_stopped_and_what_to_run() {
+        let input = NotifyFailureInput {
+            action: ReportAction::NotifyFailure,
+            env: "prod".into(),
+            kind: "failover".into(),
+            execution_arn: "arn:aws:states:us-west-2:1:execution:pilot-light-prod-failover:fo"
+                .into(),
+            error: "DnsChangeTimedOut".into(),
+            cause: None,
+            topic_arn: None,
+            reached: Some("The standby's databases were promoted; nobody serves.".into()),
+            next: Some(json!({"run": "failover", "mode": "ungraceful"})),
+        };
+        let next = parse_next_run(input.next.as_ref()).expect("a next run");
+        let commands = restore_commands(&next, "prod", &input.execution_arn);
+        let text = alert_text(
+            "subject",
+            &input,
+            "DnsChangeTimedOut",
+            "",
+            Some(&commands),
+            &Timestamp("2026-01-01T00:00:00Z".into()),
+        );
+        assert!(
+            text.contains("Where it stopped: The standby's databases were promoted"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Run next:  pilot-light failover --env prod --mode ungraceful"),
+            "{text}"
+        );
+        assert!(text.contains("aws stepfunctions start-execution"), "{text}");
+        // Without them, the alert is as before.
+        let plain = NotifyFailureInput {
+            reached: None,
+            next: None,
+            ..input
+        };
+        let text = alert_text("subject", &plain, "E", "C", None, &Timestamp("t".into()));
+        assert!(
+            !text.contains("Run next") && !text.contains("Where it stopped"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_next_run_is_validated() {
+        let ok: NextRun =
+            serde_json::from_value(json!({"run": "failback", "strategy": "snapshot"})).unwrap();
+        assert_eq!(ok.strategy, Some(NextRunStrategy::Snapshot));
+        // Never an error: an alert is published without a command instead.
+        for bad in [
+            json!({"run": "drill"}),
+            json!({"run": "failover", "mode": "fast"}),
+            json!({"run": "failover", "extra": 1}),
+            json!(null),
+            json!("failover"),
+        ] {
+            assert_eq!(parse_next_run(Some(&bad)), None, "{bad}");
+        }
+        assert_eq!(parse_next_run(None), None);
+    }
+
+    #[test]
     fn causes_are_summarised() {
         assert_eq!(
             summarise_cause(
@@ -1575,5 +2276,292 @@ mod tests {
             "{text}"
         );
         assert!(hook_outcomes(&json!(null)).is_empty());
+    }
+
+    fn output_event(kind: &str, at: i64, output: Option<Value>) -> OutputEvent {
+        OutputEvent {
+            event_type: kind.into(),
+            timestamp_millis: at,
+            output,
+        }
+    }
+
+    fn promote_answer(database: &str, status: &str, started_at: &str) -> Value {
+        json!({"action": "promote", "status": status, "database": database,
+               "instanceId": format!("{database}-dr"), "startedAt": started_at,
+               "finishedAt": started_at, "resources": []})
+    }
+
+    #[test]
+    fn the_cut_is_the_promotion_request_found_anywhere_in_the_failover_history() {
+        let started = output_event("ExecutionStarted", 1_000, None);
+        /// The history, then the cut expected and where it came from.
+        type Case<'a> = (Vec<OutputEvent>, Option<(&'a str, CutSource)>);
+        let cases: Vec<Case> = vec![
+            // The Lambda's own answer.
+            (
+                vec![
+                    started.clone(),
+                    output_event(
+                        "LambdaFunctionSucceeded",
+                        5_000,
+                        Some(promote_answer(
+                            "orders",
+                            "started",
+                            "2026-03-01T10:00:04.000Z",
+                        )),
+                    ),
+                ],
+                Some(("2026-03-01T10:00:04.000Z", CutSource::PromotionRequest)),
+            ),
+            // Only in a state's output (`$.promote` of a Map iteration), and carried on later:
+            // the earliest wins, the other database's does not count.
+            (
+                vec![
+                    started.clone(),
+                    output_event(
+                        "TaskStateExited",
+                        5_000,
+                        Some(json!({"database": {"name": "orders"},
+                                    "promote": promote_answer("orders", "started", "2026-03-01T10:00:04.000Z")})),
+                    ),
+                    output_event(
+                        "MapStateExited",
+                        9_000,
+                        Some(json!({"results": {"databases": [
+                            {"promote": promote_answer("billing", "started", "2026-03-01T10:00:01.000Z")},
+                            {"promote": promote_answer("orders", "started", "2026-03-01T10:00:04.000Z")}]}})),
+                    ),
+                ],
+                Some(("2026-03-01T10:00:04.000Z", CutSource::PromotionRequest)),
+            ),
+            // Answers that asked for nothing, and unreadable times, are not the request: the
+            // execution's start is (a little earlier, so no write after the cut is left out).
+            (
+                vec![
+                    started.clone(),
+                    output_event(
+                        "LambdaFunctionSucceeded",
+                        5_000,
+                        Some(promote_answer(
+                            "orders",
+                            "inProgress",
+                            "2026-03-01T10:00:04.000Z",
+                        )),
+                    ),
+                    output_event(
+                        "LambdaFunctionSucceeded",
+                        6_000,
+                        Some(promote_answer("orders", "started", "soon")),
+                    ),
+                    output_event(
+                        "LambdaFunctionSucceeded",
+                        7_000,
+                        Some(promote_answer(
+                            "billing",
+                            "started",
+                            "2026-03-01T10:00:04.000Z",
+                        )),
+                    ),
+                ],
+                Some(("1970-01-01T00:00:01Z", CutSource::ExecutionStart)),
+            ),
+            (vec![], None),
+        ];
+        for (events, expected) in cases {
+            let got = promotion_requested_at(&events, "orders");
+            let got = got.as_ref().map(|(t, source)| (t.0.as_str(), *source));
+            assert_eq!(got, expected, "{events:?}");
+        }
+    }
+
+    fn kept(side: Option<Side>, database: Option<&str>, latest: Option<&str>) -> KeptInstance {
+        KeptInstance {
+            database: database.map(str::to_string),
+            side,
+            instance_id: "orders-db-old-1a2b3c4d".into(),
+            region: "us-east-1".into(),
+            status: "available".into(),
+            renamed_from: "orders-db".into(),
+            renamed_by: Some("arn:aws:states:us-west-2:1:execution:fb:fb-1".into()),
+            kept_since: Some("2026-03-02T08:00:00Z".into()),
+            replication_cut_by: Some("arn:aws:states:us-west-2:1:execution:fo:fo-1".into()),
+            latest_restorable_time: latest.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_old_primaries_of_configured_databases_are_listed_with_what_they_may_hold() {
+        let cut = Timestamp("2026-03-01T10:00:00.000Z".into());
+        let after = Some("2026-03-01T10:05:00.000Z");
+        let before = Some("2026-03-01T09:59:00.000Z");
+        let cases: Vec<(KeptInstance, Option<&Timestamp>, Option<bool>)> = vec![
+            (
+                kept(Some(Side::Primary), Some("orders"), after),
+                Some(&cut),
+                Some(true),
+            ),
+            (
+                kept(Some(Side::Primary), Some("orders"), before),
+                Some(&cut),
+                Some(false),
+            ),
+            // Nothing recorded about the cut, or no restorable time: it may.
+            (
+                kept(Some(Side::Primary), Some("orders"), before),
+                None,
+                Some(true),
+            ),
+            (
+                kept(Some(Side::Primary), Some("orders"), None),
+                Some(&cut),
+                Some(true),
+            ),
+            // A promoted standby renamed at re-protect is no old primary; nor is an instance whose
+            // database left the configuration (readiness still lists both).
+            (
+                kept(Some(Side::Standby), Some("orders"), after),
+                Some(&cut),
+                None,
+            ),
+            (kept(Some(Side::Primary), None, after), Some(&cut), None),
+            (kept(None, Some("orders"), after), Some(&cut), None),
+        ];
+        for (instance, since, expected) in cases {
+            let got = kept_old_primary(&instance, since);
+            assert_eq!(
+                got.as_ref().map(|k| k.may_hold_unreplicated_writes),
+                expected,
+                "{instance:?} {since:?}"
+            );
+            if let Some(entry) = got {
+                assert_eq!(entry.renamed_from, "orders-db");
+                assert_eq!(entry.kept_since.as_deref(), Some("2026-03-02T08:00:00Z"));
+                assert_eq!(
+                    entry.unreplicated_writes_since.as_deref(),
+                    since.map(|t| t.0.as_str())
+                );
+                assert!(
+                    entry
+                        .reconcile
+                        .contains("--final-db-snapshot-identifier orders-db-old-1a2b3c4d-final"),
+                    "{}",
+                    entry.reconcile
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_kept_old_primary_has_exactly_the_documented_fields() {
+        let entry = kept_old_primary(
+            &kept(Some(Side::Primary), Some("orders"), None),
+            Some(&Timestamp("2026-03-01T10:00:00.000Z".into())),
+        )
+        .unwrap();
+        let value = serde_json::to_value(&entry).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected = vec![
+            "database",
+            "instanceId",
+            "region",
+            "renamedFrom",
+            "keptSince",
+            "latestRestorableTime",
+            "unreplicatedWritesSince",
+            "mayHoldUnreplicatedWrites",
+            "reconcile",
+        ];
+        assert_eq!(
+            keys, expected,
+            "the documented fields, in the documented order"
+        );
+        assert_eq!(value["latestRestorableTime"], Value::Null);
+        assert_eq!(value["mayHoldUnreplicatedWrites"], json!(true));
+        // In the report: present when computed (a failback), absent otherwise.
+        let mut failback = report("succeeded");
+        failback.kind = "failback".into();
+        failback.kept_old_primaries = Some(vec![]);
+        let document = serde_json::to_value(&failback).unwrap();
+        assert_eq!(document["keptOldPrimaries"], json!([]));
+        assert!(serde_json::to_value(report("succeeded"))
+            .unwrap()
+            .get("keptOldPrimaries")
+            .is_none());
+    }
+
+    #[test]
+    fn the_text_names_each_kept_old_primary_and_says_none_when_there_is_none() {
+        let mut failback = report("succeeded");
+        failback.kind = "failback".into();
+        failback.kept_old_primaries = Some(vec![]);
+        assert!(render_text(&failback).contains("Kept old primaries: none"));
+        failback.kept_old_primaries = Some(vec![kept_old_primary(
+            &kept(
+                Some(Side::Primary),
+                Some("orders"),
+                Some("2026-03-01T10:05:00.000Z"),
+            ),
+            Some(&Timestamp("2026-03-01T10:00:00.000Z".into())),
+        )
+        .unwrap()]);
+        let text = render_text(&failback);
+        assert!(text.contains("Kept old primaries (1)"), "{text}");
+        assert!(
+            text.contains("orders-db-old-1a2b3c4d [orders] in us-east-1, renamed from orders-db"),
+            "{text}"
+        );
+        assert!(text.contains("MAY HOLD WRITES"), "{text}");
+        assert!(text.contains("→ copy into orders-db"), "{text}");
+        assert!(!render_text(&report("succeeded")).contains("Kept old primaries"));
+    }
+
+    #[test]
+    fn a_failback_report_needs_the_configuration() {
+        let event = |kind: &str, config: Option<Value>| {
+            let mut e = json!({"action": "publish", "env": "prod", "kind": kind,
+                               "outcome": "succeeded",
+                               "executionArn": "arn:aws:states:us-west-2:1:execution:m:e"});
+            if let Some(config) = config {
+                e["config"] = config;
+            }
+            e
+        };
+        let config = json!({"env": "prod", "regions": {"primary": "us-east-1", "standby": "us-west-2"},
+                            "databases": [{"name": "orders", "primaryInstanceId": "orders-db",
+                                           "replicaInstanceId": "orders-db-dr"}],
+                            "computeGroups": [], "poll": {}});
+        let cases: Vec<(Value, Result<(), &str>)> = vec![
+            (event("failback", Some(config.clone())), Ok(())),
+            (event("failover", None), Ok(())),
+            (event("failback", None), Err("config")),
+            (
+                event(
+                    "failback",
+                    Some(json!({"regions": {"primary": "nowhere", "standby": "us-west-2"}})),
+                ),
+                Err("config.regions.primary"),
+            ),
+            (
+                event("failback", Some(json!({"databases": []}))),
+                Err("config.regions"),
+            ),
+        ];
+        for (input, expected) in cases {
+            let got = parse_input(input.clone()).map(|_| ()).map_err(|e| match e {
+                PilotLightError::InvalidInput { field, .. } => field,
+                other => other.to_string(),
+            });
+            assert_eq!(
+                got.as_ref().map(|_| ()).map_err(String::as_str),
+                expected,
+                "{input}"
+            );
+        }
     }
 }

@@ -126,6 +126,7 @@ fn clients(sfn_rules: &[&Rule], sns_rules: &[&Rule]) -> Clients {
     Clients {
         sfn: Regional::fixed([(REGION.to_string(), sfn)]),
         sns: Regional::fixed([(REGION.to_string(), sns)]),
+        rds: Regional::fixed([]),
     }
 }
 
@@ -374,4 +375,116 @@ fn query_error(code: &str, message: &str) -> String {
     format!(
         "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
     )
+}
+
+/// A failback's report lists the old primary a failback renamed aside and keeps (found by its tags
+/// in the primary region, not by anything of this execution), with the time the failover that cut
+/// replication from it asked for the promotion (read from that failover's history).
+#[tokio::test]
+async fn a_failback_report_lists_the_kept_old_primary_with_the_promotion_time_of_its_failover() {
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::types::{DbInstance, Tag};
+    use aws_sdk_sfn::types::LambdaFunctionSucceededEventDetails;
+    const FAILOVER: &str =
+        "arn:aws:states:us-west-2:123456789012:execution:pilot-light-prod-failover:failover-prod-0";
+    let failover_history = mock!(aws_sdk_sfn::Client::get_execution_history)
+        .match_requests(|r| r.execution_arn() == Some(FAILOVER))
+        .then_output(|| {
+            let answer = json!({"action": "promote", "status": "started", "database": "orders",
+                                "startedAt": "2025-11-20T01:00:04.000Z", "resources": []});
+            GetExecutionHistoryOutput::builder()
+                .events(event(1, 0, HistoryEventType::ExecutionStarted, "", None, 0))
+                .events(
+                    HistoryEvent::builder()
+                        .id(2)
+                        .previous_event_id(1)
+                        .r#type(HistoryEventType::LambdaFunctionSucceeded)
+                        .timestamp(DateTime::from_millis(START))
+                        .lambda_function_succeeded_event_details(
+                            LambdaFunctionSucceededEventDetails::builder()
+                                .output(answer.to_string())
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        });
+    let instance = |id: &str, tags: &[(&str, &str)]| {
+        let mut b = DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_status("available")
+            .latest_restorable_time(DateTime::from_millis(START));
+        for (k, v) in tags {
+            b = b.tag_list(Tag::builder().key(*k).value(*v).build());
+        }
+        b.build()
+    };
+    let listed = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(instance("orders-db", &[("pilot-light:env", "prod")]))
+            .db_instances(instance(
+                "orders-db-old-1a2b3c4d",
+                &[
+                    ("pilot-light:env", "prod"),
+                    ("pilot-light:renamed-from", "orders-db"),
+                    ("pilot-light:renamed-at", "2025-11-22T02:50:00.000Z"),
+                    ("pilot-light:replication-cut-by", FAILOVER),
+                ],
+            ))
+            .db_instances(instance(
+                "orders-db-old-99999999",
+                &[
+                    ("pilot-light:env", "staging"),
+                    ("pilot-light:renamed-from", "orders-db"),
+                ],
+            ))
+            .build()
+    });
+    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, &[&listed]);
+    let sfn_rules = [
+        &failover_history,
+        &describe(ExecutionStatus::Running, None),
+        &history(),
+    ];
+    let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &sfn_rules);
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&sns_ok()]);
+    let clients = Clients {
+        sfn: Regional::fixed([(REGION.to_string(), sfn)]),
+        sns: Regional::fixed([(REGION.to_string(), sns)]),
+        rds: Regional::fixed([("us-east-1".to_string(), rds)]),
+    };
+    let mut input = publish_event(Some(TOPIC));
+    input["kind"] = json!("failback");
+    input["config"] = json!({"env": "prod", "regions": {"primary": "us-east-1", "standby": "us-west-2"},
+                             "databases": [{"name": "orders", "primaryInstanceId": "orders-db",
+                                            "replicaInstanceId": "orders-db-dr"}]});
+    let ReportOutput::Publish(out) = handler(input, &clients).await.expect("publish") else {
+        panic!("not a publish answer")
+    };
+    let document = serde_json::to_value(&out).unwrap();
+    let kept = document["keptOldPrimaries"]
+        .as_array()
+        .expect("keptOldPrimaries");
+    assert_eq!(kept.len(), 1, "{document:#}");
+    assert_eq!(
+        kept[0],
+        json!({
+            "database": "orders",
+            "instanceId": "orders-db-old-1a2b3c4d",
+            "region": "us-east-1",
+            "renamedFrom": "orders-db",
+            "keptSince": "2025-11-22T02:50:00.000Z",
+            "latestRestorableTime": "2025-11-22T03:00:00Z",
+            "unreplicatedWritesSince": "2025-11-20T01:00:04.000Z",
+            "mayHoldUnreplicatedWrites": true,
+            "reconcile": kept[0]["reconcile"].clone(),
+        })
+    );
+    assert!(kept[0]["reconcile"]
+        .as_str()
+        .unwrap()
+        .contains("aws rds delete-db-instance --region us-east-1 --db-instance-identifier orders-db-old-1a2b3c4d --final-db-snapshot-identifier orders-db-old-1a2b3c4d-final"));
+    assert_eq!(failover_history.num_calls(), 1);
 }

@@ -8,7 +8,12 @@
 //!   never run two failovers at once.
 //!
 //! Actions: `beginFailover` (load and validate the configuration, take the lock, say whether to
-//! proceed), `markActive`, `release`, `recordCapacity`. Observe, then act: every action reads the
+//! proceed), `markActive`, `release`, `recordCapacity`, `promotionRequested` (a failover is about to
+//! ask RDS to promote: from here on its failure path never un-fences the primary),
+//! `reversePromotionRequested` (a replica failback is about to promote its reverse replicas),
+//! `standbyUnfenced` (a failback gives the standby its writes back: the failback's identity is
+//! renewed, so no re-run restores a snapshot, or takes a promoted reverse replica, older than those
+//! writes). Observe, then act: every action reads the
 //! parameters first and writes only what differs. What to do given the state and the lock is decided
 //! by pure functions ([`decide_begin`], [`decide_lock`], [`decide_release`], [`decide_mark_active`]),
 //! tested on tables. A lock held by the same execution is re-entrant, so a `Retry` of a step that
@@ -33,6 +38,9 @@ pub const ACTIONS: &[&str] = &[
     "release",
     "recordCapacity",
     "recordDatabases",
+    "promotionRequested",
+    "reversePromotionRequested",
+    "standbyUnfenced",
 ];
 
 /// The `operation` a failover writes into the lock.
@@ -77,6 +85,16 @@ pub enum RunStateAction {
     /// Store the primary databases' settings (class, Multi-AZ, groups), for a failback that finds
     /// the old primary gone.
     RecordDatabases,
+    /// Record that this failover cycle asks RDS to promote (`promotionRequestedAt`): a failure of
+    /// this or any later run of the cycle must never un-fence the primary.
+    PromotionRequested,
+    /// Record that this failback asks RDS to promote its reverse replicas
+    /// (`reversePromotionRequestedAt`): un-fencing the standby must then renew the failback's
+    /// identity, whichever run of the failback fails.
+    ReversePromotionRequested,
+    /// Record that a failback un-fences the standby (`standbyUnfencedAt`) and forget the failback's
+    /// identity (`failbackId`): the standby takes writes again, so a re-run must snapshot anew.
+    StandbyUnfenced,
 }
 
 /// How a failover treats the primary region: `graceful` (a planned switch) fences it and waits for
@@ -122,6 +140,35 @@ pub struct RunState {
     /// earlier run's snapshot, copy, restored and renamed instances instead of starting over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failback_id: Option<String>,
+    /// When a failback last gave the standby back its writes (un-fenced it after a failure): the
+    /// failback identity was renewed then. Cleared with `failbackId` at the end of the cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_unfenced_at: Option<Timestamp>,
+    /// When a run of the failback in progress (this `failbackId`) first asked RDS to promote its
+    /// reverse replicas: from then on they hold the standby's data only up to their promotion, so
+    /// un-fencing the standby renews the identity. Cleared with `failbackId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_promotion_requested_at: Option<Timestamp>,
+    /// The failover cycle in progress: the id of the first failover execution since the primary was
+    /// last active and protected. Every re-run of that failover (after a failure, an abort or a
+    /// crash) uses it, and `promote-replica` tags the promoted standby with it: only a promotion of
+    /// this cycle counts as "already done". Cleared when a failback makes the primary active again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_id: Option<String>,
+    /// When a run of this failover cycle first asked RDS to promote (`promotionRequested`). From
+    /// then on a failed failover never un-fences the primary: the standby may be writable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_requested_at: Option<Timestamp>,
+}
+
+/// The identity a failover cycle names its promotions with: the one recorded in the run state, or
+/// (first failover since the primary was last active and protected) this execution's, which must
+/// then be recorded.
+pub fn failover_identity(state: Option<&RunState>, execution_id: &str) -> (String, bool) {
+    match state.and_then(|s| s.failover_id.clone()) {
+        Some(id) => (id, false),
+        None => (execution_id.to_string(), true),
+    }
 }
 
 /// The identity a failback names its resources with: the one recorded in the run state, or (first
@@ -282,6 +329,18 @@ pub struct RecordCapacityInput {
     pub region: Option<String>,
 }
 
+/// `promotionRequested` and `standbyUnfenced` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkerInput {
+    pub action: RunStateAction,
+    pub env: String,
+    /// The execution that asks: it must hold the lock (or nobody may).
+    pub execution_id: String,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
 /// `recordDatabases` input.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -338,6 +397,14 @@ pub enum ActionResult {
     Release(ReleaseResult),
     RecordCapacity(RecordCapacityResult),
     RecordDatabases(RecordDatabasesResult),
+    Marker(MarkerResult),
+}
+
+/// What `promotionRequested` and `standbyUnfenced` answer: the run state after the action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkerResult {
+    pub state: RunState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -380,6 +447,13 @@ pub struct BeginFailoverResult {
     pub recorded_capacities: BTreeMap<String, u32>,
     /// The lock this execution holds (`null` when `alreadyActive`).
     pub lock: Option<Lock>,
+    /// The failover cycle (see `RunState::failover_id`): `promote-replica` tags and recognises this
+    /// cycle's promotions with it. Absent when the failover has nothing to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_id: Option<String>,
+    /// True when a run of this cycle already asked RDS to promote: a failure must then never
+    /// un-fence the primary. Always present, so the state machine can read it.
+    pub promotion_requested: bool,
 }
 
 /// What `beginFailback` decided.
@@ -412,6 +486,9 @@ pub struct BeginFailbackResult {
     /// absent when the failback has nothing to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failback_id: Option<String>,
+    /// True when a run of this failback already asked RDS to promote its reverse replicas: a
+    /// failure that un-fences the standby must then renew the identity. Always present.
+    pub reverse_promotion_requested: bool,
 }
 
 /// What a failback does given the run state: the standby must be active; a primary that is active
@@ -467,6 +544,10 @@ pub enum BeginDecision {
     Reenter,
     /// Another execution holds the lock: `FailoverInProgress`, change nothing.
     Refuse { holder: String },
+    /// A failback moved traffic back to the primary and has not re-protected it: the standby's
+    /// database is stale. `ReprotectPending`, change nothing (our own lock of a retried step is
+    /// released).
+    ReprotectPending { release_own_lock: bool },
 }
 
 /// True when the state says `standby_region` is the active region.
@@ -477,7 +558,8 @@ pub fn standby_is_active(state: Option<&RunState>, standby_region: &str) -> bool
 }
 
 /// Decides `beginFailover` from the state and the lock: an active standby wins over everything (no
-/// lock is taken), then the lock decides.
+/// lock is taken); a pending re-protection refuses (the standby holds a stale database); then the
+/// lock decides.
 pub fn decide_begin(
     state: Option<&RunState>,
     lock: &LockView,
@@ -489,7 +571,155 @@ pub fn decide_begin(
             release_own_lock: lock.is_held_by(execution_id),
         };
     }
+    if state.is_some_and(|s| s.reprotect_pending) {
+        return BeginDecision::ReprotectPending {
+            release_own_lock: lock.is_held_by(execution_id),
+        };
+    }
     decide_lock(lock, execution_id)
+}
+
+/// What `promotionRequested` / `standbyUnfenced` do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkerDecision {
+    /// Write the new state.
+    Write(Box<RunState>),
+    /// The state already says so: nothing to write.
+    AlreadyRecorded,
+}
+
+/// Decides `promotionRequested`: the first request of the cycle is recorded; later ones keep it.
+/// While another execution holds the lock, it alone may write (`FailoverInProgress`).
+pub fn decide_promotion_requested(
+    state: Option<&RunState>,
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+    now: &Timestamp,
+) -> Result<MarkerDecision, PilotLightError> {
+    refuse_if_locked_by_another(lock, env, execution_id)?;
+    let before = state.cloned().unwrap_or_default();
+    if before.promotion_requested_at.is_some() {
+        return Ok(MarkerDecision::AlreadyRecorded);
+    }
+    Ok(MarkerDecision::Write(Box::new(RunState {
+        promotion_requested_at: Some(now.clone()),
+        ..before
+    })))
+}
+
+/// Decides `reversePromotionRequested`: recorded once per failback identity; later ones keep it.
+pub fn decide_reverse_promotion_requested(
+    state: Option<&RunState>,
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+    now: &Timestamp,
+) -> Result<MarkerDecision, PilotLightError> {
+    refuse_if_locked_by_another(lock, env, execution_id)?;
+    let before = state.cloned().unwrap_or_default();
+    if before.reverse_promotion_requested_at.is_some() {
+        return Ok(MarkerDecision::AlreadyRecorded);
+    }
+    Ok(MarkerDecision::Write(Box::new(RunState {
+        reverse_promotion_requested_at: Some(now.clone()),
+        ..before
+    })))
+}
+
+/// Decides `standbyUnfenced`: the failback's identity is forgotten (the next run names new
+/// resources and snapshots what the standby holds then) and the time recorded. Nothing to write
+/// when no identity is recorded and the time is.
+pub fn decide_standby_unfenced(
+    state: Option<&RunState>,
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+    now: &Timestamp,
+) -> Result<MarkerDecision, PilotLightError> {
+    refuse_if_locked_by_another(lock, env, execution_id)?;
+    let before = state.cloned().unwrap_or_default();
+    if before.failback_id.is_none()
+        && before.reverse_promotion_requested_at.is_none()
+        && before.standby_unfenced_at.is_some()
+    {
+        return Ok(MarkerDecision::AlreadyRecorded);
+    }
+    Ok(MarkerDecision::Write(Box::new(RunState {
+        failback_id: None,
+        reverse_promotion_requested_at: None,
+        standby_unfenced_at: Some(now.clone()),
+        ..before
+    })))
+}
+
+fn refuse_if_locked_by_another(
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+) -> Result<(), PilotLightError> {
+    match decide_lock(lock, execution_id) {
+        BeginDecision::Refuse { holder } => Err(PilotLightError::FailoverInProgress {
+            env: env.to_string(),
+            holder,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The run-state fields that belong to a cycle, after `markActive` makes `active_region` active
+/// (`switched`: it was not active before; `reprotect_pending`: the flag asked for). A failover (the
+/// standby becomes active) starts a failback cycle afresh; the primary becoming active again ends
+/// the failover cycle; a protected standby ends the failback.
+pub fn cycle_fields_after_mark_active(
+    before: &RunState,
+    active_region: &str,
+    primary_region: &str,
+    standby_region: &str,
+    switched: bool,
+    reprotect_pending: Option<bool>,
+) -> CycleFields {
+    let to_primary = active_region == primary_region;
+    let failback_over = (switched && active_region == standby_region)
+        || (to_primary && reprotect_pending == Some(false));
+    let failover_over = to_primary && (switched || reprotect_pending.is_some());
+    CycleFields {
+        failback_id: if failback_over {
+            None
+        } else {
+            before.failback_id.clone()
+        },
+        standby_unfenced_at: if failback_over {
+            None
+        } else {
+            before.standby_unfenced_at.clone()
+        },
+        reverse_promotion_requested_at: if failback_over {
+            None
+        } else {
+            before.reverse_promotion_requested_at.clone()
+        },
+        failover_id: if failover_over {
+            None
+        } else {
+            before.failover_id.clone()
+        },
+        promotion_requested_at: if failover_over {
+            None
+        } else {
+            before.promotion_requested_at.clone()
+        },
+    }
+}
+
+/// The cycle fields of the run state (see [`cycle_fields_after_mark_active`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CycleFields {
+    pub failback_id: Option<String>,
+    pub standby_unfenced_at: Option<Timestamp>,
+    pub reverse_promotion_requested_at: Option<Timestamp>,
+    pub failover_id: Option<String>,
+    pub promotion_requested_at: Option<Timestamp>,
 }
 
 /// Decides from the lock alone: free → take it; ours → re-enter; anyone else's → refuse. Also used
@@ -668,6 +898,9 @@ pub async fn handler(
         RunStateInput::RecordDatabases(input) => {
             record_databases(&target, &input.described).await?
         }
+        RunStateInput::PromotionRequested(input)
+        | RunStateInput::ReversePromotionRequested(input)
+        | RunStateInput::StandbyUnfenced(input) => record_marker(&target, input).await?,
     };
     let Answer {
         status,
@@ -705,6 +938,9 @@ pub enum RunStateInput {
     Release(ReleaseInput),
     RecordCapacity(RecordCapacityInput),
     RecordDatabases(RecordDatabasesInput),
+    PromotionRequested(MarkerInput),
+    ReversePromotionRequested(MarkerInput),
+    StandbyUnfenced(MarkerInput),
 }
 
 impl RunStateInput {
@@ -716,6 +952,9 @@ impl RunStateInput {
             Self::Release(_) => RunStateAction::Release,
             Self::RecordCapacity(_) => RunStateAction::RecordCapacity,
             Self::RecordDatabases(_) => RunStateAction::RecordDatabases,
+            Self::PromotionRequested(_) => RunStateAction::PromotionRequested,
+            Self::ReversePromotionRequested(_) => RunStateAction::ReversePromotionRequested,
+            Self::StandbyUnfenced(_) => RunStateAction::StandbyUnfenced,
         }
     }
 
@@ -727,6 +966,9 @@ impl RunStateInput {
             Self::Release(i) => &i.env,
             Self::RecordCapacity(i) => &i.env,
             Self::RecordDatabases(i) => &i.env,
+            Self::PromotionRequested(i)
+            | Self::ReversePromotionRequested(i)
+            | Self::StandbyUnfenced(i) => &i.env,
         }
     }
 
@@ -739,6 +981,9 @@ impl RunStateInput {
             Self::Release(i) => i.region.as_deref(),
             Self::RecordCapacity(i) => i.region.as_deref(),
             Self::RecordDatabases(i) => i.region.as_deref(),
+            Self::PromotionRequested(i)
+            | Self::ReversePromotionRequested(i)
+            | Self::StandbyUnfenced(i) => i.region.as_deref(),
         }
     }
 }
@@ -762,6 +1007,15 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         RunStateAction::RecordDatabases => {
             RunStateInput::RecordDatabases(parse_step_input(event, ACTIONS)?)
         }
+        RunStateAction::PromotionRequested => {
+            RunStateInput::PromotionRequested(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::ReversePromotionRequested => {
+            RunStateInput::ReversePromotionRequested(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::StandbyUnfenced => {
+            RunStateInput::StandbyUnfenced(parse_step_input(event, ACTIONS)?)
+        }
     };
     check_env(input.env())?;
     if let Some(region) = input.region() {
@@ -777,6 +1031,9 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         }
         RunStateInput::RecordCapacity(i) => check_group_names(&i.capacities)?,
         RunStateInput::RecordDatabases(_) => {}
+        RunStateInput::PromotionRequested(i)
+        | RunStateInput::ReversePromotionRequested(i)
+        | RunStateInput::StandbyUnfenced(i) => check_execution_id(&i.execution_id)?,
     }
     Ok(input)
 }
@@ -886,6 +1143,7 @@ async fn begin_failover(
             .as_ref()
             .map(|s| s.primary_capacity.clone())
             .unwrap_or_default();
+        let proceeding = decision == FailoverDecision::Proceed;
         Answer {
             status,
             execution_id: Some(execution_id.to_string()),
@@ -893,6 +1151,11 @@ async fn begin_failover(
                 decision,
                 mode: input.mode,
                 config: config.clone(),
+                failover_id: proceeding.then(|| failover_identity(state.as_ref(), execution_id).0),
+                promotion_requested: proceeding
+                    && state
+                        .as_ref()
+                        .is_some_and(|s| s.promotion_requested_at.is_some()),
                 state,
                 recorded_capacities,
                 lock,
@@ -918,6 +1181,12 @@ async fn begin_failover(
                 env: env.clone(),
                 holder,
             })
+        }
+        BeginDecision::ReprotectPending { release_own_lock } => {
+            if release_own_lock {
+                delete_parameter(&target.ssm, &lock_name).await?;
+            }
+            return Err(PilotLightError::ReprotectPending { env: env.clone() });
         }
         BeginDecision::Reenter => StepStatus::AlreadyDone,
         BeginDecision::TakeLock => {
@@ -959,6 +1228,21 @@ async fn begin_failover(
             StepStatus::AlreadyDone,
         ));
     }
+    if state.as_ref().is_some_and(|s| s.reprotect_pending) {
+        delete_parameter(&target.ssm, &lock_name).await?;
+        return Err(PilotLightError::ReprotectPending { env: env.clone() });
+    }
+    // The first failover of the cycle records its identity; re-runs reuse it.
+    let state = if failover_identity(state.as_ref(), execution_id).1 {
+        let recorded = RunState {
+            failover_id: Some(execution_id.to_string()),
+            ..state.clone().unwrap_or_default()
+        };
+        write_state(target, state.is_some(), &recorded).await?;
+        Some(recorded)
+    } else {
+        state
+    };
     Ok(answer(FailoverDecision::Proceed, state, Some(lock), status))
 }
 
@@ -988,6 +1272,10 @@ async fn begin_failback(
         result: ActionResult::BeginFailback(Box::new(BeginFailbackResult {
             failback_id: (decision != FailbackDecision::AlreadyActive)
                 .then(|| failback_identity(state.as_ref(), execution_id).0),
+            reverse_promotion_requested: decision != FailbackDecision::AlreadyActive
+                && state.as_ref().is_some_and(|s| {
+                    s.failback_id.is_some() && s.reverse_promotion_requested_at.is_some()
+                }),
             decision,
             strategy: input.strategy,
             config: config.clone(),
@@ -1042,6 +1330,7 @@ async fn begin_failback(
         Some(before) if failback_identity(Some(&before), execution_id).1 => {
             let recorded = RunState {
                 failback_id: Some(execution_id.to_string()),
+                reverse_promotion_requested_at: None,
                 ..before
             };
             write_state(target, true, &recorded).await?;
@@ -1140,15 +1429,25 @@ async fn mark_active(target: &Target, input: &MarkActiveInput) -> Result<Answer,
                     before.execution_id.clone()
                 },
                 reprotect_pending: input.reprotect_pending.unwrap_or(before.reprotect_pending),
-                // A failover starts a new cycle; a protected standby ends the failback.
-                failback_id: if (switched && input.active_region == config.regions.standby)
-                    || input.reprotect_pending == Some(false)
-                {
-                    None
-                } else {
-                    before.failback_id.clone()
-                },
-                ..before
+                ..before.clone()
+            };
+            // A failover starts a new failback cycle; the primary active again ends the failover
+            // cycle; a protected standby ends the failback.
+            let cycle = cycle_fields_after_mark_active(
+                &before,
+                &input.active_region,
+                &config.regions.primary,
+                &config.regions.standby,
+                switched,
+                input.reprotect_pending,
+            );
+            let new_state = RunState {
+                failback_id: cycle.failback_id,
+                standby_unfenced_at: cycle.standby_unfenced_at,
+                reverse_promotion_requested_at: cycle.reverse_promotion_requested_at,
+                failover_id: cycle.failover_id,
+                promotion_requested_at: cycle.promotion_requested_at,
+                ..new_state
             };
             write_state(target, state.is_some(), &new_state).await?;
             (StepStatus::Done, new_state)
@@ -1236,6 +1535,40 @@ async fn record_capacity(
             capacity_recorded_at: recorded_at,
         }),
         touched: target.touched(vec![state_parameter_name(&target.env)]),
+    })
+}
+
+/// `promotionRequested` / `standbyUnfenced`: read, decide, write what differs.
+async fn record_marker(target: &Target, input: &MarkerInput) -> Result<Answer, PilotLightError> {
+    let env = &target.env;
+    let state = read_state(target).await?;
+    let lock = read_lock(target).await?;
+    let now = Timestamp::now();
+    let decision = match input.action {
+        RunStateAction::PromotionRequested => {
+            decide_promotion_requested(state.as_ref(), &lock, env, &input.execution_id, &now)?
+        }
+        RunStateAction::ReversePromotionRequested => decide_reverse_promotion_requested(
+            state.as_ref(),
+            &lock,
+            env,
+            &input.execution_id,
+            &now,
+        )?,
+        _ => decide_standby_unfenced(state.as_ref(), &lock, env, &input.execution_id, &now)?,
+    };
+    let (status, new_state) = match decision {
+        MarkerDecision::Write(new_state) => {
+            write_state(target, state.is_some(), &new_state).await?;
+            (StepStatus::Done, *new_state)
+        }
+        MarkerDecision::AlreadyRecorded => (StepStatus::AlreadyDone, state.unwrap_or_default()),
+    };
+    Ok(Answer {
+        status,
+        execution_id: Some(input.execution_id.clone()),
+        result: ActionResult::Marker(MarkerResult { state: new_state }),
+        touched: target.touched(vec![state_parameter_name(env), lock_parameter_name(env)]),
     })
 }
 
@@ -1571,8 +1904,239 @@ mod tests {
                 AlreadyActive {
                     release_own_lock: true,
                 } => "active+release",
+                ReprotectPending {
+                    release_own_lock: false,
+                } => "reprotect",
+                ReprotectPending {
+                    release_own_lock: true,
+                } => "reprotect+release",
             };
             assert_eq!(name, expected, "{state:?} {lock:?}");
+        }
+    }
+
+    #[test]
+    fn a_failover_is_refused_while_reprotection_is_pending() {
+        use BeginDecision::*;
+        let pending = RunState {
+            reprotect_pending: true,
+            ..state(Some(PRIMARY))
+        };
+        let cases: Vec<(LockView, BeginDecision)> = vec![
+            (
+                LockView::Free,
+                ReprotectPending {
+                    release_own_lock: false,
+                },
+            ),
+            // Refused before the lock matters: another run's lock changes nothing.
+            (
+                held_by(OTHER),
+                ReprotectPending {
+                    release_own_lock: false,
+                },
+            ),
+            // A retried step of ours leaves no lock behind.
+            (
+                held_by(ME),
+                ReprotectPending {
+                    release_own_lock: true,
+                },
+            ),
+        ];
+        for (lock, expected) in cases {
+            assert_eq!(
+                decide_begin(Some(&pending), &lock, STANDBY, ME),
+                expected,
+                "{lock:?}"
+            );
+        }
+        // Once protected again, a failover may begin.
+        let protected = state(Some(PRIMARY));
+        assert_eq!(
+            decide_begin(Some(&protected), &LockView::Free, STANDBY, ME),
+            TakeLock
+        );
+    }
+
+    #[test]
+    fn a_failover_keeps_the_identity_of_the_first_run_of_its_cycle() {
+        assert_eq!(failover_identity(None, ME), (ME.to_string(), true));
+        let fresh = state(Some(PRIMARY));
+        assert_eq!(failover_identity(Some(&fresh), ME), (ME.to_string(), true));
+        let resumed = RunState {
+            failover_id: Some(OTHER.into()),
+            ..state(Some(PRIMARY))
+        };
+        assert_eq!(
+            failover_identity(Some(&resumed), ME),
+            (OTHER.to_string(), false)
+        );
+    }
+
+    #[test]
+    fn a_promotion_request_is_recorded_once_per_cycle() {
+        let now = Timestamp("2026-01-01T00:00:10Z".into());
+        let fresh = RunState {
+            failover_id: Some(ME.into()),
+            ..state(Some(PRIMARY))
+        };
+        let MarkerDecision::Write(written) =
+            decide_promotion_requested(Some(&fresh), &held_by(ME), "prod", ME, &now).unwrap()
+        else {
+            panic!("the first request is recorded");
+        };
+        assert_eq!(written.promotion_requested_at, Some(now.clone()));
+        assert_eq!(
+            written.failover_id.as_deref(),
+            Some(ME),
+            "the cycle is kept"
+        );
+        let later = Timestamp("2026-01-01T00:09:00Z".into());
+        assert_eq!(
+            decide_promotion_requested(Some(&written), &held_by(ME), "prod", ME, &later),
+            Ok(MarkerDecision::AlreadyRecorded),
+            "the first request's time is kept"
+        );
+        // No state yet (never written): recorded all the same.
+        assert!(matches!(
+            decide_promotion_requested(None, &LockView::Free, "prod", ME, &now),
+            Ok(MarkerDecision::Write(_))
+        ));
+        assert_eq!(
+            decide_promotion_requested(Some(&fresh), &held_by(OTHER), "prod", ME, &now)
+                .unwrap_err()
+                .error_type(),
+            "FailoverInProgress"
+        );
+    }
+
+    #[test]
+    fn unfencing_the_standby_forgets_the_failback_identity() {
+        let now = Timestamp("2026-01-01T00:00:10Z".into());
+        let failing_back = RunState {
+            failback_id: Some(OTHER.into()),
+            ..state(Some(STANDBY))
+        };
+        let MarkerDecision::Write(written) =
+            decide_standby_unfenced(Some(&failing_back), &held_by(ME), "prod", ME, &now).unwrap()
+        else {
+            panic!("the identity is forgotten");
+        };
+        assert_eq!(written.failback_id, None);
+        assert_eq!(written.standby_unfenced_at, Some(now.clone()));
+        assert_eq!(written.reverse_promotion_requested_at, None);
+        assert_eq!(written.active_region.as_deref(), Some(STANDBY));
+        // A re-run then names its resources after itself.
+        assert_eq!(
+            failback_identity(Some(&written), ME),
+            (ME.to_string(), true)
+        );
+        // A retry of the same step writes nothing more.
+        assert_eq!(
+            decide_standby_unfenced(Some(&written), &held_by(ME), "prod", ME, &now),
+            Ok(MarkerDecision::AlreadyRecorded)
+        );
+        assert_eq!(
+            decide_standby_unfenced(Some(&failing_back), &held_by(OTHER), "prod", ME, &now)
+                .unwrap_err()
+                .error_type(),
+            "FailoverInProgress"
+        );
+    }
+
+    #[test]
+    fn a_reverse_promotion_is_recorded_until_the_failback_identity_is_renewed() {
+        let now = Timestamp("2026-01-01T00:00:10Z".into());
+        let failing_back = RunState {
+            failback_id: Some(ME.into()),
+            ..state(Some(STANDBY))
+        };
+        let MarkerDecision::Write(marked) =
+            decide_reverse_promotion_requested(Some(&failing_back), &held_by(ME), "prod", ME, &now)
+                .unwrap()
+        else {
+            panic!("the first request is recorded");
+        };
+        assert_eq!(marked.reverse_promotion_requested_at, Some(now.clone()));
+        assert_eq!(
+            decide_reverse_promotion_requested(Some(&marked), &held_by(ME), "prod", ME, &now),
+            Ok(MarkerDecision::AlreadyRecorded)
+        );
+        let MarkerDecision::Write(renewed) =
+            decide_standby_unfenced(Some(&marked), &held_by(ME), "prod", ME, &now).unwrap()
+        else {
+            panic!("un-fencing renews");
+        };
+        assert_eq!(
+            (
+                renewed.failback_id.clone(),
+                renewed.reverse_promotion_requested_at.clone()
+            ),
+            (None, None)
+        );
+        assert_eq!(
+            decide_reverse_promotion_requested(
+                Some(&failing_back),
+                &held_by(OTHER),
+                "prod",
+                ME,
+                &now
+            )
+            .unwrap_err()
+            .error_type(),
+            "FailoverInProgress"
+        );
+    }
+
+    #[test]
+    fn cycles_begin_and_end_with_the_active_region() {
+        let t = || Some(Timestamp("2026-01-01T00:00:00Z".into()));
+        let during = RunState {
+            failback_id: Some("fb".into()),
+            standby_unfenced_at: t(),
+            reverse_promotion_requested_at: t(),
+            failover_id: Some("fo".into()),
+            promotion_requested_at: t(),
+            ..state(Some(STANDBY))
+        };
+        let kept = CycleFields {
+            failback_id: Some("fb".into()),
+            standby_unfenced_at: t(),
+            reverse_promotion_requested_at: t(),
+            failover_id: Some("fo".into()),
+            promotion_requested_at: t(),
+        };
+        let failover_kept = CycleFields {
+            failover_id: Some("fo".into()),
+            promotion_requested_at: t(),
+            ..CycleFields::default()
+        };
+        let failback_kept = CycleFields {
+            failback_id: Some("fb".into()),
+            standby_unfenced_at: t(),
+            reverse_promotion_requested_at: t(),
+            ..CycleFields::default()
+        };
+        // (active region, switched, reprotect flag) → the cycle fields kept.
+        let cases: Vec<(&str, bool, Option<bool>, CycleFields)> = vec![
+            // A failover marks the standby active: a new failback cycle, the failover's kept.
+            (STANDBY, true, None, failover_kept.clone()),
+            (STANDBY, false, None, kept.clone()),
+            // A failback marks the primary active (re-protection pending): the failover cycle
+            // ends, the failback goes on until the standby is protected.
+            (PRIMARY, true, Some(true), failback_kept),
+            // Protected: both end.
+            (PRIMARY, false, Some(false), CycleFields::default()),
+            // A manual correction naming the active primary again changes nothing.
+            (PRIMARY, false, None, kept),
+        ];
+        for (active, switched, flag, expected) in cases {
+            assert_eq!(
+                cycle_fields_after_mark_active(&during, active, PRIMARY, STANDBY, switched, flag),
+                expected,
+                "{active} switched={switched} {flag:?}"
+            );
         }
     }
 
@@ -1671,6 +2235,17 @@ mod tests {
             serde_json::to_string(&RunState::default()).unwrap(),
             r#"{"primaryCapacity":{}}"#
         );
+        let cycle = RunState {
+            failover_id: Some("fo".into()),
+            promotion_requested_at: Some(Timestamp("2026-01-01T00:00:00Z".into())),
+            standby_unfenced_at: Some(Timestamp("2026-01-01T00:01:00Z".into())),
+            ..RunState::default()
+        };
+        let text = serde_json::to_string(&cycle).unwrap();
+        for field in ["failoverId", "promotionRequestedAt", "standbyUnfencedAt"] {
+            assert!(text.contains(field), "{text}");
+        }
+        assert_eq!(serde_json::from_str::<RunState>(&text).unwrap(), cycle);
     }
 
     #[test]

@@ -192,10 +192,21 @@ async fn an_earlier_attempt_of_the_same_execution_holding_the_lock_proceeds() {
         })
         .repeatedly()
         .build();
-    let exists = mock!(Client::put_parameter).then_error(|| {
-        PutParameterError::ParameterAlreadyExists(ParameterAlreadyExists::builder().build())
-    });
-    let out = run(begin(ME), &[&config, &state, &lock, &exists])
+    let exists = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some(LOCK))
+        .then_error(|| {
+            PutParameterError::ParameterAlreadyExists(ParameterAlreadyExists::builder().build())
+        });
+    // The first failover of the cycle records its identity in the state.
+    let record = mock!(Client::put_parameter)
+        .match_requests(|r| {
+            r.name() == Some(STATE)
+                && r.overwrite() == Some(true)
+                && r.value()
+                    .is_some_and(|v| v.contains(&format!("\"failoverId\":\"{ME}\"")))
+        })
+        .then_output(|| PutParameterOutput::builder().version(2).build());
+    let out = run(begin(ME), &[&config, &state, &lock, &exists, &record])
         .await
         .unwrap();
     assert_eq!(out.status, StepStatus::AlreadyDone);
@@ -205,6 +216,105 @@ async fn an_earlier_attempt_of_the_same_execution_holding_the_lock_proceeds() {
     assert_eq!(result.decision, FailoverDecision::Proceed);
     assert_eq!(result.recorded_capacities.get("web"), Some(&6));
     assert_eq!(result.lock.as_ref().unwrap().execution_id, ME);
+    assert_eq!(result.failover_id.as_deref(), Some(ME));
+    assert!(!result.promotion_requested);
+    assert_eq!(record.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_failover_while_reprotection_is_pending_is_refused_and_nothing_is_written() {
+    let config = parameter(CONFIG, config_document());
+    let state = parameter(
+        STATE,
+        json!({"activeRegion": "us-east-1", "primaryCapacity": {"web": 6}, "reprotectPending": true})
+            .to_string(),
+    );
+    let lock = missing(LOCK);
+    let put = put_ok();
+    let delete = delete_ok();
+    let err = run(begin(ME), &[&config, &state, &lock, &put, &delete])
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ReprotectPending");
+    assert!(
+        err.to_string().contains("pilot-light failback --env prod"),
+        "{err}"
+    );
+    assert_eq!(put.num_calls() + delete.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_rerun_of_the_cycle_keeps_its_identity_and_says_a_promotion_was_requested() {
+    let config = parameter(CONFIG, config_document());
+    let state = parameter(
+        STATE,
+        json!({"activeRegion": "us-east-1", "primaryCapacity": {"web": 6},
+               "failoverId": OTHER, "promotionRequestedAt": "2026-11-22T02:00:00Z"})
+        .to_string(),
+    );
+    let lock = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some(LOCK))
+        .sequence()
+        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
+        .output(|| {
+            GetParameterOutput::builder()
+                .parameter(Parameter::builder().name(LOCK).value(lock_of(ME)).build())
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let put_lock = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some(LOCK))
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let put_state = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some(STATE))
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let out = run(begin(ME), &[&config, &state, &lock, &put_lock, &put_state])
+        .await
+        .unwrap();
+    let ActionResult::BeginFailover(result) = &out.result else {
+        panic!("{out:?}")
+    };
+    assert_eq!(result.decision, FailoverDecision::Proceed);
+    assert_eq!(result.failover_id.as_deref(), Some(OTHER));
+    assert!(result.promotion_requested);
+    assert_eq!(
+        put_state.num_calls(),
+        0,
+        "the cycle's identity is kept as it is"
+    );
+}
+
+#[tokio::test]
+async fn unfencing_the_standby_forgets_the_failback_identity_in_the_stored_state() {
+    let state = parameter(
+        STATE,
+        json!({"activeRegion": REGION, "primaryCapacity": {"web": 6}, "failbackId": OTHER,
+               "failoverId": OTHER})
+        .to_string(),
+    );
+    let lock = parameter(LOCK, lock_of(ME));
+    let write = mock!(Client::put_parameter)
+        .match_requests(|r| {
+            r.name() == Some(STATE)
+                && r.value().is_some_and(|v| {
+                    !v.contains("failbackId")
+                        && v.contains("standbyUnfencedAt")
+                        && v.contains("failoverId")
+                })
+        })
+        .then_output(|| PutParameterOutput::builder().version(2).build());
+    let event = json!({"action": "standbyUnfenced", "env": "prod", "executionId": ME});
+    let out = run(event, &[&state, &lock, &write]).await.unwrap();
+    assert_eq!(out.status, StepStatus::Done);
+    assert_eq!(write.num_calls(), 1);
+
+    let other_lock = parameter(LOCK, lock_of(OTHER));
+    let put = put_ok();
+    let event = json!({"action": "standbyUnfenced", "env": "prod", "executionId": ME});
+    let err = run(event, &[&state, &other_lock, &put]).await.unwrap_err();
+    assert_eq!(err.error_type(), "FailoverInProgress");
+    assert_eq!(put.num_calls(), 0);
 }
 
 #[tokio::test]

@@ -5,10 +5,19 @@
 //! Observe, then act: every action first describes the group. `scale` never lowers a group's desired
 //! capacity (a group already bigger than the target is left alone) and never asks for more than the
 //! group's `MaxSize` (it says `limitedByMaxSize` instead, and the answer's `target` is what `status`
-//! should wait for). `fence` puts desired and min to 0, after writing the min it found in the group
-//! tag [`FENCED_MIN_SIZE_TAG`]; the next `scale` of that group puts the min back (never above
-//! `MaxSize`) and removes the tag, so a failback leaves the primary group as it was, min included.
-//! Nothing here waits: the state machine polls `status`.
+//! should wait for). `fence` stops every way the group could start an instance (it suspends the
+//! scaling processes in [`FENCE_PROCESSES`]: launches, alarm-driven and scheduled scaling, AZ
+//! rebalancing, replacement, instance refresh) and puts desired and min to 0, after writing what it
+//! takes away in group tags: the min it found ([`FENCED_MIN_SIZE_TAG`]) and the processes it
+//! suspended ([`FENCED_SUSPENDED_PROCESSES_TAG`]; processes someone else suspended are left so).
+//! The next `scale` of that group resumes those processes, puts the min back (never above
+//! `MaxSize`) and removes the tags, so a failback leaves the primary group as it was.
+//!
+//! A fence is finished only when the group has no instance left (none `Pending`, `InService`,
+//! `Terminating`, …: an instance still shutting down may still write): until then `fence` answers
+//! `started` / `inProgress`, and the state machine runs it again after a `Wait` (it changes
+//! nothing the second time) until it answers `done` / `alreadyDone`. Nothing here waits: the state
+//! machine polls `status` and `fence`.
 
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
@@ -24,6 +33,22 @@ pub const ACTIONS: &[&str] = &["scale", "status", "fence"];
 /// Group tag written by `fence`: the min size the group had before it was fenced (`scale` restores
 /// it and removes the tag).
 pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";
+
+/// Group tag written by `fence`: the scaling processes it suspended, comma-separated (`scale`
+/// resumes them and removes the tag).
+pub const FENCED_SUSPENDED_PROCESSES_TAG: &str = "pilot-light:fenced-suspended-processes";
+
+/// The scaling processes a fence suspends: everything that could start an instance in a fenced
+/// group. `Terminate` stays on (the fence needs it); `HealthCheck` and `AddToLoadBalancer` start
+/// nothing.
+pub const FENCE_PROCESSES: &[&str] = &[
+    "Launch",
+    "AlarmNotification",
+    "ScheduledActions",
+    "AZRebalance",
+    "ReplaceUnhealthy",
+    "InstanceRefresh",
+];
 
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
@@ -50,7 +75,7 @@ pub enum ScaleAction {
     /// `done` when `target` instances are `InService` and `Healthy` (and healthy in the target
     /// group, when one is configured).
     Status,
-    /// Desired and min to 0.
+    /// Scaling processes suspended, desired and min to 0; `done` once no instance is left.
     Fence,
 }
 
@@ -104,6 +129,15 @@ pub struct ScaleAsgOutput {
     /// `scale`: the min size put back from [`FENCED_MIN_SIZE_TAG`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_min_size: Option<u32>,
+    /// `fence`: the scaling processes this call suspended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspended_processes: Vec<String>,
+    /// `scale`: the scaling processes a fence had suspended and this call resumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_processes: Vec<String>,
+    /// `fence`: the group's instances not gone yet (any lifecycle state), after this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_left: Option<u32>,
     /// The desired capacity now.
     pub desired_capacity: u32,
     pub min_size: u32,
@@ -145,6 +179,10 @@ pub struct GroupObservation {
     pub instances: Vec<InstanceObservation>,
     /// The value of [`FENCED_MIN_SIZE_TAG`], when the group was fenced by pilot-light.
     pub fenced_min_size: Option<u32>,
+    /// The scaling processes suspended now (by anyone).
+    pub suspended_processes: BTreeSet<String>,
+    /// The value of [`FENCED_SUSPENDED_PROCESSES_TAG`]: the processes a pilot-light fence suspended.
+    pub fenced_suspended: Option<BTreeSet<String>>,
 }
 
 impl GroupObservation {
@@ -165,6 +203,17 @@ impl GroupObservation {
                 .find(|t| t.key() == Some(FENCED_MIN_SIZE_TAG))
                 .and_then(|t| t.value())
                 .and_then(|v| v.parse().ok()),
+            suspended_processes: group
+                .suspended_processes()
+                .iter()
+                .filter_map(|p| p.process_name())
+                .map(str::to_string)
+                .collect(),
+            fenced_suspended: group
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(FENCED_SUSPENDED_PROCESSES_TAG))
+                .map(|t| parse_process_list(t.value().unwrap_or_default())),
             instances: group
                 .instances()
                 .iter()
@@ -243,6 +292,109 @@ pub fn decide_health(target: u32, in_service: u32, healthy_targets: Option<u32>)
     }
 }
 
+/// The processes of a [`FENCED_SUSPENDED_PROCESSES_TAG`] value (`none`: the fence suspended
+/// nothing, everything was suspended already).
+pub fn parse_process_list(value: &str) -> BTreeSet<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "none")
+        .map(str::to_string)
+        .collect()
+}
+
+/// A [`FENCED_SUSPENDED_PROCESSES_TAG`] value (`none` for no process: a tag value is never empty).
+pub fn process_list_value(processes: &BTreeSet<String>) -> String {
+    if processes.is_empty() {
+        "none".to_string()
+    } else {
+        processes.iter().cloned().collect::<Vec<_>>().join(",")
+    }
+}
+
+/// What `fence` must do, decided from the observation alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FencePlan {
+    /// Write [`FENCED_MIN_SIZE_TAG`] with this min first (a min > 0 not remembered yet).
+    pub remember_min: Option<u32>,
+    /// Write [`FENCED_SUSPENDED_PROCESSES_TAG`] with this set first (what a fence suspended before,
+    /// and what this one suspends now).
+    pub remember_suspended: Option<BTreeSet<String>>,
+    /// Suspend these processes (those of [`FENCE_PROCESSES`] not suspended yet).
+    pub suspend: BTreeSet<String>,
+    /// Put min and desired to 0.
+    pub zero: bool,
+}
+
+impl FencePlan {
+    /// True when the plan changes anything.
+    pub fn changes(&self) -> bool {
+        self.remember_min.is_some()
+            || self.remember_suspended.is_some()
+            || !self.suspend.is_empty()
+            || self.zero
+    }
+}
+
+/// Plans `fence`: remember first what is taken away (so a crash between the calls loses nothing),
+/// then suspend what could start an instance, then zero the group. A process someone else had
+/// suspended is neither suspended again nor remembered (the next `scale` leaves it suspended).
+pub fn plan_fence(obs: &GroupObservation) -> FencePlan {
+    let suspend: BTreeSet<String> = FENCE_PROCESSES
+        .iter()
+        .filter(|p| !obs.suspended_processes.contains(**p))
+        .map(|p| p.to_string())
+        .collect();
+    let remember_suspended = if suspend.is_empty() && obs.fenced_suspended.is_some() {
+        None
+    } else {
+        let mut remembered = obs.fenced_suspended.clone().unwrap_or_default();
+        remembered.extend(suspend.iter().cloned());
+        (obs.fenced_suspended.as_ref() != Some(&remembered)).then_some(remembered)
+    };
+    FencePlan {
+        remember_min: (obs.min_size > 0 && obs.fenced_min_size.is_none()).then_some(obs.min_size),
+        remember_suspended,
+        suspend,
+        zero: obs.desired != 0 || obs.min_size != 0,
+    }
+}
+
+/// Decides `fence`'s answer from whether this call changed anything and how many instances the
+/// group still has (any lifecycle state: one `Terminating` may still be writing): finished only
+/// when none is left.
+pub fn decide_fence_status(changed: bool, instances_left: usize) -> StepStatus {
+    match (changed, instances_left) {
+        (true, 0) => StepStatus::Done,
+        (false, 0) => StepStatus::AlreadyDone,
+        (true, _) => StepStatus::Started,
+        (false, _) => StepStatus::InProgress,
+    }
+}
+
+/// What `scale` does about the processes a fence suspended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResumePlan {
+    /// Resume these (suspended by a fence and still suspended).
+    pub resume: BTreeSet<String>,
+    /// Remove [`FENCED_SUSPENDED_PROCESSES_TAG`] afterwards.
+    pub forget_tag: bool,
+}
+
+/// Decides the processes `scale` resumes: those the fence tag names that are still suspended.
+pub fn plan_resume(
+    suspended: &BTreeSet<String>,
+    fenced_suspended: Option<&BTreeSet<String>>,
+) -> ResumePlan {
+    match fenced_suspended {
+        None => ResumePlan::default(),
+        Some(fenced) => ResumePlan {
+            resume: fenced.intersection(suspended).cloned().collect(),
+            forget_tag: true,
+        },
+    }
+}
+
 /// A group being deleted cannot be scaled, fenced or waited for.
 fn check_not_deleting(obs: &GroupObservation, name: &str) -> Result<(), PilotLightError> {
     match &obs.status {
@@ -293,6 +445,9 @@ pub async fn handler(
         previous_desired: None,
         previous_min_size: None,
         restored_min_size: None,
+        suspended_processes: Vec::new(),
+        resumed_processes: Vec::new(),
+        instances_left: None,
         desired_capacity: obs.desired,
         min_size: obs.min_size,
         max_size: obs.max_size,
@@ -312,6 +467,13 @@ pub async fn handler(
             out.requested_target = Some(requested);
             out.previous_desired = Some(obs.desired);
             out.limited_by_max_size = Some(plan.limited_by_max_size);
+            // Processes first: a group whose launches are suspended would not grow.
+            let resume = plan_resume(&obs.suspended_processes, obs.fenced_suspended.as_ref());
+            if !resume.resume.is_empty() {
+                resume_processes(&autoscaling, name, region, &resume.resume).await?;
+                out.resumed_processes = resume.resume.iter().cloned().collect();
+                out.status = StepStatus::Done;
+            }
             match decide_min_restore(obs.min_size, obs.fenced_min_size, obs.max_size) {
                 MinRestore::Restore(min) => {
                     let desired = plan.desired.max(min);
@@ -331,6 +493,9 @@ pub async fn handler(
                 set_desired(&autoscaling, name, region, plan.desired).await?;
                 out.desired_capacity = plan.desired;
                 out.status = StepStatus::Started;
+            }
+            if resume.forget_tag {
+                forget_tag(&autoscaling, name, region, FENCED_SUSPENDED_PROCESSES_TAG).await?;
             }
         }
         ScaleAction::Status => {
@@ -364,15 +529,27 @@ pub async fn handler(
         ScaleAction::Fence => {
             out.previous_desired = Some(obs.desired);
             out.previous_min_size = Some(obs.min_size);
-            if obs.desired != 0 || obs.min_size != 0 {
-                if obs.min_size > 0 && obs.fenced_min_size.is_none() {
-                    remember_fenced_min(&autoscaling, name, region, obs.min_size).await?;
-                }
-                fence(&autoscaling, name, region).await?;
-                out.desired_capacity = 0;
-                out.min_size = 0;
-                out.status = StepStatus::Done;
+            let plan = plan_fence(&obs);
+            if plan.remember_min.is_some() || plan.remember_suspended.is_some() {
+                remember_fence(&autoscaling, name, region, &plan).await?;
             }
+            if !plan.suspend.is_empty() {
+                suspend_processes(&autoscaling, name, region, &plan.suspend).await?;
+                out.suspended_processes = plan.suspend.iter().cloned().collect();
+            }
+            if plan.zero {
+                fence(&autoscaling, name, region).await?;
+            }
+            // Look again: what is left is what the group still runs (or still shuts down).
+            let after = if plan.changes() {
+                observe_group(&autoscaling, name, region).await?
+            } else {
+                obs.clone()
+            };
+            out.desired_capacity = after.desired;
+            out.min_size = after.min_size;
+            out.instances_left = Some(after.instances.len() as u32);
+            out.status = decide_fence_status(plan.changes(), after.instances.len());
         }
     }
 
@@ -508,38 +685,91 @@ fn group_tag(name: &str, key: &str, value: Option<String>) -> aws_sdk_autoscalin
         .build()
 }
 
-/// Writes the min size a fence is about to take away.
-async fn remember_fenced_min(
+/// Writes what a fence is about to take away: the min size, the processes it suspends.
+async fn remember_fence(
     autoscaling: &aws_sdk_autoscaling::Client,
     name: &str,
     region: &str,
-    min_size: u32,
+    plan: &FencePlan,
 ) -> Result<(), PilotLightError> {
-    autoscaling
-        .create_or_update_tags()
-        .tags(group_tag(
+    let mut request = autoscaling.create_or_update_tags();
+    if let Some(min_size) = plan.remember_min {
+        request = request.tags(group_tag(
             name,
             FENCED_MIN_SIZE_TAG,
             Some(min_size.to_string()),
-        ))
+        ));
+    }
+    if let Some(processes) = &plan.remember_suspended {
+        request = request.tags(group_tag(
+            name,
+            FENCED_SUSPENDED_PROCESSES_TAG,
+            Some(process_list_value(processes)),
+        ));
+    }
+    request
         .send()
         .await
         .map_err(|err| change_error("CreateOrUpdateTags", &err, name, region))?;
     Ok(())
 }
 
-/// Removes the fence tag once the min is back.
+/// Removes the min fence tag once the min is back.
 async fn forget_fenced_min(
     autoscaling: &aws_sdk_autoscaling::Client,
     name: &str,
     region: &str,
 ) -> Result<(), PilotLightError> {
+    forget_tag(autoscaling, name, region, FENCED_MIN_SIZE_TAG).await
+}
+
+/// Removes one of the fence's tags.
+async fn forget_tag(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    key: &str,
+) -> Result<(), PilotLightError> {
     autoscaling
         .delete_tags()
-        .tags(group_tag(name, FENCED_MIN_SIZE_TAG, None))
+        .tags(group_tag(name, key, None))
         .send()
         .await
         .map_err(|err| change_error("DeleteTags", &err, name, region))?;
+    Ok(())
+}
+
+/// Suspends scaling processes.
+async fn suspend_processes(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    processes: &BTreeSet<String>,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .suspend_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes.iter().cloned().collect()))
+        .send()
+        .await
+        .map_err(|err| change_error("SuspendProcesses", &err, name, region))?;
+    Ok(())
+}
+
+/// Resumes scaling processes.
+async fn resume_processes(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+    region: &str,
+    processes: &BTreeSet<String>,
+) -> Result<(), PilotLightError> {
+    autoscaling
+        .resume_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes.iter().cloned().collect()))
+        .send()
+        .await
+        .map_err(|err| change_error("ResumeProcesses", &err, name, region))?;
     Ok(())
 }
 
@@ -755,6 +985,126 @@ mod tests {
         }
     }
 
+    fn processes(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn observed(min: u32, desired: u32, suspended: &[&str]) -> GroupObservation {
+        GroupObservation {
+            arn: "arn".into(),
+            min_size: min,
+            max_size: 10,
+            desired,
+            status: None,
+            instances: vec![],
+            fenced_min_size: None,
+            suspended_processes: processes(suspended),
+            fenced_suspended: None,
+        }
+    }
+
+    #[test]
+    fn fence_plans() {
+        let all = processes(FENCE_PROCESSES);
+        // A running group: remember min and processes, suspend them all, zero it.
+        let plan = plan_fence(&observed(2, 4, &[]));
+        assert_eq!(plan.remember_min, Some(2));
+        assert_eq!(plan.remember_suspended, Some(all.clone()));
+        assert_eq!(plan.suspend, all);
+        assert!(plan.zero && plan.changes());
+
+        // Min 0: nothing to remember about it.
+        assert_eq!(plan_fence(&observed(0, 4, &[])).remember_min, None);
+
+        // Processes someone else suspended are neither suspended again nor remembered.
+        let plan = plan_fence(&observed(0, 2, &["Launch", "HealthCheck"]));
+        assert!(!plan.suspend.contains("Launch"));
+        assert_eq!(plan.suspend.len(), FENCE_PROCESSES.len() - 1);
+        assert_eq!(plan.remember_suspended.as_ref(), Some(&plan.suspend));
+
+        // Fenced already (tags written, processes suspended, zero): nothing to do.
+        let fenced = GroupObservation {
+            fenced_min_size: Some(2),
+            fenced_suspended: Some(all.clone()),
+            ..observed(0, 0, FENCE_PROCESSES)
+        };
+        assert_eq!(plan_fence(&fenced), FencePlan::default());
+        assert!(!plan_fence(&fenced).changes());
+
+        // A crash after the tags were written and before the suspension: suspend, the tag stays.
+        let half = GroupObservation {
+            fenced_min_size: Some(2),
+            fenced_suspended: Some(all.clone()),
+            ..observed(2, 4, &[])
+        };
+        let plan = plan_fence(&half);
+        assert_eq!((plan.remember_min, plan.remember_suspended), (None, None));
+        assert_eq!(plan.suspend, all);
+        assert!(plan.zero);
+
+        // Everything was suspended by someone else before: remembered as "none".
+        let plan = plan_fence(&observed(0, 0, FENCE_PROCESSES));
+        assert_eq!(plan.remember_suspended, Some(BTreeSet::new()));
+        assert!(plan.suspend.is_empty() && !plan.zero);
+    }
+
+    #[test]
+    fn a_fence_is_finished_only_when_no_instance_is_left() {
+        use StepStatus::*;
+        let cases = [
+            (true, 0, Done),
+            (false, 0, AlreadyDone),
+            (true, 2, Started),
+            (false, 1, InProgress),
+        ];
+        for (changed, left, expected) in cases {
+            assert_eq!(
+                decide_fence_status(changed, left),
+                expected,
+                "changed {changed}, {left} left"
+            );
+        }
+    }
+
+    #[test]
+    fn scale_resumes_only_what_a_fence_suspended_and_is_still_suspended() {
+        let suspended = processes(&["Launch", "AZRebalance", "ScheduledActions"]);
+        assert_eq!(plan_resume(&suspended, None), ResumePlan::default());
+        let fenced = processes(&["Launch", "ScheduledActions", "AlarmNotification"]);
+        assert_eq!(
+            plan_resume(&suspended, Some(&fenced)),
+            ResumePlan {
+                resume: processes(&["Launch", "ScheduledActions"]),
+                forget_tag: true,
+            }
+        );
+        // Someone resumed them already: only the tag goes.
+        assert_eq!(
+            plan_resume(&BTreeSet::new(), Some(&fenced)),
+            ResumePlan {
+                resume: BTreeSet::new(),
+                forget_tag: true,
+            }
+        );
+    }
+
+    #[test]
+    fn process_lists_round_trip_through_the_tag() {
+        for set in [
+            processes(&[]),
+            processes(&["Launch"]),
+            processes(FENCE_PROCESSES),
+        ] {
+            assert_eq!(parse_process_list(&process_list_value(&set)), set);
+        }
+        assert_eq!(process_list_value(&processes(&[])), "none");
+        assert_eq!(
+            parse_process_list(" Launch , ScheduledActions,,"),
+            processes(&["Launch", "ScheduledActions"])
+        );
+        assert!(!FENCE_PROCESSES.contains(&"Terminate"));
+    }
+
     #[test]
     fn a_deleting_group_is_invalid_state() {
         let mut obs = GroupObservation {
@@ -765,6 +1115,8 @@ mod tests {
             status: None,
             instances: vec![],
             fenced_min_size: None,
+            suspended_processes: BTreeSet::new(),
+            fenced_suspended: None,
         };
         assert!(check_not_deleting(&obs, "web").is_ok());
         obs.status = Some("Delete in progress".into());

@@ -5,7 +5,9 @@
 use aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput;
 use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::operation::resume_processes::ResumeProcessesOutput;
 use aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityOutput;
+use aws_sdk_autoscaling::operation::suspend_processes::SuspendProcessesOutput;
 use aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LifecycleState, TagDescription};
 use aws_sdk_autoscaling::Client as AutoScaling;
@@ -409,19 +411,117 @@ async fn a_missing_target_group_is_resource_not_found() {
     assert!(err.to_string().starts_with("TargetGroup "), "{err}");
 }
 
+fn suspended(mut group: AutoScalingGroup, processes: &[&str]) -> AutoScalingGroup {
+    use aws_sdk_autoscaling::types::SuspendedProcess;
+    group.suspended_processes = Some(
+        processes
+            .iter()
+            .map(|p| {
+                SuspendedProcess::builder()
+                    .process_name(*p)
+                    .suspension_reason("User suspended")
+                    .build()
+            })
+            .collect(),
+    );
+    group
+}
+
+fn tagged(mut group: AutoScalingGroup, tags: &[(&str, &str)]) -> AutoScalingGroup {
+    let mut all = group.tags.take().unwrap_or_default();
+    for (key, value) in tags {
+        all.push(
+            TagDescription::builder()
+                .resource_id(GROUP)
+                .resource_type("auto-scaling-group")
+                .key(*key)
+                .value(*value)
+                .propagate_at_launch(false)
+                .build(),
+        );
+    }
+    group.tags = Some(all);
+    group
+}
+
+fn describe_in_turn(groups: Vec<AutoScalingGroup>) -> Rule {
+    let mut rule = mock!(AutoScaling::describe_auto_scaling_groups)
+        .match_requests(|req| req.auto_scaling_group_names() == [GROUP])
+        .sequence();
+    for group in groups {
+        rule = rule.output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(group.clone())
+                .build()
+        });
+    }
+    rule.build()
+}
+
+fn all_fence_processes() -> String {
+    let mut processes: Vec<&str> = scale_asg::FENCE_PROCESSES.to_vec();
+    processes.sort();
+    processes.join(",")
+}
+
 #[tokio::test]
-async fn fence_puts_desired_and_min_to_zero_once() {
-    let describe = describe_returns(group(2, 10, 4, vec![]));
-    // The min it takes away is written on the group first, for the scale that undoes the fence.
+async fn fence_remembers_what_it_takes_stops_launches_zeroes_the_group_and_waits_for_it_to_drain() {
+    let running = group(
+        2,
+        10,
+        4,
+        vec![instance("i-1", LifecycleState::InService, "Healthy")],
+    );
+    let draining = tagged(
+        suspended(
+            group(
+                0,
+                10,
+                0,
+                vec![instance("i-1", LifecycleState::Terminating, "Healthy")],
+            ),
+            scale_asg::FENCE_PROCESSES,
+        ),
+        &[
+            (scale_asg::FENCED_MIN_SIZE_TAG, "2"),
+            (
+                scale_asg::FENCED_SUSPENDED_PROCESSES_TAG,
+                &all_fence_processes(),
+            ),
+        ],
+    );
+    let describe = describe_in_turn(vec![running, draining.clone()]);
+    // What it takes away is written on the group first, for the scale that undoes the fence.
+    let expected_processes = all_fence_processes();
     let remember = mock!(AutoScaling::create_or_update_tags)
-        .match_requests(|req| {
-            req.tags().len() == 1
-                && req.tags()[0].key() == Some(scale_asg::FENCED_MIN_SIZE_TAG)
-                && req.tags()[0].value() == Some("2")
-                && req.tags()[0].resource_id() == Some(GROUP)
-                && req.tags()[0].propagate_at_launch() == Some(false)
+        .match_requests(move |req| {
+            let tag = |key: &str| {
+                req.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value())
+                    .map(str::to_string)
+            };
+            req.tags().len() == 2
+                && tag(scale_asg::FENCED_MIN_SIZE_TAG).as_deref() == Some("2")
+                && tag(scale_asg::FENCED_SUSPENDED_PROCESSES_TAG).as_deref()
+                    == Some(expected_processes.as_str())
+                && req.tags().iter().all(|t| {
+                    t.resource_id() == Some(GROUP) && t.propagate_at_launch() == Some(false)
+                })
         })
         .then_output(|| CreateOrUpdateTagsOutput::builder().build());
+    let suspend = mock!(AutoScaling::suspend_processes)
+        .match_requests(|req| {
+            let mut asked: Vec<&str> = req.scaling_processes().iter().map(String::as_str).collect();
+            asked.sort();
+            let mut wanted = scale_asg::FENCE_PROCESSES.to_vec();
+            wanted.sort();
+            req.auto_scaling_group_name() == Some(GROUP)
+                && asked == wanted
+                && !asked.contains(&"Terminate")
+        })
+        .then_output(|| SuspendProcessesOutput::builder().build());
     let update = mock!(AutoScaling::update_auto_scaling_group)
         .match_requests(|req| {
             req.auto_scaling_group_name() == Some(GROUP)
@@ -430,23 +530,124 @@ async fn fence_puts_desired_and_min_to_zero_once() {
                 && req.max_size().is_none()
         })
         .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
-    let out = run(event("fence"), &[&describe, &remember, &update])
+    let out = run(event("fence"), &[&describe, &remember, &suspend, &update])
         .await
         .unwrap();
-    assert_eq!(remember.num_calls(), 1);
-    assert_eq!(out.status, StepStatus::Done);
+    assert_eq!(
+        (
+            remember.num_calls(),
+            suspend.num_calls(),
+            update.num_calls()
+        ),
+        (1, 1, 1)
+    );
+    // An instance is still shutting down: not finished.
+    assert_eq!(out.status, StepStatus::Started);
+    assert_eq!(out.instances_left, Some(1));
     assert_eq!(
         (out.previous_desired, out.desired_capacity, out.min_size),
         (Some(4), 0, 0)
     );
     assert_eq!(out.previous_min_size, Some(2));
-    assert_eq!(update.num_calls(), 1);
+    assert_eq!(
+        out.suspended_processes.len(),
+        scale_asg::FENCE_PROCESSES.len()
+    );
 
-    let describe = describe_returns(group(0, 10, 0, vec![]));
+    // The state machine asks again: nothing to change, still draining.
+    let describe = describe_returns(draining.clone());
+    let update = any_update();
+    let out = run(event("fence"), &[&describe, &update]).await.unwrap();
+    assert_eq!(out.status, StepStatus::InProgress);
+    assert_eq!(update.num_calls(), 0);
+
+    // Gone: finished, and nothing was changed.
+    let mut drained = draining;
+    drained.instances = Some(vec![]);
+    let describe = describe_returns(drained);
     let update = any_update();
     let out = run(event("fence"), &[&describe, &update]).await.unwrap();
     assert_eq!(out.status, StepStatus::AlreadyDone);
+    assert_eq!(out.instances_left, Some(0));
     assert_eq!(update.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn fence_leaves_processes_someone_else_suspended_out_of_what_it_remembers() {
+    let before = suspended(group(0, 10, 2, vec![]), &["AZRebalance", "Launch"]);
+    let after = suspended(group(0, 10, 0, vec![]), scale_asg::FENCE_PROCESSES);
+    let describe = describe_in_turn(vec![before, after]);
+    let remember = mock!(AutoScaling::create_or_update_tags)
+        .match_requests(|req| {
+            req.tags().len() == 1
+                && req.tags()[0].key() == Some(scale_asg::FENCED_SUSPENDED_PROCESSES_TAG)
+                && req.tags()[0].value()
+                    == Some("AlarmNotification,InstanceRefresh,ReplaceUnhealthy,ScheduledActions")
+        })
+        .then_output(|| CreateOrUpdateTagsOutput::builder().build());
+    let suspend = mock!(AutoScaling::suspend_processes)
+        .match_requests(|req| {
+            !req.scaling_processes().contains(&"Launch".to_string())
+                && !req.scaling_processes().contains(&"AZRebalance".to_string())
+                && req.scaling_processes().len() == 4
+        })
+        .then_output(|| SuspendProcessesOutput::builder().build());
+    let update = any_update();
+    let out = run(event("fence"), &[&describe, &remember, &suspend, &update])
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status,
+        StepStatus::Done,
+        "no instance: finished at once"
+    );
+    assert_eq!(
+        (
+            remember.num_calls(),
+            suspend.num_calls(),
+            update.num_calls()
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn scale_resumes_the_processes_a_fence_suspended_before_it_grows_the_group() {
+    let fenced_group = tagged(
+        suspended(
+            group(0, 10, 0, vec![]),
+            &["AZRebalance", "Launch", "ScheduledActions"],
+        ),
+        &[(
+            scale_asg::FENCED_SUSPENDED_PROCESSES_TAG,
+            "AlarmNotification,Launch,ScheduledActions",
+        )],
+    );
+    let describe = describe_returns(fenced_group);
+    // Only what the fence suspended and is still suspended: AZRebalance was someone else's.
+    let resume = mock!(AutoScaling::resume_processes)
+        .match_requests(|req| {
+            let mut asked: Vec<&str> = req.scaling_processes().iter().map(String::as_str).collect();
+            asked.sort();
+            asked == ["Launch", "ScheduledActions"]
+        })
+        .then_output(|| ResumeProcessesOutput::builder().build());
+    let set = set_desired(3);
+    let forget = mock!(AutoScaling::delete_tags)
+        .match_requests(|req| {
+            req.tags().len() == 1
+                && req.tags()[0].key() == Some(scale_asg::FENCED_SUSPENDED_PROCESSES_TAG)
+        })
+        .then_output(|| DeleteTagsOutput::builder().build());
+    let out = run(event("scale"), &[&describe, &resume, &set, &forget])
+        .await
+        .unwrap();
+    assert_eq!(out.status, StepStatus::Started);
+    assert_eq!(out.resumed_processes, vec!["Launch", "ScheduledActions"]);
+    assert_eq!(
+        (resume.num_calls(), set.num_calls(), forget.num_calls()),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]

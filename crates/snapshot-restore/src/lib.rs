@@ -10,7 +10,9 @@
 //!   encrypted), tags applied explicitly;
 //! * `clearWay`: an instance that is in the way of an identifier we need (an old primary that
 //!   survived, the promoted standby at re-protect) is **renamed**, never deleted; its settings (the
-//!   [`DatabaseShape`]) are returned so the successor gets them;
+//!   [`DatabaseShape`]) are returned so the successor gets them; its tags ([`rename_tags`]) say
+//!   since when it is kept and, for an old primary, which promotion cut replication from it, so
+//!   the failback report and `pilot-light status` can name it until a person retires it;
 //! * `restore`: the copied snapshot restored under the original primary identifier with the original
 //!   shape;
 //! * `replicate`: a cross-region read replica created on one side from the other (the replica
@@ -24,6 +26,7 @@
 
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
+use pilot_light_core::kept::replication_cut_by;
 use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{
     execution_token, parse_step_input, PilotLightError, Regional, StepStatus, Timestamp,
@@ -33,10 +36,13 @@ use serde::{Deserialize, Serialize};
 
 /// The execution that created a snapshot or an instance.
 pub const EXECUTION_TAG: &str = "pilot-light:execution";
-/// On a renamed instance: the identifier it had.
-pub const RENAMED_FROM_TAG: &str = "pilot-light:renamed-from";
-/// On a renamed instance: the execution that renamed it.
-pub const RENAMED_BY_TAG: &str = "pilot-light:renamed-by";
+/// On a renamed instance: the identifier it had ([`RENAMED_FROM_TAG`]), the execution that renamed
+/// it ([`RENAMED_BY_TAG`]), when ([`RENAMED_AT_TAG`]) and, on an old primary, the execution whose
+/// promotion of the standby cut replication from it ([`REPLICATION_CUT_BY_TAG`]): what the failback
+/// report and `pilot-light status` read to list it (`pilot_light_core::kept`).
+pub use pilot_light_core::kept::{
+    RENAMED_AT_TAG, RENAMED_BY_TAG, RENAMED_FROM_TAG, REPLICATION_CUT_BY_TAG,
+};
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &[
@@ -261,6 +267,28 @@ pub fn final_snapshot_id(instance_id: &str, execution_id: &str) -> String {
     format!("{instance_id}-final-{}", execution_token(execution_id))
 }
 
+/// The tags `clearWay` puts on the instance it renames and keeps: the environment, the identifier
+/// it had, the execution that renamed it and when (since when it is kept), and, for an old
+/// primary whose standby was promoted from it, the execution whose promotion cut replication.
+pub fn rename_tags(
+    env: &str,
+    execution_id: &str,
+    instance_id: &str,
+    renamed_at: &Timestamp,
+    replication_cut_by: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut tags = vec![
+        (ENV_TAG_KEY, env.to_string()),
+        (RENAMED_FROM_TAG, instance_id.to_string()),
+        (RENAMED_BY_TAG, execution_id.to_string()),
+        (RENAMED_AT_TAG, renamed_at.0.clone()),
+    ];
+    if let Some(by) = replication_cut_by {
+        tags.push((REPLICATION_CUT_BY_TAG, by.to_string()));
+    }
+    tags
+}
+
 // ------------------------------------------------------------------------------------------------
 // Observations and decisions (pure)
 
@@ -279,6 +307,8 @@ pub struct InstanceView {
     pub created_by: Option<String>,
     /// Value of [`RENAMED_BY_TAG`].
     pub renamed_by: Option<String>,
+    /// True when `promote-replica` asked RDS to promote it (tag `pilot-light:promoted-from`).
+    pub promoted: bool,
     pub shape: DatabaseShape,
 }
 
@@ -309,6 +339,7 @@ impl InstanceView {
             encrypted: instance.storage_encrypted().unwrap_or(false),
             created_by: tag(EXECUTION_TAG),
             renamed_by: tag(RENAMED_BY_TAG),
+            promoted: tag(pilot_light_core::kept::PROMOTED_FROM_TAG).is_some(),
             shape: DatabaseShape::of_instance(instance),
         }
     }
@@ -482,6 +513,28 @@ pub fn decide_replicate(
         }),
         None => Ok(CreateDecision::Create),
     }
+}
+
+/// The status of a replica `replicate` follows: as [`creation_status`], but finished only once RDS
+/// shows the replication link to `source_arn`; or once this execution's replica was promoted
+/// already (a re-run of a replica failback after its promotion, with the same failback identity:
+/// the standby stayed fenced since, so the promoted replica holds everything, and there is nothing
+/// left to replicate).
+pub fn replica_status(
+    what: &str,
+    existing: &InstanceView,
+    source_arn: &str,
+    made_by_this_execution: bool,
+) -> Result<StepStatus, PilotLightError> {
+    let status = creation_status(what, &existing.status, made_by_this_execution)?;
+    let linked = existing.replication_source.as_deref() == Some(source_arn);
+    let promoted_by_us =
+        made_by_this_execution && existing.replication_source.is_none() && existing.promoted;
+    Ok(if status.is_finished() && !linked && !promoted_by_us {
+        StepStatus::InProgress
+    } else {
+        status
+    })
 }
 
 fn in_the_way(instance: &InstanceView) -> PilotLightError {
@@ -911,23 +964,43 @@ async fn clear_way(
         }
         ClearWayDecision::Rename => {
             let current = decided(current, instance_id)?;
+            // An old primary in the way: record which promotion cut replication from it (the
+            // standby still serves and carries `promote-replica`'s tags), so whoever finds it kept
+            // later knows since when its writes never reached the standby.
+            let cut_by = match side {
+                Side::Primary => {
+                    let standby = clients.rds.get(&input.standby_region)?;
+                    describe_tags(&standby, &input.database.replica_instance_id)
+                        .await?
+                        .and_then(|tags| {
+                            replication_cut_by(&tags, instance_id, &input.primary_region)
+                        })
+                }
+                Side::Standby => None,
+            };
+            let tags = rename_tags(
+                &input.env,
+                &input.execution_id,
+                instance_id,
+                &Timestamp::now(),
+                cut_by.as_deref(),
+            );
             rds.add_tags_to_resource()
                 .resource_name(&current.arn)
-                .tags(
-                    Tag::builder()
-                        .key(RENAMED_FROM_TAG)
-                        .value(instance_id)
-                        .build(),
-                )
-                .tags(
-                    Tag::builder()
-                        .key(RENAMED_BY_TAG)
-                        .value(&input.execution_id)
-                        .build(),
-                )
+                .set_tags(Some(
+                    tags.into_iter()
+                        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+                        .collect(),
+                ))
                 .send()
                 .await
                 .map_err(|err| PilotLightError::from_sdk("AddTagsToResource", &err))?;
+            tracing::info!(
+                instance_id,
+                renamed_to = %renamed_id,
+                replication_cut_by = ?cut_by,
+                "renaming the instance in the way; it is kept"
+            );
             rds.modify_db_instance()
                 .db_instance_identifier(instance_id)
                 .new_db_instance_identifier(&renamed_id)
@@ -1056,17 +1129,12 @@ async fn replicate(
             made_by_this_execution,
         } => {
             let existing = decided(existing, target_id)?;
-            let mut status = creation_status(
+            let status = replica_status(
                 &format!("DB instance {target_id}"),
-                &existing.status,
+                &existing,
+                &source.arn,
                 made_by_this_execution,
             )?;
-            // Finished only once RDS shows the replication link.
-            if status.is_finished()
-                && existing.replication_source.as_deref() != Some(source.arn.as_str())
-            {
-                status = StepStatus::InProgress;
-            }
             out.status = status;
             out.db_instance_status = Some(existing.status);
             out.resources = vec![source.arn, existing.arn];
@@ -1196,6 +1264,38 @@ async fn describe_instance(
             .iter()
             .find(|i| i.db_instance_identifier() == Some(instance_id))
             .map(InstanceView::of)),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
+    }
+}
+
+/// The tags of `instance_id` (`None`: no such instance).
+async fn describe_tags(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, PilotLightError> {
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .db_instances()
+            .iter()
+            .find(|i| i.db_instance_identifier() == Some(instance_id))
+            .map(|i| {
+                i.tag_list()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect()
+            })),
         Err(err)
             if err
                 .as_service_error()

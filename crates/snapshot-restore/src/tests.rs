@@ -38,6 +38,7 @@ fn instance(id: &str, status: &str) -> InstanceView {
         encrypted: false,
         created_by: None,
         renamed_by: None,
+        promoted: false,
         shape: DatabaseShape::default(),
     }
 }
@@ -395,4 +396,89 @@ fn a_grown_standby_hands_its_pilot_light_shape_to_the_replica_that_replaces_it()
     let shape = DatabaseShape::of_instance(&described(vec![]));
     assert_eq!(shape.instance_class.as_deref(), Some("db.r6g.large"));
     assert_eq!(shape.multi_az, Some(true));
+}
+
+#[test]
+fn a_renamed_instance_is_tagged_with_its_env_origin_time_and_the_promotion_that_cut_it() {
+    let at = Timestamp("2026-03-02T08:00:00.000Z".into());
+    let failover = "arn:aws:states:us-west-2:123456789012:execution:failover:fo-1";
+    /// The execution that cut replication, then the tags expected.
+    type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (
+            Some(failover),
+            vec![
+                ("pilot-light:env", "prod"),
+                (RENAMED_FROM_TAG, "orders-db"),
+                (RENAMED_BY_TAG, EXEC),
+                (RENAMED_AT_TAG, "2026-03-02T08:00:00.000Z"),
+                (REPLICATION_CUT_BY_TAG, failover),
+            ],
+        ),
+        // Nothing known about the cut (a promoted standby at re-protect, or a standby that was
+        // not promoted from this instance): no cut tag, never an empty one.
+        (
+            None,
+            vec![
+                ("pilot-light:env", "prod"),
+                (RENAMED_FROM_TAG, "orders-db"),
+                (RENAMED_BY_TAG, EXEC),
+                (RENAMED_AT_TAG, "2026-03-02T08:00:00.000Z"),
+            ],
+        ),
+    ];
+    for (cut_by, expected) in cases {
+        let tags = rename_tags("prod", EXEC, "orders-db", &at, cut_by);
+        let got: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(got, expected, "{cut_by:?}");
+    }
+}
+
+#[test]
+fn a_replica_is_ready_once_linked_or_once_this_execution_promoted_it() {
+    const SOURCE: &str = "arn:aws:rds:us-west-2:123456789012:db:orders-db-dr";
+    let promoted = |mut i: InstanceView| {
+        i.promoted = true;
+        i
+    };
+    let cases: Vec<(InstanceView, bool, Result<StepStatus, &str>)> = vec![
+        (
+            replica_of(instance("orders-db", "available"), SOURCE),
+            true,
+            Ok(StepStatus::Done),
+        ),
+        (
+            replica_of(instance("orders-db", "creating"), SOURCE),
+            true,
+            Ok(StepStatus::InProgress),
+        ),
+        // Available but the link not shown yet: not finished.
+        (
+            instance("orders-db", "available"),
+            true,
+            Ok(StepStatus::InProgress),
+        ),
+        // This execution's replica, promoted already (a re-run after the promotion): finished.
+        (
+            promoted(instance("orders-db", "available")),
+            true,
+            Ok(StepStatus::Done),
+        ),
+        (
+            promoted(instance("orders-db", "modifying")),
+            true,
+            Ok(StepStatus::InProgress),
+        ),
+        // Someone else's promoted instance is never taken for ours.
+        (
+            promoted(instance("orders-db", "available")),
+            false,
+            Ok(StepStatus::InProgress),
+        ),
+        (instance("orders-db", "failed"), true, Err("InvalidState")),
+    ];
+    for (existing, ours, expected) in cases {
+        let got = replica_status("x", &existing, SOURCE, ours).map_err(|e| e.error_type());
+        assert_eq!(got, expected, "{existing:?} ours={ours}");
+    }
 }

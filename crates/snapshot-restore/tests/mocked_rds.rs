@@ -130,3 +130,93 @@ async fn snapshot_of_a_missing_standby_is_resource_not_found_and_creates_nothing
     assert_eq!(err.error_type(), "ResourceNotFound");
     assert_eq!(create.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn clear_way_records_on_the_old_primary_which_promotion_cut_replication_from_it() {
+    const FAILOVER: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:fo-1";
+    let renamed_id = snapshot_restore::renamed_instance_id("orders-db", EXEC);
+    let old_primary = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("orders-db")
+                        .db_instance_arn("arn:aws:rds:us-east-1:123456789012:db:orders-db")
+                        .db_instance_status("available")
+                        .build(),
+                )
+                .build()
+        });
+    let rename_target = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id.as_str()))
+        .then_error(|| {
+            DescribeDBInstancesError::DbInstanceNotFoundFault(
+                DbInstanceNotFoundFault::builder().build(),
+            )
+        });
+    let promoted_standby = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("orders-db-dr")
+                        .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:orders-db-dr")
+                        .db_instance_status("available")
+                        .tag_list(
+                            Tag::builder()
+                                .key("pilot-light:promoted-from")
+                                .value("arn:aws:rds:us-east-1:123456789012:db:orders-db")
+                                .build(),
+                        )
+                        .tag_list(
+                            Tag::builder()
+                                .key("pilot-light:promoted-by")
+                                .value(FAILOVER)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let tagged = mock!(Client::add_tags_to_resource)
+        .match_requests(|r| {
+            let has = |key: &str, value: &str| {
+                r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(key) && t.value() == Some(value))
+            };
+            has("pilot-light:replication-cut-by", FAILOVER)
+                && has("pilot-light:renamed-from", "orders-db")
+                && has("pilot-light:env", "prod")
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("pilot-light:renamed-at"))
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput::builder().build()
+        });
+    let renamed = mock!(Client::modify_db_instance).then_output(|| {
+        aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput::builder().build()
+    });
+    let out = handler(
+        event("clearWay", Some("primary")),
+        &clients(&[
+            &old_primary,
+            &rename_target,
+            &promoted_standby,
+            &tagged,
+            &renamed,
+        ]),
+    )
+    .await
+    .expect("clearWay");
+    assert_eq!(out.status, pilot_light_core::StepStatus::Started);
+    assert_eq!(
+        tagged.num_calls(),
+        1,
+        "tagged with the cut before the rename"
+    );
+    assert_eq!(renamed.num_calls(), 1);
+}

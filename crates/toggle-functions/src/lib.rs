@@ -372,14 +372,26 @@ pub fn decide_status(observed: &[FunctionObservation]) -> StepStatus {
     }
 }
 
-/// Decides the status of `enable` / `disable` from what it changed and what it had to leave.
-pub fn decide_toggle_status(changed: usize, waiting: usize) -> StepStatus {
-    if waiting > 0 {
+/// Decides the status of `enable` / `disable` from what it changed, what it had to leave, and
+/// whether every function is now settled in the wanted state (see [`is_settled`]).
+pub fn decide_toggle_status(changed: usize, waiting: usize, settled: bool) -> StepStatus {
+    if waiting > 0 || !settled {
         StepStatus::InProgress
     } else if changed > 0 {
         StepStatus::Done
     } else {
         StepStatus::AlreadyDone
+    }
+}
+
+/// True when a function's side is where `action` wants it, for good. A disabled consumer is one
+/// that can no longer write: reserved concurrency 0, every mapping `Disabled` (a `Disabling` one
+/// may still deliver a batch), every rule `DISABLED`; `disable` answers `inProgress` until then and
+/// the state machine runs it again. `enable` needs no such wait (a mapping `Enabling` is on its way).
+pub fn is_settled(action: ToggleAction, obs: &FunctionObservation) -> bool {
+    match action {
+        ToggleAction::Disable => summarize(obs) == FunctionState::Disabled,
+        ToggleAction::Enable | ToggleAction::Status => true,
     }
 }
 
@@ -512,7 +524,8 @@ pub async fn handler(
                     }
                 }
             }
-            decide_toggle_status(changes.len(), waiting)
+            let settled = observed.iter().all(|obs| is_settled(action, obs));
+            decide_toggle_status(changes.len(), waiting, settled)
         }
     };
 
@@ -1080,18 +1093,45 @@ mod tests {
         );
         assert_eq!(decide_status(&[]), StepStatus::Done);
         let cases = [
-            (0, 0, StepStatus::AlreadyDone),
-            (3, 0, StepStatus::Done),
-            (3, 1, StepStatus::InProgress),
-            (0, 1, StepStatus::InProgress),
+            (0, 0, true, StepStatus::AlreadyDone),
+            (3, 0, true, StepStatus::Done),
+            (3, 1, true, StepStatus::InProgress),
+            (0, 1, true, StepStatus::InProgress),
+            // Changed, but not settled yet (a mapping still `Disabling`): run it again.
+            (3, 0, false, StepStatus::InProgress),
+            (0, 0, false, StepStatus::InProgress),
         ];
-        for (changed, waiting, expected) in cases {
+        for (changed, waiting, settled, expected) in cases {
             assert_eq!(
-                decide_toggle_status(changed, waiting),
+                decide_toggle_status(changed, waiting, settled),
                 expected,
-                "{changed} {waiting}"
+                "{changed} {waiting} {settled}"
             );
         }
+    }
+
+    #[test]
+    fn a_disabled_consumer_is_settled_only_when_nothing_can_run_it() {
+        use ToggleAction::*;
+        let cases = [
+            (obs(&["Disabled"], &["DISABLED"], Some(0)), true),
+            // A mapping still disabling may deliver one more batch.
+            (obs(&["Disabling"], &["DISABLED"], Some(0)), false),
+            // Room to run is still there.
+            (obs(&["Disabled"], &["DISABLED"], Some(5)), false),
+            (obs(&["Disabled"], &["DISABLED"], None), false),
+            (obs(&["Disabled"], &["ENABLED"], Some(0)), false),
+            (obs(&[], &[], Some(0)), true),
+        ];
+        for (observation, expected) in cases {
+            assert_eq!(
+                is_settled(Disable, &observation),
+                expected,
+                "{observation:?}"
+            );
+        }
+        // Enabling does not wait for a mapping that is on its way.
+        assert!(is_settled(Enable, &obs(&["Enabling"], &[], Some(5))));
     }
 
     #[test]

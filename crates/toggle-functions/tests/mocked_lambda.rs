@@ -278,14 +278,21 @@ async fn enabling_without_a_configured_concurrency_removes_the_reservation() {
 
 #[tokio::test]
 async fn disabling_closes_the_mapping_first_and_concurrency_last() {
-    let world = World::with(
+    let mut world = World::with(
         function_found(),
         concurrency(None),
         mapping("Enabled", FUNCTION_ARN),
         rule(RuleState::EnabledWithAllCloudtrailManagementEvents),
     );
+    world.lambda[3] = update_mapping_returns("Disabling");
+    world.lambda[4] = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_output(|| {
+        PutFunctionConcurrencyOutput::builder()
+            .reserved_concurrent_executions(0)
+            .build()
+    });
     let out = world.run(event("disable")).await.unwrap();
-    assert_eq!(out.status, StepStatus::Done);
+    // Lambda answers `Disabling`: the mapping may still deliver a batch, so not finished yet.
+    assert_eq!(out.status, StepStatus::InProgress);
     assert_eq!(
         out.changes,
         vec![
@@ -305,6 +312,35 @@ async fn disabling_closes_the_mapping_first_and_concurrency_last() {
         ]
     );
     assert_eq!(world.events[2].num_calls(), 1, "DisableRule");
+}
+
+#[tokio::test]
+async fn disable_is_finished_only_once_the_mapping_is_disabled() {
+    // The state machine runs `disable` again: the mapping still disabling, nothing to change.
+    let disabling = World::with(
+        function_found(),
+        concurrency(Some(0)),
+        mapping("Disabling", FUNCTION_ARN),
+        rule(RuleState::Disabled),
+    );
+    let out = disabling.run(event("disable")).await.unwrap();
+    assert_eq!(out.status, StepStatus::InProgress);
+    assert_eq!(disabling.updates(), 0);
+
+    // Settled: the consumer cannot write any more.
+    let out = World::dark().run(event("disable")).await.unwrap();
+    assert_eq!(out.status, StepStatus::AlreadyDone);
+
+    // Lambda answers `Disabled` at once (as the emulator does): finished in one run.
+    let mut world = World::with(
+        function_found(),
+        concurrency(Some(0)),
+        mapping("Enabled", FUNCTION_ARN),
+        rule(RuleState::Disabled),
+    );
+    world.lambda[3] = update_mapping_returns("Disabled");
+    let out = world.run(event("disable")).await.unwrap();
+    assert_eq!(out.status, StepStatus::Done);
 }
 
 #[tokio::test]

@@ -35,6 +35,8 @@ pub struct RunStart {
     pub active_region: String,
     /// `(primary instance id, replica instance id)` per configured database.
     pub databases: Vec<(String, String)>,
+    /// When the run was started (epoch seconds).
+    pub started_at: f64,
 }
 
 /// One broken invariant.
@@ -182,6 +184,7 @@ impl World {
             input: input.clone(),
             active_region: self.active_region().await,
             databases,
+            started_at: crate::application::epoch_now(),
         }
     }
 
@@ -348,6 +351,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect::<BTreeMap<_, _>>(),
+            caller: None,
             time,
             status: Some(200),
         }
@@ -423,6 +427,7 @@ mod tests {
             input: json!({}),
             active_region: STANDBY_REGION.into(),
             databases: vec![("e-1-orders".into(), "e-1-orders-dr".into())],
+            started_at: 0.0,
         };
         let marked = |secs: u64| Execution {
             arn: "arn".into(),
@@ -436,6 +441,7 @@ mod tests {
                 kind: "TaskStateExited".into(),
                 state: Some("MarkPrimaryActive".into()),
                 input: None,
+                output: None,
                 timestamp: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
             }],
             elapsed: std::time::Duration::ZERO,

@@ -11,8 +11,10 @@
 //!   state machines with `${Placeholders}` replaced as `template.yaml` names them, runs executions and
 //!   reads their history. Dropping it deletes what it created, also when the test failed.
 
+pub mod application;
 pub mod cli;
 pub mod compute;
+pub mod data_checks;
 pub mod dns;
 pub mod faults;
 pub mod functions;

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+use crate::application::{ApplicationTarget, LogicalDatabase};
 use crate::compute::SeededGroup;
 use crate::dns::SeededZone;
 use crate::functions::SeededFunction;
@@ -36,6 +37,30 @@ pub struct SeededPilotLight {
 }
 
 impl SeededPilotLight {
+    /// What the team's application writes through: the first compute group's DNS record and
+    /// groups, and every database. `None` without a compute group (no front door).
+    pub fn application_target(&self) -> Option<ApplicationTarget> {
+        let group = self.groups.first()?;
+        let (record_name, primary_value, standby_value) = self.records.first()?.clone();
+        Some(ApplicationTarget {
+            hosted_zone_id: self.zone.id.clone(),
+            record_name,
+            primary_value,
+            standby_value,
+            primary_group: group.primary.auto_scaling_group_name.clone(),
+            standby_group: group.standby.auto_scaling_group_name.clone(),
+            databases: self
+                .databases
+                .iter()
+                .map(|db| LogicalDatabase {
+                    name: db.name.clone(),
+                    primary_id: db.primary_id.clone(),
+                    replica_id: db.replica_id.clone(),
+                })
+                .collect(),
+        })
+    }
+
     /// Placeholder values for `deploy_with`: the topic reports go to.
     pub fn substitutions(&self) -> BTreeMap<String, String> {
         BTreeMap::from([(
@@ -129,7 +154,7 @@ impl World {
         )
         .await;
 
-        SeededPilotLight {
+        let pilot = SeededPilotLight {
             databases: seeded_dbs,
             groups: seeded_groups,
             newest_standby_images: newest,
@@ -140,7 +165,11 @@ impl World {
             topic,
             recorded_capacity,
             config,
+        };
+        if let Some(target) = pilot.application_target() {
+            self.start_application(target);
         }
+        pilot
     }
 
     /// Turns a seeded consumer on (mapping enabled, concurrency reservation removed, rule enabled),
@@ -201,10 +230,64 @@ impl FailoverAndFailback {
 }
 
 impl World {
-    /// RDS publishes `ReplicaLag` for a replica; here the test does: a datapoint of 0, now (a
-    /// graceful failover waits for it).
+    /// Waits (bounded) until the emulator's data plane has published a `ReplicaLag` datapoint of at
+    /// most a second for the replica `instance_id` (it publishes one a second from its model, as
+    /// RDS publishes one a minute): the replica replicates and keeps up. While the application
+    /// writes, the lag is a fraction of a second, never exactly 0: a graceful failover's lag gate
+    /// waits for 0 after fencing the writers. Returns at once when `instance_id` is not a replica
+    /// (nothing to wait for).
     pub async fn replica_caught_up(&self, region: &str, instance_id: &str) {
-        self.report_replica_lag(region, instance_id, 0.0).await;
+        let began = std::time::Instant::now();
+        loop {
+            let replicates = self
+                .describe_db(region, instance_id)
+                .await
+                .is_some_and(|i| i.read_replica_source_db_instance_identifier().is_some());
+            if !replicates {
+                return;
+            }
+            if self
+                .newest_replica_lag(region, instance_id)
+                .await
+                .is_some_and(|lag| lag <= 1.0)
+            {
+                return;
+            }
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(30),
+                "{instance_id} ({region}) never reported ReplicaLag 0"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The newest `ReplicaLag` datapoint of `instance_id` in the last ten minutes.
+    pub async fn newest_replica_lag(&self, region: &str, instance_id: &str) -> Option<f64> {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let now = std::time::SystemTime::now();
+        let out = aws_sdk_cloudwatch::Client::new(&self.config(region))
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value(instance_id)
+                    .build(),
+            )
+            .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
+            .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .expect("GetMetricStatistics");
+        out.datapoints()
+            .iter()
+            .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, lag)| lag)
     }
 
     /// A `ReplicaLag` datapoint of `seconds` for `instance_id`, timestamped now.

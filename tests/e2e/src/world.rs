@@ -6,13 +6,14 @@ use aws_sdk_sfn::config::Credentials;
 use pilot_light_core::config::config_parameter_name;
 use pilot_light_core::ENV_TAG_KEY;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::application::{Application, APPLICATION_APP_NAME};
 use crate::{local_aws, template, LocalAws, ACCOUNT_ID, PRIMARY_REGION, STANDBY_REGION};
 
 /// A database seeded as the pilot light has it: primary in the primary region, cross-region read
@@ -47,6 +48,8 @@ pub struct HistoryEntry {
     pub state: Option<String>,
     /// The state's input, on `*StateEntered` events.
     pub input: Option<Value>,
+    /// The state's output, on `*StateExited` events.
+    pub output: Option<Value>,
     pub timestamp: SystemTime,
 }
 
@@ -120,6 +123,9 @@ pub struct LoggedRequest {
     pub action: String,
     #[serde(default)]
     pub region: Option<String>,
+    /// The SDK app name of the caller (`app/<name>` in its user agent), when it has one.
+    #[serde(default)]
+    pub caller: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Value>,
     /// When the emulator received it (epoch seconds).
@@ -166,6 +172,26 @@ struct Created {
 /// faults can spare the harness's own calls.
 pub const HARNESS_APP_NAME: &str = "pilot-light-harness";
 
+/// The data plane's apply lag of a replica (seconds), the emulator's default.
+pub const DEFAULT_REPLICA_APPLY_LAG_SECONDS: f64 = 0.3;
+
+/// The regional services (SigV4 signing names) a lost region stops answering.
+const REGIONAL_SERVICES: &[&str] = &[
+    "rds",
+    "ec2",
+    "autoscaling",
+    "lambda",
+    "events",
+    "ssm",
+    "monitoring",
+    "elasticloadbalancing",
+    "kms",
+    "sns",
+    "sqs",
+    "s3",
+    "logs",
+];
+
 /// One test's environment. See the crate documentation.
 pub struct World {
     /// The environment name: prefix of every resource and parameter of this test.
@@ -175,6 +201,16 @@ pub struct World {
     created: Mutex<Created>,
     /// Executions started through [`World::start`], with what the invariant checker needs.
     runs: Mutex<BTreeMap<String, crate::invariants::RunStart>>,
+    /// The application writing through the front door (a seeded pilot light with DNS starts it).
+    application: Mutex<Option<Arc<Application>>>,
+    /// Writes an ungraceful failover lost within its bound: counted once, not again by later runs.
+    accepted_losses: Mutex<BTreeSet<String>>,
+    /// Regions this world declared lost (data-plane outage and every request failing), and when.
+    lost_regions: Mutex<BTreeMap<String, f64>>,
+    /// Apply-lag rules this world set in the data plane, by identifier prefix.
+    apply_lags: Mutex<BTreeMap<String, f64>>,
+    /// The data checks' figures of each execution that ended, by ARN.
+    data_figures: Mutex<BTreeMap<String, crate::data_checks::DataFigures>>,
 }
 
 impl World {
@@ -208,6 +244,11 @@ impl World {
             base,
             created: Mutex::new(Created::default()),
             runs: Mutex::new(BTreeMap::new()),
+            application: Mutex::new(None),
+            accepted_losses: Mutex::new(BTreeSet::new()),
+            lost_regions: Mutex::new(BTreeMap::new()),
+            apply_lags: Mutex::new(BTreeMap::new()),
+            data_figures: Mutex::new(BTreeMap::new()),
         };
         world.clear_durations();
         world
@@ -480,7 +521,16 @@ impl World {
         if execution.status != "RUNNING" {
             let started = self.runs.lock().unwrap().remove(execution_arn);
             if let Some(started) = started {
-                let violations = self.invariant_violations(&started, &execution).await;
+                let mut violations = self.invariant_violations(&started, &execution).await;
+                if let Some((figures, data_violations)) =
+                    self.data_checks(&started, &execution).await
+                {
+                    violations.extend(data_violations);
+                    self.data_figures
+                        .lock()
+                        .unwrap()
+                        .insert(execution_arn.to_string(), figures);
+                }
                 assert!(
                     violations.is_empty(),
                     "execution {execution_arn} ({} {:?} {:?}) broke invariants:\n  {}",
@@ -567,6 +617,10 @@ impl World {
                         .state_entered_event_details()
                         .and_then(|d| d.input())
                         .and_then(|i| serde_json::from_str(i).ok()),
+                    output: event
+                        .state_exited_event_details()
+                        .and_then(|d| d.output())
+                        .and_then(|o| serde_json::from_str(o).ok()),
                     timestamp: SystemTime::try_from(*event.timestamp())
                         .unwrap_or(SystemTime::UNIX_EPOCH),
                 });
@@ -576,6 +630,138 @@ impl World {
                 return entries;
             }
         }
+    }
+
+    /// Starts the application writing through `target`'s front door (stopped with the world).
+    pub fn start_application(&self, target: crate::application::ApplicationTarget) {
+        let application = Application::start(&self.base, &self.aws.moto_url, &self.env, target);
+        if let Some(previous) = self
+            .application
+            .lock()
+            .unwrap()
+            .replace(Arc::new(application))
+        {
+            previous.stop();
+        }
+    }
+
+    /// The application writing in this world, when one runs.
+    pub fn application(&self) -> Option<Arc<Application>> {
+        self.application.lock().unwrap().clone()
+    }
+
+    /// What the data checks measured for an execution that ended ([`World::wait`]).
+    pub fn data_figures(&self, execution_arn: &str) -> Option<crate::data_checks::DataFigures> {
+        self.data_figures
+            .lock()
+            .unwrap()
+            .get(execution_arn)
+            .cloned()
+    }
+
+    /// Gives this world's replicas whose identifier starts with `prefix` an apply lag in the
+    /// emulator's data plane: they apply what their source commits `seconds` late.
+    pub fn set_replica_apply_lag(&self, prefix: &str, seconds: f64) {
+        let body = json!({"resourcePrefix": prefix, "seconds": seconds}).to_string();
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "POST",
+            "/pilot-light/data/lag",
+            Some(&body),
+        );
+        assert!(status < 300, "apply lag rule: {status} {text}");
+        self.apply_lags
+            .lock()
+            .unwrap()
+            .insert(prefix.to_lowercase(), seconds);
+    }
+
+    /// The apply lag of the replica `instance_id` in the emulator's data plane (seconds): the
+    /// longest matching prefix this world set, else the emulator's default.
+    pub fn replica_apply_lag(&self, instance_id: &str) -> f64 {
+        let id = instance_id.to_lowercase();
+        self.apply_lags
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(prefix, _)| id.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, seconds)| *seconds)
+            .unwrap_or(DEFAULT_REPLICA_APPLY_LAG_SECONDS)
+    }
+
+    /// Write ids an ungraceful failover lost within its bound, so far.
+    pub fn accepted_losses(&self) -> BTreeSet<String> {
+        self.accepted_losses.lock().unwrap().clone()
+    }
+
+    pub(crate) fn accept_losses(&self, ids: impl IntoIterator<Item = String>) {
+        self.accepted_losses.lock().unwrap().extend(ids);
+    }
+
+    /// When this world declared `region` lost ([`World::lose_region`]).
+    pub fn region_lost_at(&self, region: &str) -> Option<f64> {
+        self.lost_regions.lock().unwrap().get(region).copied()
+    }
+
+    /// The region is lost, as in a regional outage: from now its databases take no writes and
+    /// replicate nothing more out of it (the emulator's data-plane outage), and every AWS request
+    /// into it about this world's resources fails with a 5xx (except the harness's own reads). Both
+    /// are scoped to this world's resources (its env prefix): other tests share the emulator.
+    pub fn lose_region(&self, region: &str) {
+        let body = json!({"region": region, "resourcePrefix": self.env}).to_string();
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "POST",
+            "/pilot-light/data/outage",
+            Some(&body),
+        );
+        assert!(
+            status < 300,
+            "data-plane outage of {region}: {status} {text}"
+        );
+        let rules: Vec<Value> = REGIONAL_SERVICES
+            .iter()
+            .map(|service| {
+                json!({
+                    "service": service, "kind": "unavailable", "count": 1_000_000_000u64,
+                    "region": region, "mentions": self.env, "label": self.env,
+                    "exceptUserAgent": HARNESS_APP_NAME,
+                })
+            })
+            .collect();
+        let body = json!({ "rules": rules }).to_string();
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "POST",
+            "/pilot-light/faults",
+            Some(&body),
+        );
+        assert!(status < 300, "fault rules for {region}: {status} {text}");
+        self.lost_regions
+            .lock()
+            .unwrap()
+            .insert(region.to_string(), crate::application::epoch_now());
+    }
+
+    /// The region is back: writes and replication resume, requests are answered again.
+    pub fn restore_region(&self, region: &str) {
+        let (status, text) = http(
+            &self.aws.moto_url,
+            "DELETE",
+            &format!(
+                "/pilot-light/data/outage?region={region}&resourcePrefix={}",
+                self.env
+            ),
+            None,
+        );
+        assert!(status < 300, "end the outage of {region}: {status} {text}");
+        let _ = http(
+            &self.aws.moto_url,
+            "DELETE",
+            &format!("/pilot-light/faults?label={}", self.env),
+            None,
+        );
     }
 
     /// Gives operations on this world's resources a duration in the emulator (`rds.promote_read_replica`, …).
@@ -605,12 +791,13 @@ impl World {
         self.requests_since(0).1
     }
 
-    /// Requests logged after `since`, and the newest sequence number.
+    /// Requests logged after `since`, and the newest sequence number. The application's own calls
+    /// (the team's traffic, not pilot-light's or the harness's) are left out.
     pub fn requests_since(&self, since: u64) -> (Vec<LoggedRequest>, u64) {
         let (status, text) = http(
             &self.aws.moto_url,
             "GET",
-            &format!("/pilot-light/requests?since={since}"),
+            &format!("/pilot-light/requests?since={since}&exceptCaller={APPLICATION_APP_NAME}"),
             None,
         );
         assert_eq!(status, 200, "request log: {text}");
@@ -681,11 +868,25 @@ impl World {
             &format!("/pilot-light/faults?label={env}"),
             None,
         );
+        let _ = http(
+            &moto_url,
+            "DELETE",
+            &format!("/pilot-light/data/lag?resourcePrefix={env}"),
+            None,
+        );
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
+        if let Some(application) = self
+            .application
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            application.stop();
+        }
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
         let base = self.base.clone();
         let env = self.env.clone();

@@ -25,12 +25,8 @@ async fn scenario(label: &str) -> Scenario {
     Scenario::seed(label).await
 }
 
-fn failover_input(world: &World) -> Value {
+fn graceful_failover_input(world: &World) -> Value {
     json!({"env": world.env, "mode": "graceful"})
-}
-
-fn failback_input(world: &World) -> Value {
-    json!({"env": world.env, "strategy": "snapshot"})
 }
 
 fn assert_succeeded(run: &Execution, what: &str) {
@@ -120,56 +116,80 @@ async fn unlock(world: &World) {
     assert_eq!(run.code, 0, "unlock: {run:?}");
 }
 
+/// The flows crashed: both failover modes and both failback strategies.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Flow {
-    Failover,
-    Failback,
+    GracefulFailover,
+    /// With the primary region lost first (its databases take no writes and replicate nothing).
+    UngracefulFailover,
+    SnapshotFailback,
+    ReplicaFailback,
+}
+
+impl Flow {
+    fn label(self) -> &'static str {
+        match self {
+            Flow::GracefulFailover => "crash-gfo",
+            Flow::UngracefulFailover => "crash-ufo",
+            Flow::SnapshotFailback => "crash-sfb",
+            Flow::ReplicaFailback => "crash-rfb",
+        }
+    }
+
+    fn is_failback(self) -> bool {
+        matches!(self, Flow::SnapshotFailback | Flow::ReplicaFailback)
+    }
+
+    fn input(self, world: &World) -> Value {
+        match self {
+            Flow::GracefulFailover => graceful_failover_input(world),
+            Flow::UngracefulFailover => json!({"env": world.env, "mode": "ungraceful"}),
+            Flow::SnapshotFailback => json!({"env": world.env, "strategy": "snapshot"}),
+            Flow::ReplicaFailback => json!({"env": world.env, "strategy": "replica"}),
+        }
+    }
+
+    /// Brings a fresh world to where the flow starts: a failover before a failback, the primary
+    /// region lost before an ungraceful failover. Returns the flow's machine.
+    async fn prepare(self, s: &Scenario) -> String {
+        let world = &s.world;
+        if self.is_failback() {
+            let run = world
+                .run(
+                    &s.failover,
+                    &world.name("fo"),
+                    &graceful_failover_input(world),
+                )
+                .await;
+            assert_succeeded(&run, "failover before the failback");
+            s.failback.clone()
+        } else {
+            if self == Flow::UngracefulFailover {
+                world.lose_region(pilot_light_e2e::PRIMARY_REGION);
+            }
+            s.failover.clone()
+        }
+    }
 }
 
 /// The uninterrupted run: its steps and the end state.
 async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
-    let s = scenario(match flow {
-        Flow::Failover => "crash-fo-base",
-        Flow::Failback => "crash-fb-base",
-    })
-    .await;
-    let failover = s
+    let s = scenario(&format!("{}-base", flow.label())).await;
+    let machine = flow.prepare(&s).await;
+    let run = s
         .world
-        .run(&s.failover, &s.world.name("fo"), &failover_input(&s.world))
+        .run(&machine, &s.world.name("flow"), &flow.input(&s.world))
         .await;
-    assert_succeeded(&failover, "uninterrupted failover");
-    let run = match flow {
-        Flow::Failover => failover,
-        Flow::Failback => {
-            let run = s
-                .world
-                .run(&s.failback, &s.world.name("fb"), &failback_input(&s.world))
-                .await;
-            assert_succeeded(&run, "uninterrupted failback");
-            run
-        }
-    };
+    assert_succeeded(&run, &format!("uninterrupted {flow:?}"));
     (task_steps(&run), s.world.world_state().await)
 }
 
 /// One case: crash `flow` right after `step`, unlock, re-run; the differences from `expected`.
 async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldState>) -> String {
-    let s = scenario(match flow {
-        Flow::Failover => "crash-fo",
-        Flow::Failback => "crash-fb",
-    })
-    .await;
+    let s = scenario(flow.label()).await;
     let world = &s.world;
-    if flow == Flow::Failback {
-        let run = world
-            .run(&s.failover, &world.name("fo"), &failover_input(world))
-            .await;
-        assert_succeeded(&run, "failover before the failback");
-    }
-    let (machine, input) = match flow {
-        Flow::Failover => (&s.failover, failover_input(world)),
-        Flow::Failback => (&s.failback, failback_input(world)),
-    };
+    let machine = flow.prepare(&s).await;
+    let (machine, input) = (&machine, flow.input(world));
     let stopped = crash_after(
         world,
         machine,
@@ -242,11 +262,22 @@ async fn crash_every_step(flow: Flow) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
-    crash_every_step(Flow::Failover).await;
+async fn a_graceful_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
+    crash_every_step(Flow::GracefulFailover).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
-    crash_every_step(Flow::Failback).await;
+async fn an_ungraceful_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one()
+{
+    crash_every_step(Flow::UngracefulFailover).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
+    crash_every_step(Flow::SnapshotFailback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
+    crash_every_step(Flow::ReplicaFailback).await;
 }

@@ -401,6 +401,46 @@ async fn two_full_cycles_by_snapshot_then_by_replica_end_in_the_original_topolog
         report["rtoSeconds"].as_f64().is_some_and(|r| r > 0.0),
         "{report}"
     );
+    // The old primary it renamed and kept is in the report (found by its tags), with since when
+    // its writes never reached the standby (fo-1's promotion request), and `pilot-light status`
+    // warns about it until someone reconciles and retires it.
+    let kept_id = renamed[0].db_instance_identifier().unwrap();
+    let kept = report["keptOldPrimaries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the report lists keptOldPrimaries: {report}"));
+    assert_eq!(kept.len(), 1, "{report}");
+    assert_eq!(kept[0]["instanceId"], kept_id, "{report}");
+    assert_eq!(kept[0]["database"], db.name.as_str());
+    assert_eq!(kept[0]["renamedFrom"], db.primary_id.as_str());
+    assert_eq!(kept[0]["region"], PRIMARY_REGION);
+    for field in ["keptSince", "unreplicatedWritesSince"] {
+        assert!(kept[0][field].is_string(), "{field}: {}", kept[0]);
+    }
+    assert!(
+        kept[0]["mayHoldUnreplicatedWrites"].is_boolean(),
+        "{}",
+        kept[0]
+    );
+    assert!(
+        kept[0]["reconcile"]
+            .as_str()
+            .is_some_and(|r| r.contains("--final-db-snapshot-identifier")),
+        "{}",
+        kept[0]
+    );
+    let status = readiness::run_checks(
+        &readiness::Clients::from_config(world.config(STANDBY_REGION)),
+        &world.env,
+        STANDBY_REGION,
+    )
+    .await
+    .expect("readiness checks");
+    let warning = status
+        .checks
+        .iter()
+        .find(|c| c.name == format!("kept-old-primary:{kept_id}"))
+        .unwrap_or_else(|| panic!("status names the kept old primary: {:#?}", status.checks));
+    assert_eq!(warning.status, readiness::CheckStatus::Warn, "{warning:?}");
     let snapshot_window = fenced_window(&by_snapshot, "FenceStandbyForSnapshot", "RestorePrimary");
 
     // ---- cycle 2: failover again (the re-created replica is promoted), failback by replica
@@ -420,6 +460,12 @@ async fn two_full_cycles_by_snapshot_then_by_replica_end_in_the_original_topolog
     assert_eq!(
         renamed_primaries, 2,
         "both earlier primaries are kept, renamed"
+    );
+    let report = by_replica.output.clone().expect("report");
+    assert_eq!(
+        report["keptOldPrimaries"].as_array().map(Vec::len),
+        Some(2),
+        "a re-run of the search finds the earlier failback's kept primary too: {report}"
     );
     assert_eq!(instances(world, STANDBY_REGION).await.len(), 1);
     let finals = snapshot_ids(world, STANDBY_REGION)
@@ -597,4 +643,10 @@ async fn a_primary_lost_with_its_region_is_restored_with_the_settings_recorded_a
         .filter(|i| tag(i, "pilot-light:renamed-from").is_some())
         .count();
     assert_eq!(renamed, 0, "nothing was in the way");
+    let report = run.output.clone().expect("report");
+    assert_eq!(
+        report["keptOldPrimaries"],
+        json!([]),
+        "always present in a failback report, empty when nothing was kept: {report}"
+    );
 }

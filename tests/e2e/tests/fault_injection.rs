@@ -26,16 +26,36 @@ async fn scenario(label: &str) -> Scenario {
     Scenario::seed(label).await
 }
 
+/// Both failover modes and both failback strategies.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Flow {
-    Failover,
-    Failback,
+    GracefulFailover,
+    UngracefulFailover,
+    SnapshotFailback,
+    ReplicaFailback,
+}
+
+impl Flow {
+    fn label(self) -> &'static str {
+        match self {
+            Flow::GracefulFailover => "fault-gfo",
+            Flow::UngracefulFailover => "fault-ufo",
+            Flow::SnapshotFailback => "fault-sfb",
+            Flow::ReplicaFailback => "fault-rfb",
+        }
+    }
+
+    fn is_failback(self) -> bool {
+        matches!(self, Flow::SnapshotFailback | Flow::ReplicaFailback)
+    }
 }
 
 fn input(flow: Flow, world: &World) -> Value {
     match flow {
-        Flow::Failover => json!({"env": world.env, "mode": "graceful"}),
-        Flow::Failback => json!({"env": world.env, "strategy": "snapshot"}),
+        Flow::GracefulFailover => json!({"env": world.env, "mode": "graceful"}),
+        Flow::UngracefulFailover => json!({"env": world.env, "mode": "ungraceful"}),
+        Flow::SnapshotFailback => json!({"env": world.env, "strategy": "snapshot"}),
+        Flow::ReplicaFailback => json!({"env": world.env, "strategy": "replica"}),
     }
 }
 
@@ -55,19 +75,20 @@ async fn run_flow(
     faults: Option<&[Operation]>,
 ) -> (Execution, Vec<Operation>, Vec<ServedFault>) {
     let world = &s.world;
-    if flow == Flow::Failback {
+    if flow.is_failback() {
         let run = world
             .run(
                 &s.failover,
                 &world.name("fo"),
-                &input(Flow::Failover, world),
+                &input(Flow::GracefulFailover, world),
             )
             .await;
         assert_succeeded(&run, "failover before the failback");
     }
-    let machine = match flow {
-        Flow::Failover => &s.failover,
-        Flow::Failback => &s.failback,
+    let machine = if flow.is_failback() {
+        &s.failback
+    } else {
+        &s.failover
     };
     if let Some(operations) = faults {
         // Rules match in the order they were added: each operation's first call is throttled, its
@@ -94,10 +115,7 @@ async fn run_flow(
 
 async fn every_operation_survives_every_fault_kind(flow: Flow) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let label = match flow {
-        Flow::Failover => "fault-fo",
-        Flow::Failback => "fault-fb",
-    };
+    let label = flow.label();
     let base = scenario(&format!("{label}-base")).await;
     let (run, operations, _) = run_flow(&base, flow, None).await;
     assert_succeeded(&run, "the unfaulted run");
@@ -154,11 +172,21 @@ async fn every_operation_survives_every_fault_kind(flow: Flow) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
-    every_operation_survives_every_fault_kind(Flow::Failover).await;
+async fn graceful_failover_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+    every_operation_survives_every_fault_kind(Flow::GracefulFailover).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failback_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
-    every_operation_survives_every_fault_kind(Flow::Failback).await;
+async fn ungraceful_failover_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+    every_operation_survives_every_fault_kind(Flow::UngracefulFailover).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_failback_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+    every_operation_survives_every_fault_kind(Flow::SnapshotFailback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_failback_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+    every_operation_survives_every_fault_kind(Flow::ReplicaFailback).await;
 }

@@ -5,7 +5,6 @@
 
 mod rule_harness;
 
-use pilot_light_core::Regional;
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use rule_harness::*;
 use serde_json::{json, Value};
@@ -74,35 +73,20 @@ async fn an_automatic_failover_soon_after_a_switch_is_refused_and_a_manual_one_i
         .notifications(&pilot.topic, 1, Duration::from_secs(20))
         .await;
 
-    // 2. People fail back: the standby's compute is fenced (a real failback scales it to 0; the
-    //    invariant checker insists no second stack runs on a writable database) and failback's
-    //    last step marks the primary active again.
-    for group in &pilot.groups {
-        world
-            .autoscaling(STANDBY_REGION)
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&group.standby.auto_scaling_group_name)
-            .min_size(0)
-            .desired_capacity(0)
-            .send()
-            .await
-            .expect("fence the standby group");
-    }
-    let failback_id = format!(
-        "arn:aws:states:{STANDBY_REGION}:123456789012:execution:pilot-light-{}-failback:fb-1",
-        world.env
-    );
-    let clients = run_state::Clients {
-        ssm: Regional::new(world.config(STANDBY_REGION), aws_sdk_ssm::Client::new),
-        home_region: Some(STANDBY_REGION.to_string()),
-    };
-    run_state::handler(
-        json!({"action": "markActive", "env": world.env, "executionId": failback_id,
-               "activeRegion": PRIMARY_REGION}),
-        &clients,
-    )
-    .await
-    .expect("mark the primary active");
+    // 2. People fail back, with the failback state machine: the primary is restored from the
+    //    standby, traffic goes back, the standby is protected again (a new DR replica; its compute
+    //    fenced) and the primary is marked active. (A run state merely set back to the primary
+    //    would leave the old promoted standby under the replica's identifier: a failover would
+    //    then be refused as a stale promotion.)
+    let failback = world.deploy_with("failback", &pilot.substitutions()).await;
+    let back = world
+        .run(
+            &failback,
+            &world.name("fb-1"),
+            &json!({"env": world.env, "strategy": "snapshot"}),
+        )
+        .await;
+    assert_succeeded(&back);
     let after_failback = world.run_state_parameter().await.expect("run state");
     assert_eq!(after_failback["activeRegion"], PRIMARY_REGION);
 

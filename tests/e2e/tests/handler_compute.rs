@@ -512,29 +512,83 @@ async fn fence_puts_desired_and_min_to_zero_then_is_already_done() {
         "group": web.config(),
     });
 
-    let out = scale_asg::handler(event.clone(), &clients)
+    // The state machine runs `fence` until the group has no instance left.
+    let mut out = scale_asg::handler(event.clone(), &clients)
         .await
         .expect("fence");
-    assert_eq!(out.status, StepStatus::Done);
+    assert!(
+        matches!(out.status, StepStatus::Done | StepStatus::Started),
+        "{out:?}"
+    );
     assert_eq!(
         (out.previous_desired, out.desired_capacity, out.min_size),
         (Some(2), 0, 0)
     );
+    for _ in 0..30 {
+        if out.status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        out = scale_asg::handler(event.clone(), &clients)
+            .await
+            .expect("fence again while draining");
+    }
+    assert!(out.status.is_finished(), "{out:?}");
+    assert_eq!(out.instances_left, Some(0));
+    assert!(world.group_instances(PRIMARY_REGION, name).await.is_empty());
     let group = world.describe_group(PRIMARY_REGION, name).await;
     assert_eq!(
         (group.desired_capacity(), group.min_size()),
         (Some(0), Some(0))
     );
     assert_eq!(group.max_size(), Some(4), "max is left alone");
+    // Nothing can start an instance in the fenced group: launches, alarms and schedules suspended.
+    let suspended: Vec<&str> = group
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name())
+        .collect();
+    for process in scale_asg::FENCE_PROCESSES {
+        assert!(
+            suspended.contains(process),
+            "{process} not suspended: {suspended:?}"
+        );
+    }
+    assert!(!suspended.contains(&"Terminate"));
+    assert!(group
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(scale_asg::FENCED_SUSPENDED_PROCESSES_TAG)));
 
     let before = world.last_request_seq();
-    let again = scale_asg::handler(event, &clients)
+    let again = scale_asg::handler(event.clone(), &clients)
         .await
         .expect("fence again");
     assert_eq!(again.status, StepStatus::AlreadyDone);
     assert!(world
         .calls_on(before, "UpdateAutoScalingGroup", name)
         .is_empty());
+    assert!(world.calls_on(before, "SuspendProcesses", name).is_empty());
+
+    // The next scale (a failback, an un-fence) resumes what the fence suspended.
+    let mut scale_event = event;
+    scale_event["action"] = json!("scale");
+    let mut recorded = serde_json::Map::new();
+    recorded.insert(web.name.clone(), json!(2));
+    scale_event["recordedCapacities"] = serde_json::Value::Object(recorded);
+    let scaled = scale_asg::handler(scale_event, &clients)
+        .await
+        .expect("scale");
+    assert_eq!(
+        scaled.resumed_processes.len(),
+        scale_asg::FENCE_PROCESSES.len()
+    );
+    let group = world.describe_group(PRIMARY_REGION, name).await;
+    assert!(group.suspended_processes().is_empty());
+    assert!(!group
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(scale_asg::FENCED_SUSPENDED_PROCESSES_TAG)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,7 @@ fn report_clients(world: &World) -> report::Clients {
     report::Clients {
         sfn: Regional::new(world.config(STANDBY_REGION), aws_sdk_sfn::Client::new),
         sns: Regional::new(world.config(STANDBY_REGION), aws_sdk_sns::Client::new),
+        rds: Regional::new(world.config(STANDBY_REGION), aws_sdk_rds::Client::new),
     }
 }
 
@@ -84,14 +85,27 @@ async fn the_lock_is_taken_once_reentrant_for_its_holder_and_released_only_by_it
     assert_eq!(result.decision, FailoverDecision::Proceed);
     assert_eq!(result.config.env, world.env);
     assert!(result.recorded_capacities.is_empty());
-    assert!(result.state.is_none(), "no state was ever written");
+    // No state was ever written: the first failover of the cycle writes one holding only its
+    // identity (`failoverId`), no active region, no capacities.
+    let state = result
+        .state
+        .as_ref()
+        .expect("the cycle's identity is recorded");
+    assert_eq!(state.failover_id.as_deref(), Some(FIRST));
+    assert_eq!(state.active_region, None);
+    assert_eq!(result.failover_id.as_deref(), Some(FIRST));
+    assert!(!result.promotion_requested);
     let lock = world.lock_parameter().await.expect("the lock parameter");
     assert_eq!(lock["executionId"], FIRST);
     assert_eq!(lock["operation"], "failover");
-    // The answer serializes as the contract says: `state: null`, `recordedCapacities: {}`.
+    // The answer serializes as the contract says: `state` with the cycle only,
+    // `recordedCapacities: {}`, the cycle's `failoverId`, `promotionRequested: false`.
     let answer = serde_json::to_value(&first).unwrap();
     assert_eq!(answer["decision"], "proceed");
-    assert_eq!(answer["state"], Value::Null);
+    assert_eq!(answer["state"]["failoverId"], FIRST);
+    assert_eq!(answer["state"].get("activeRegion"), None);
+    assert_eq!(answer["failoverId"], FIRST);
+    assert_eq!(answer["promotionRequested"], false);
     assert_eq!(answer["recordedCapacities"], json!({}));
     assert_eq!(answer["lock"]["executionId"], FIRST);
     assert_eq!(answer["config"]["regions"]["standby"], STANDBY_REGION);
@@ -126,11 +140,12 @@ async fn the_lock_is_taken_once_reentrant_for_its_holder_and_released_only_by_it
     assert_eq!(world.lock_parameter().await, None);
     assert_eq!(release(&world, FIRST).await.status, StepStatus::AlreadyDone);
 
-    // Free again: the second execution can take it now.
+    // Free again: the second execution can take it now, in the same failover cycle.
     let second = begin(&world, SECOND)
         .await
         .expect("beginFailover after release");
     assert_eq!(begun(&second).decision, FailoverDecision::Proceed);
+    assert_eq!(begun(&second).failover_id.as_deref(), Some(FIRST));
     assert_eq!(world.lock_parameter().await.unwrap()["executionId"], SECOND);
 }
 

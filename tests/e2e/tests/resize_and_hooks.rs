@@ -153,13 +153,18 @@ async fn failover_resizes_the_small_replica_to_its_production_shape_once_before_
         "the report lists the resize among the changes: {report}"
     );
 
-    // A second run over the same world (the state says the primary is active again) promotes
-    // nothing and resizes nothing: every step observes and finds its work done.
+    // A second run over the same world (the state says the primary is active again, in the same
+    // failover cycle: its `failoverId` is kept, and only a promotion of the current cycle counts
+    // as done) promotes nothing and resizes nothing: every step observes and finds its work done.
+    let mut state = world.run_state_parameter().await.expect("the run state");
+    assert!(state["failoverId"].is_string(), "{state}");
+    state["activeRegion"] = json!(PRIMARY_REGION);
+    state["primaryCapacity"] = json!({});
     world
         .put_parameter(
             STANDBY_REGION,
             &state_parameter_name(&world.env),
-            &json!({"activeRegion": PRIMARY_REGION, "primaryCapacity": {}}).to_string(),
+            &state.to_string(),
         )
         .await;
     let since = world.last_request_seq();

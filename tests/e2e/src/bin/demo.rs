@@ -69,6 +69,16 @@ async fn main() {
     println!("   replica creation or deletion 3 s in the emulator)");
 
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
+    println!(
+        "\nthe team's application writes through {} every {} ms",
+        pilot.records[0].0,
+        pilot_light_e2e::application::WRITE_INTERVAL.as_millis()
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    println!(
+        "\n== {PRIMARY_REGION} is lost: its databases take no writes and replicate nothing more"
+    );
+    world.lose_region(PRIMARY_REGION);
     println!("\n== failover (ungraceful: no call into {PRIMARY_REGION})");
     let run = world
         .run(
@@ -80,6 +90,7 @@ async fn main() {
     print_timeline(&run);
     check(&run);
     print_report(&run);
+    print_data_figures(&world, &run);
 
     println!("\n== the world afterwards");
     let mut ok = true;
@@ -167,6 +178,8 @@ async fn main() {
     println!("failover passed: the standby serves, and a second failover changed nothing");
 
     let failback = world.deploy_with("failback", &pilot.substitutions()).await;
+    println!("\n== {PRIMARY_REGION} is back");
+    world.restore_region(PRIMARY_REGION);
     println!("\n== failback (snapshot strategy: fence the standby, final snapshot, copy, restore, re-protect)");
     let back = world
         .run(
@@ -178,6 +191,7 @@ async fn main() {
     print_timeline(&back);
     check(&back);
     print_report(&back);
+    print_data_figures(&world, &back);
 
     println!("\n== the world afterwards");
     let mut ok = true;
@@ -327,6 +341,22 @@ fn print_report(run: &Execution) {
                 .as_str()
                 .unwrap_or("(no topic)")
         );
+    }
+}
+
+/// What the application writing through the front door saw during the run (the data checks).
+fn print_data_figures(world: &World, run: &Execution) {
+    match world.data_figures(&run.arn) {
+        Some(f) => println!(
+            "data:   {} writes acknowledged during the run, lost {}, RPO {:.2} s, writes unavailable for {:.2} s, split-brain windows {}; now serving from {}",
+            f.acknowledged,
+            f.lost,
+            f.rpo_seconds,
+            f.write_unavailable_seconds,
+            f.split_brain_windows,
+            f.serving_region.as_deref().unwrap_or("nobody")
+        ),
+        None => println!("data:   (no application writing)"),
     }
 }
 
