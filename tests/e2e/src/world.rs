@@ -720,6 +720,11 @@ impl World {
             status < 300,
             "data-plane outage of {region}: {status} {text}"
         );
+        // The emulator's own instant of the outage: what replication had shipped by then is kept.
+        let lost_at = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|answer| answer["since"].as_f64())
+            .unwrap_or_else(crate::application::epoch_now);
         let rules: Vec<Value> = REGIONAL_SERVICES
             .iter()
             .map(|service| {
@@ -741,7 +746,7 @@ impl World {
         self.lost_regions
             .lock()
             .unwrap()
-            .insert(region.to_string(), crate::application::epoch_now());
+            .insert(region.to_string(), lost_at);
     }
 
     /// The region is back: writes and replication resume, requests are answered again.
