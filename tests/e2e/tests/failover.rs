@@ -445,6 +445,10 @@ async fn a_missing_replica_fails_notifies_releases_the_lock_and_a_rerun_after_re
     world
         .create_replica(&pilot.databases[0].primary_arn, &replica_id)
         .await;
+    // The team's application uses the repaired replica too once traffic moves there.
+    let mut target = pilot.application_target().expect("a front door");
+    target.databases[0].replica_id = replica_id.clone();
+    world.start_application(target);
     let rerun = world
         .run(&machine, &world.name("run-2"), &json!({"env": world.env}))
         .await;
