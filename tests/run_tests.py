@@ -32,7 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 E2E_PACKAGE = "pilot-light-e2e"
 #: binaries known to take longest start first, so the pool ends together
-LONGEST_FIRST = ("crash_and_rerun", "fault_injection", "data_safety", "failback", "cli", "drill")
+LONGEST_FIRST = (
+    "crash_replica_failback",
+    "crash_snapshot_failback",
+    "crash_graceful_failover",
+    "crash_ungraceful_failover",
+    "fault_injection", "data_safety", "failback", "cli", "drill")
 RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
 
 

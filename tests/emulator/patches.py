@@ -1654,7 +1654,28 @@ def s3_output_xml_roots() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+@_once
+def stepfunctions_definitions_parse_independently() -> None:
+    """Two definitions parsed at the same time parse as each alone (AWS). moto's ASL preprocessor
+    keeps its stack of QueryLanguage scopes in a class attribute, one list shared by every parse
+    in every thread: executions started together (crash cases, concurrent failovers) can build
+    their evaluation components with another parse's scopes, and then fail in ways no definition
+    asks for (a dict where a timeout's integer belongs, ``'str' object has no attribute 'get'``).
+    Each preprocessor gets its own stack."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    init = Preprocessor.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    Preprocessor.__init__ = __init__
+
+
 ALL_PATCHES: tuple[Callable[[], None], ...] = (
+    stepfunctions_definitions_parse_independently,
     rds_promote_read_replica_detaches,
     rds_cross_region_replica_own_parameter_group,
     rds_automated_backup_never_blocks_a_create,
@@ -1681,3 +1702,6 @@ def apply_all() -> None:
         )
     for patch in ALL_PATCHES:
         patch()
+    import speed  # the same directory: what makes the one emulator process faster, no answer changed
+
+    speed.apply_speedups()

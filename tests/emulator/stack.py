@@ -37,6 +37,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
+#: the `cargo` the Lambda watcher runs handlers with (see that script)
+BUILT_HANDLERS = HERE / "built-handlers"
 LOOPBACK = "127.0.0.1"
 
 
@@ -165,9 +167,20 @@ def start_cargo_lambda(
     venv_bin = Path(sys.prefix) / "bin"
     env = dict(os.environ)
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
-    cargo = env.get("CARGO") or shutil.which("cargo", path=env["PATH"])
+    cargo = shutil.which(env.get("CARGO") or "cargo", path=env["PATH"])
     if not cargo:
         raise RuntimeError("cargo is not on PATH: cargo lambda watch cannot run")
+    # The watcher runs each function instance with `cargo run --bin NAME`; BUILT_HANDLERS' `cargo`
+    # runs a handler's binary directly when it is newer than every source (the real cargo else).
+    watcher = shutil.which("cargo-lambda", path=env["PATH"])
+    if watcher and not env.get("PILOT_LIGHT_CARGO_RUN_ALWAYS"):
+        env["PILOT_LIGHT_REAL_CARGO"] = cargo
+        env["PILOT_LIGHT_REPO"] = str(REPO_ROOT)
+        env["CARGO"] = str(BUILT_HANDLERS / "cargo")
+        env["PATH"] = f"{BUILT_HANDLERS}{os.pathsep}{env['PATH']}"
+        launcher = [watcher]
+    else:
+        launcher = [cargo]
 
     handler_env = [
         f"AWS_ENDPOINT_URL={moto_url}",
@@ -184,7 +197,7 @@ def start_cargo_lambda(
     # (cargo lambda's default is one, which queues invocations behind each other). The binaries do
     # not change while a stack runs: no reloads.
     command = [
-        cargo, "lambda", "watch", "-A", LOOPBACK, "-P", str(port),
+        *launcher, "lambda", "watch", "-A", LOOPBACK, "-P", str(port),
         "--concurrency", "4", "--ignore-changes",
     ]
     # cargo lambda splits --env-var values on commas: values with a comma go through a file.

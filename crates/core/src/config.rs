@@ -178,6 +178,25 @@ pub struct DatabaseConfig {
     pub production_shape: Option<ProductionShape>,
 }
 
+impl DatabaseConfig {
+    /// A database known by its name and identifiers only: no KMS keys, no production shape (what
+    /// a reader of the configuration that needs nothing else, like the failback report, keeps).
+    pub fn identifiers_only(
+        name: impl Into<String>,
+        primary_instance_id: impl Into<String>,
+        replica_instance_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            primary_instance_id: primary_instance_id.into(),
+            replica_instance_id: replica_instance_id.into(),
+            standby_kms_key_id: None,
+            primary_kms_key_id: None,
+            production_shape: None,
+        }
+    }
+}
+
 /// An Auto Scaling group and its launch template, one side of a compute group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -215,14 +215,11 @@ mod tests {
     const STANDBY: &str = "us-west-2";
 
     fn databases() -> Vec<DatabaseConfig> {
-        vec![DatabaseConfig {
-            name: "orders".into(),
-            primary_instance_id: "orders-db".into(),
-            replica_instance_id: "orders-db-dr".into(),
-            standby_kms_key_id: None,
-            primary_kms_key_id: None,
-            production_shape: None,
-        }]
+        vec![DatabaseConfig::identifiers_only(
+            "orders",
+            "orders-db",
+            "orders-db-dr",
+        )]
     }
 
     fn listed(region: &str, status: &str, tags: &[(&str, &str)]) -> ListedInstance {

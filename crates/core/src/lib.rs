@@ -2,6 +2,7 @@
 //!
 //! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
+//! * `db_instances` (feature `rds`): DB instances as `DescribeDBInstances` lists them, with tags.
 //! * [`direction`]: which way the AMI pipeline and the SSM sync copy (from the active region).
 //! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
@@ -14,6 +15,8 @@
 
 pub mod clients;
 pub mod config;
+#[cfg(feature = "rds")]
+pub mod db_instances;
 pub mod direction;
 pub mod error;
 pub mod hooks;

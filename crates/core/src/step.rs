@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::PilotLightError;
 
@@ -50,6 +50,11 @@ impl Timestamp {
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
         Self(text)
+    }
+
+    /// Formats epoch milliseconds as RFC 3339 UTC (a time before the epoch is the epoch).
+    pub fn from_millis(millis: i64) -> Self {
+        Self::from_system_time(SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64))
     }
 }
 

@@ -662,14 +662,7 @@ mod tests {
     use pilot_light_core::config::GroupRef;
 
     fn db() -> DatabaseConfig {
-        DatabaseConfig {
-            name: "orders".into(),
-            primary_instance_id: "orders-db".into(),
-            replica_instance_id: "orders-db-dr".into(),
-            standby_kms_key_id: None,
-            primary_kms_key_id: None,
-            production_shape: None,
-        }
+        DatabaseConfig::identifiers_only("orders", "orders-db", "orders-db-dr")
     }
 
     fn group(target: Option<u32>) -> ComputeGroupConfig {

@@ -443,35 +443,7 @@ async fn list_instances(
     region: &str,
 ) -> Result<Vec<pilot_light_core::kept::ListedInstance>, PilotLightError> {
     let rds = clients.rds.get(region)?;
-    let mut listed = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = rds
-            .describe_db_instances()
-            .max_records(100)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
-        listed.extend(page.db_instances().iter().map(|i| {
-            pilot_light_core::kept::ListedInstance {
-                id: i.db_instance_identifier().unwrap_or_default().to_string(),
-                region: region.to_string(),
-                status: i.db_instance_status().unwrap_or("unknown").to_string(),
-                tags: i
-                    .tag_list()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                    .collect(),
-                latest_restorable_time: None,
-            }
-        }));
-        match page.marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
-    Ok(listed)
+    pilot_light_core::db_instances::list_instances(&rds, region, MAX_PAGES).await
 }
 
 /// The newest `ReplicaLag` datapoint of the last ten minutes (Maximum per minute).

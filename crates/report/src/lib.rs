@@ -23,15 +23,15 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pilot_light_core::clients::validate_region;
 use pilot_light_core::config::{DatabaseConfig, Side};
+use pilot_light_core::db_instances::list_instances;
 use pilot_light_core::kept::{
     classify_kept, epoch_millis, may_hold_unreplicated_writes, reconcile_instruction, KeptInstance,
-    ListedInstance,
 };
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["publish", "notifyFailure"];
@@ -144,13 +144,12 @@ impl ConfigScope {
     fn database_configs(&self) -> Vec<DatabaseConfig> {
         self.databases
             .iter()
-            .map(|db| DatabaseConfig {
-                name: db.name.clone(),
-                primary_instance_id: db.primary_instance_id.clone(),
-                replica_instance_id: db.replica_instance_id.clone(),
-                standby_kms_key_id: None,
-                primary_kms_key_id: None,
-                production_shape: None,
+            .map(|db| {
+                DatabaseConfig::identifiers_only(
+                    &db.name,
+                    &db.primary_instance_id,
+                    &db.replica_instance_id,
+                )
             })
             .collect()
     }
@@ -264,21 +263,20 @@ pub fn restore_commands(next: &NextRun, env: &str, execution_arn: &str) -> Resto
     let mut flags = String::new();
     let mut input = serde_json::Map::new();
     input.insert("env".into(), json!(env));
-    if let Some(mode) = next.mode {
-        let mode = match mode {
-            NextRunMode::Graceful => "graceful",
-            NextRunMode::Ungraceful => "ungraceful",
-        };
-        flags.push_str(&format!(" --mode {mode}"));
-        input.insert("mode".into(), json!(mode));
-    }
-    if let Some(strategy) = next.strategy {
-        let strategy = match strategy {
-            NextRunStrategy::Snapshot => "snapshot",
-            NextRunStrategy::Replica => "replica",
-        };
-        flags.push_str(&format!(" --strategy {strategy}"));
-        input.insert("strategy".into(), json!(strategy));
+    let mode = next.mode.map(|mode| match mode {
+        NextRunMode::Graceful => "graceful",
+        NextRunMode::Ungraceful => "ungraceful",
+    });
+    let strategy = next.strategy.map(|strategy| match strategy {
+        NextRunStrategy::Snapshot => "snapshot",
+        NextRunStrategy::Replica => "replica",
+    });
+    // Each option of the run is the same in both commands: a CLI flag, a key of the input.
+    for (option, value) in [("mode", mode), ("strategy", strategy)] {
+        if let Some(value) = value {
+            flags.push_str(&format!(" --{option} {value}"));
+            input.insert(option.into(), json!(value));
+        }
     }
     let parts: Vec<&str> = execution_arn.split(':').collect();
     let region = parts.get(3).copied().filter(|r| !r.is_empty());
@@ -658,9 +656,7 @@ pub fn recovery_time_seconds(execution_started_millis: i64, report_finished_mill
 
 /// RFC 3339 UTC from epoch milliseconds.
 pub fn timestamp_from_millis(millis: i64) -> Timestamp {
-    Timestamp::from_system_time(
-        SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64),
-    )
+    Timestamp::from_millis(millis)
 }
 
 /// `6m 12s`, `1h 2m 5s`, `45s` (rounded to the second).
@@ -1558,7 +1554,7 @@ async fn find_kept_old_primaries(
     let databases = config.database_configs();
     let mut histories: HashMap<String, Vec<OutputEvent>> = HashMap::new();
     let mut found = Vec::new();
-    for instance in list_instances(&rds, primary).await? {
+    for instance in list_instances(&rds, primary, MAX_INSTANCE_PAGES).await? {
         let Some(kept) =
             classify_kept(&instance, env, primary, &config.regions.standby, &databases)
         else {
@@ -1605,45 +1601,6 @@ async fn failover_history(
         Err(PilotLightError::ResourceNotFound { .. }) => Ok(vec![]),
         Err(err) => Err(err),
     }
-}
-
-/// Every DB instance of `region`, with its tags and latest restorable time.
-async fn list_instances(
-    rds: &aws_sdk_rds::Client,
-    region: &str,
-) -> Result<Vec<ListedInstance>, PilotLightError> {
-    let mut listed = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_INSTANCE_PAGES {
-        let page = rds
-            .describe_db_instances()
-            .max_records(100)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
-        listed.extend(page.db_instances().iter().map(|i| {
-            ListedInstance {
-                id: i.db_instance_identifier().unwrap_or_default().to_string(),
-                region: region.to_string(),
-                status: i.db_instance_status().unwrap_or("unknown").to_string(),
-                tags: i
-                    .tag_list()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                    .collect(),
-                latest_restorable_time: i
-                    .latest_restorable_time()
-                    .and_then(|t| t.to_millis().ok())
-                    .map(|millis| timestamp_from_millis(millis).0),
-            }
-        }));
-        match page.marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
-    Ok(listed)
 }
 
 /// Publishes one message with string attributes.

@@ -597,15 +597,9 @@ pub fn decide_promotion_requested(
     execution_id: &str,
     now: &Timestamp,
 ) -> Result<MarkerDecision, PilotLightError> {
-    refuse_if_locked_by_another(lock, env, execution_id)?;
-    let before = state.cloned().unwrap_or_default();
-    if before.promotion_requested_at.is_some() {
-        return Ok(MarkerDecision::AlreadyRecorded);
-    }
-    Ok(MarkerDecision::Write(Box::new(RunState {
-        promotion_requested_at: Some(now.clone()),
-        ..before
-    })))
+    decide_first_request(state, lock, env, execution_id, now, |s| {
+        &mut s.promotion_requested_at
+    })
 }
 
 /// Decides `reversePromotionRequested`: recorded once per failback identity; later ones keep it.
@@ -616,15 +610,9 @@ pub fn decide_reverse_promotion_requested(
     execution_id: &str,
     now: &Timestamp,
 ) -> Result<MarkerDecision, PilotLightError> {
-    refuse_if_locked_by_another(lock, env, execution_id)?;
-    let before = state.cloned().unwrap_or_default();
-    if before.reverse_promotion_requested_at.is_some() {
-        return Ok(MarkerDecision::AlreadyRecorded);
-    }
-    Ok(MarkerDecision::Write(Box::new(RunState {
-        reverse_promotion_requested_at: Some(now.clone()),
-        ..before
-    })))
+    decide_first_request(state, lock, env, execution_id, now, |s| {
+        &mut s.reverse_promotion_requested_at
+    })
 }
 
 /// Decides `standbyUnfenced`: the failback's identity is forgotten (the next run names new
@@ -637,8 +625,7 @@ pub fn decide_standby_unfenced(
     execution_id: &str,
     now: &Timestamp,
 ) -> Result<MarkerDecision, PilotLightError> {
-    refuse_if_locked_by_another(lock, env, execution_id)?;
-    let before = state.cloned().unwrap_or_default();
+    let before = state_to_mark(state, lock, env, execution_id)?;
     if before.failback_id.is_none()
         && before.reverse_promotion_requested_at.is_none()
         && before.standby_unfenced_at.is_some()
@@ -653,17 +640,40 @@ pub fn decide_standby_unfenced(
     })))
 }
 
-fn refuse_if_locked_by_another(
+/// Decides a request recorded once per cycle (`promotionRequested`, `reversePromotionRequested`):
+/// the first request's time is written into the field `marker` picks; later ones keep it. While
+/// another execution holds the lock, it alone may write (`FailoverInProgress`).
+fn decide_first_request(
+    state: Option<&RunState>,
     lock: &LockView,
     env: &str,
     execution_id: &str,
-) -> Result<(), PilotLightError> {
+    now: &Timestamp,
+    marker: fn(&mut RunState) -> &mut Option<Timestamp>,
+) -> Result<MarkerDecision, PilotLightError> {
+    let mut after = state_to_mark(state, lock, env, execution_id)?;
+    let recorded = marker(&mut after);
+    if recorded.is_some() {
+        return Ok(MarkerDecision::AlreadyRecorded);
+    }
+    *recorded = Some(now.clone());
+    Ok(MarkerDecision::Write(Box::new(after)))
+}
+
+/// The run state a marker action starts from (the default when none was ever written), once the
+/// lock allows this execution to write: another execution's lock is `FailoverInProgress`.
+fn state_to_mark(
+    state: Option<&RunState>,
+    lock: &LockView,
+    env: &str,
+    execution_id: &str,
+) -> Result<RunState, PilotLightError> {
     match decide_lock(lock, execution_id) {
         BeginDecision::Refuse { holder } => Err(PilotLightError::FailoverInProgress {
             env: env.to_string(),
             holder,
         }),
-        _ => Ok(()),
+        _ => Ok(state.cloned().unwrap_or_default()),
     }
 }
 
@@ -684,31 +694,23 @@ pub fn cycle_fields_after_mark_active(
         || (to_primary && reprotect_pending == Some(false));
     let failover_over = to_primary && (switched || reprotect_pending.is_some());
     CycleFields {
-        failback_id: if failback_over {
-            None
-        } else {
-            before.failback_id.clone()
-        },
-        standby_unfenced_at: if failback_over {
-            None
-        } else {
-            before.standby_unfenced_at.clone()
-        },
-        reverse_promotion_requested_at: if failback_over {
-            None
-        } else {
-            before.reverse_promotion_requested_at.clone()
-        },
-        failover_id: if failover_over {
-            None
-        } else {
-            before.failover_id.clone()
-        },
-        promotion_requested_at: if failover_over {
-            None
-        } else {
-            before.promotion_requested_at.clone()
-        },
+        failback_id: kept_unless_over(failback_over, &before.failback_id),
+        standby_unfenced_at: kept_unless_over(failback_over, &before.standby_unfenced_at),
+        reverse_promotion_requested_at: kept_unless_over(
+            failback_over,
+            &before.reverse_promotion_requested_at,
+        ),
+        failover_id: kept_unless_over(failover_over, &before.failover_id),
+        promotion_requested_at: kept_unless_over(failover_over, &before.promotion_requested_at),
+    }
+}
+
+/// A cycle field after `markActive`: cleared when its cycle is over, kept as it was otherwise.
+fn kept_unless_over<T: Clone>(cycle_over: bool, before: &Option<T>) -> Option<T> {
+    if cycle_over {
+        None
+    } else {
+        before.clone()
     }
 }
 
@@ -1767,6 +1769,14 @@ mod tests {
         })
     }
 
+    /// The state a marker decision writes; a panic saying `why` when it writes nothing or fails.
+    fn written_state(decision: Result<MarkerDecision, PilotLightError>, why: &str) -> RunState {
+        match decision {
+            Ok(MarkerDecision::Write(state)) => *state,
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+
     #[test]
     fn database_shapes_merge_and_an_equal_record_writes_nothing() {
         let described = |name: &str, class: &str| DescribedDatabase {
@@ -1981,11 +1991,10 @@ mod tests {
             failover_id: Some(ME.into()),
             ..state(Some(PRIMARY))
         };
-        let MarkerDecision::Write(written) =
-            decide_promotion_requested(Some(&fresh), &held_by(ME), "prod", ME, &now).unwrap()
-        else {
-            panic!("the first request is recorded");
-        };
+        let written = written_state(
+            decide_promotion_requested(Some(&fresh), &held_by(ME), "prod", ME, &now),
+            "the first request is recorded",
+        );
         assert_eq!(written.promotion_requested_at, Some(now.clone()));
         assert_eq!(
             written.failover_id.as_deref(),
@@ -2018,11 +2027,10 @@ mod tests {
             failback_id: Some(OTHER.into()),
             ..state(Some(STANDBY))
         };
-        let MarkerDecision::Write(written) =
-            decide_standby_unfenced(Some(&failing_back), &held_by(ME), "prod", ME, &now).unwrap()
-        else {
-            panic!("the identity is forgotten");
-        };
+        let written = written_state(
+            decide_standby_unfenced(Some(&failing_back), &held_by(ME), "prod", ME, &now),
+            "the identity is forgotten",
+        );
         assert_eq!(written.failback_id, None);
         assert_eq!(written.standby_unfenced_at, Some(now.clone()));
         assert_eq!(written.reverse_promotion_requested_at, None);
@@ -2052,22 +2060,19 @@ mod tests {
             failback_id: Some(ME.into()),
             ..state(Some(STANDBY))
         };
-        let MarkerDecision::Write(marked) =
-            decide_reverse_promotion_requested(Some(&failing_back), &held_by(ME), "prod", ME, &now)
-                .unwrap()
-        else {
-            panic!("the first request is recorded");
-        };
+        let marked = written_state(
+            decide_reverse_promotion_requested(Some(&failing_back), &held_by(ME), "prod", ME, &now),
+            "the first request is recorded",
+        );
         assert_eq!(marked.reverse_promotion_requested_at, Some(now.clone()));
         assert_eq!(
             decide_reverse_promotion_requested(Some(&marked), &held_by(ME), "prod", ME, &now),
             Ok(MarkerDecision::AlreadyRecorded)
         );
-        let MarkerDecision::Write(renewed) =
-            decide_standby_unfenced(Some(&marked), &held_by(ME), "prod", ME, &now).unwrap()
-        else {
-            panic!("un-fencing renews");
-        };
+        let renewed = written_state(
+            decide_standby_unfenced(Some(&marked), &held_by(ME), "prod", ME, &now),
+            "un-fencing renews",
+        );
         assert_eq!(
             (
                 renewed.failback_id.clone(),

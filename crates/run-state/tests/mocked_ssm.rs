@@ -54,6 +54,31 @@ fn missing(name: &'static str) -> Rule {
         .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
 }
 
+/// The lock as a run that takes it reads it: missing at first, then held by `holder` (its own
+/// `PutParameter` took it, or another run won the race); held `repeatedly` for every later read,
+/// else read at most twice.
+fn lock_missing_then_held_by(holder: &'static str, repeatedly: bool) -> Rule {
+    let reads = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some(LOCK))
+        .sequence()
+        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
+        .output(move || {
+            GetParameterOutput::builder()
+                .parameter(
+                    Parameter::builder()
+                        .name(LOCK)
+                        .value(lock_of(holder))
+                        .build(),
+                )
+                .build()
+        });
+    if repeatedly {
+        reads.repeatedly().build()
+    } else {
+        reads.build()
+    }
+}
+
 fn put_ok() -> Rule {
     mock!(Client::put_parameter).then_output(|| PutParameterOutput::builder().version(1).build())
 }
@@ -146,21 +171,7 @@ async fn a_lock_held_by_another_execution_is_failover_in_progress_and_nothing_is
 async fn losing_the_race_for_the_lock_is_failover_in_progress() {
     let config = parameter(CONFIG, config_document());
     let state = missing(STATE);
-    let lock = mock!(Client::get_parameter)
-        .match_requests(|r| r.name() == Some(LOCK))
-        .sequence()
-        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
-        .output(|| {
-            GetParameterOutput::builder()
-                .parameter(
-                    Parameter::builder()
-                        .name(LOCK)
-                        .value(lock_of(OTHER))
-                        .build(),
-                )
-                .build()
-        })
-        .build();
+    let lock = lock_missing_then_held_by(OTHER, false);
     let exists = mock!(Client::put_parameter).then_error(|| {
         PutParameterError::ParameterAlreadyExists(ParameterAlreadyExists::builder().build())
     });
@@ -181,17 +192,7 @@ async fn an_earlier_attempt_of_the_same_execution_holding_the_lock_proceeds() {
         STATE,
         json!({"activeRegion": "us-east-1", "primaryCapacity": {"web": 6}}).to_string(),
     );
-    let lock = mock!(Client::get_parameter)
-        .match_requests(|r| r.name() == Some(LOCK))
-        .sequence()
-        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
-        .output(|| {
-            GetParameterOutput::builder()
-                .parameter(Parameter::builder().name(LOCK).value(lock_of(ME)).build())
-                .build()
-        })
-        .repeatedly()
-        .build();
+    let lock = lock_missing_then_held_by(ME, true);
     let exists = mock!(Client::put_parameter)
         .match_requests(|r| r.name() == Some(LOCK))
         .then_error(|| {
@@ -252,17 +253,7 @@ async fn a_rerun_of_the_cycle_keeps_its_identity_and_says_a_promotion_was_reques
                "failoverId": OTHER, "promotionRequestedAt": "2026-11-22T02:00:00Z"})
         .to_string(),
     );
-    let lock = mock!(Client::get_parameter)
-        .match_requests(|r| r.name() == Some(LOCK))
-        .sequence()
-        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
-        .output(|| {
-            GetParameterOutput::builder()
-                .parameter(Parameter::builder().name(LOCK).value(lock_of(ME)).build())
-                .build()
-        })
-        .repeatedly()
-        .build();
+    let lock = lock_missing_then_held_by(ME, true);
     let put_lock = mock!(Client::put_parameter)
         .match_requests(|r| r.name() == Some(LOCK))
         .then_output(|| PutParameterOutput::builder().version(1).build());

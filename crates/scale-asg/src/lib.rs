@@ -1108,15 +1108,8 @@ mod tests {
     #[test]
     fn a_deleting_group_is_invalid_state() {
         let mut obs = GroupObservation {
-            arn: "arn".into(),
-            min_size: 0,
             max_size: 4,
-            desired: 0,
-            status: None,
-            instances: vec![],
-            fenced_min_size: None,
-            suspended_processes: BTreeSet::new(),
-            fenced_suspended: None,
+            ..observed(0, 0, &[])
         };
         assert!(check_not_deleting(&obs, "web").is_ok());
         obs.status = Some("Delete in progress".into());

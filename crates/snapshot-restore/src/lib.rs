@@ -26,6 +26,7 @@
 
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
+use pilot_light_core::db_instances::instance_tags;
 use pilot_light_core::kept::replication_cut_by;
 use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{
@@ -1253,26 +1254,7 @@ async fn describe_instance(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<InstanceView>, PilotLightError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .db_instances()
-            .iter()
-            .find(|i| i.db_instance_identifier() == Some(instance_id))
-            .map(InstanceView::of)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
-    }
+    find_instance(rds, instance_id, InstanceView::of).await
 }
 
 /// The tags of `instance_id` (`None`: no such instance).
@@ -1280,6 +1262,15 @@ async fn describe_tags(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<std::collections::BTreeMap<String, String>>, PilotLightError> {
+    find_instance(rds, instance_id, instance_tags).await
+}
+
+/// Describes `instance_id` and reads what is needed of it with `read` (`None`: no such instance).
+async fn find_instance<T>(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+    read: impl FnOnce(&DbInstance) -> T,
+) -> Result<Option<T>, PilotLightError> {
     match rds
         .describe_db_instances()
         .db_instance_identifier(instance_id)
@@ -1290,12 +1281,7 @@ async fn describe_tags(
             .db_instances()
             .iter()
             .find(|i| i.db_instance_identifier() == Some(instance_id))
-            .map(|i| {
-                i.tag_list()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                    .collect()
-            })),
+            .map(read)),
         Err(err)
             if err
                 .as_service_error()

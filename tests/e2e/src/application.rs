@@ -130,10 +130,18 @@ pub fn epoch_now() -> f64 {
 }
 
 impl Application {
-    /// Starts writing. `label` prefixes every write id (the world's env).
+    /// Starts writing. `label` prefixes every write id (the world's env, and which start of the
+    /// application this is: write ids are unique in the data plane). `earlier` are the attempts of
+    /// the application this one replaces (a redeploy keeps what was acknowledged before it).
     /// `base` is the harness's SDK configuration (endpoint and credentials of the emulator).
-    pub fn start(base: &SdkConfig, moto_url: &str, label: &str, target: ApplicationTarget) -> Self {
-        let attempts = Arc::new(Mutex::new(Vec::new()));
+    pub fn start(
+        base: &SdkConfig,
+        moto_url: &str,
+        label: &str,
+        target: ApplicationTarget,
+        earlier: Vec<Attempt>,
+    ) -> Self {
+        let attempts = Arc::new(Mutex::new(earlier));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (attempts, stop, target) = (attempts.clone(), stop.clone(), target.clone());

@@ -170,8 +170,11 @@ impl World {
             violations.push(Violation {
                 invariant: "someone-serving",
                 detail: format!(
-                    "no region took a write within {SERVING_WITHIN:?} after the run ({}), and its alert names no command that restores service (error {:?}, cause {:?})",
-                    execution.status, execution.error, execution.cause
+                    "no region took a write within {SERVING_WITHIN:?} after the run ({}), and its alert names no command that restores service (error {:?}, cause {:?}); the application's last attempts: {:?}",
+                    execution.status,
+                    execution.error,
+                    execution.cause,
+                    application.attempts().iter().rev().take(3).collect::<Vec<_>>()
                 ),
             });
         }
@@ -304,7 +307,7 @@ impl World {
         figures: &DataFigures,
         violations: &[Violation],
     ) {
-        let scenario = std::thread::current().name().unwrap_or("main").to_string();
+        let scenario = self.scenario();
         let line = json!({
             "scenario": scenario,
             "machine": start.machine.trim_start_matches(&format!("{}-", self.env)),

@@ -14,6 +14,7 @@
 pub mod application;
 pub mod cli;
 pub mod compute;
+pub mod crash;
 pub mod data_checks;
 pub mod dns;
 pub mod faults;
@@ -28,7 +29,7 @@ pub mod world_state;
 pub use world::{Execution, HistoryEntry, LoggedRequest, StepSpan, World};
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
@@ -55,9 +56,14 @@ pub struct LocalAws {
     _process: Mutex<(Child, ChildStdin)>,
 }
 
-/// The repository root.
+/// The repository root. `cargo test` (and `tests/run_tests.py`) set `CARGO_MANIFEST_DIR` when they
+/// run a test binary; the compile-time value is the fallback (a target directory shared between
+/// clones may hold a binary built in another one).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .join("../..")
         .canonicalize()
         .expect("repository root")

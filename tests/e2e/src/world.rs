@@ -211,6 +211,8 @@ pub struct World {
     apply_lags: Mutex<BTreeMap<String, f64>>,
     /// The data checks' figures of each execution that ended, by ARN.
     data_figures: Mutex<BTreeMap<String, crate::data_checks::DataFigures>>,
+    /// The scenario the data checks' table names: the test's thread name unless set.
+    scenario: Mutex<Option<String>>,
 }
 
 impl World {
@@ -249,9 +251,25 @@ impl World {
             lost_regions: Mutex::new(BTreeMap::new()),
             apply_lags: Mutex::new(BTreeMap::new()),
             data_figures: Mutex::new(BTreeMap::new()),
+            scenario: Mutex::new(None),
         };
         world.clear_durations();
         world
+    }
+
+    /// Names the scenario this world plays in the data checks' table (a test that runs worlds on
+    /// spawned tasks, whose thread is not the test's, says which case each world is).
+    pub fn set_scenario(&self, scenario: &str) {
+        *self.scenario.lock().unwrap() = Some(scenario.to_string());
+    }
+
+    /// The scenario named by [`World::set_scenario`], else the test's thread name.
+    pub fn scenario(&self) -> String {
+        self.scenario
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| std::thread::current().name().unwrap_or("main").to_string())
     }
 
     /// The SDK configuration of this world (endpoint = the emulator, test credentials) for `region`:
@@ -633,16 +651,28 @@ impl World {
     }
 
     /// Starts the application writing through `target`'s front door (stopped with the world).
+    ///
+    /// Starting it again (the team redeploys it, pointed elsewhere) stops the one that runs; the
+    /// new one keeps its acknowledged writes, which the data checks go on checking.
     pub fn start_application(&self, target: crate::application::ApplicationTarget) {
-        let application = Application::start(&self.base, &self.aws.moto_url, &self.env, target);
-        if let Some(previous) = self
-            .application
-            .lock()
-            .unwrap()
-            .replace(Arc::new(application))
-        {
-            previous.stop();
-        }
+        let mut running = self.application.lock().unwrap();
+        let (label, earlier) = match running.take() {
+            Some(previous) => {
+                previous.stop();
+                let earlier = previous.attempts();
+                // Write ids stay unique: the first start's have no `-restart` part, and each
+                // later one counts the attempts made before it.
+                (format!("{}-restart{}", self.env, earlier.len()), earlier)
+            }
+            None => (self.env.clone(), Vec::new()),
+        };
+        *running = Some(Arc::new(Application::start(
+            &self.base,
+            &self.aws.moto_url,
+            &label,
+            target,
+            earlier,
+        )));
     }
 
     /// The application writing in this world, when one runs.

@@ -1,18 +1,19 @@
-//! Crash and re-run: for every step k of failover and of failback, the execution is aborted right
+//! Crash and re-run (`tests/crash_*.rs`, one binary per flow so that each has an emulator of its own
+//! and the flows use every core): for every step k of a flow, the execution is aborted right
 //! after k (StopExecution once k's `TaskStateExited` is in the history: what an operator's abort,
 //! a region-wide Step Functions outage or a deployment mid-run leaves), the stale lock is freed the
 //! documented way (`pilot-light unlock`, which refuses while the run still runs), and a new
 //! execution is started. Its end state must equal the uninterrupted run's (`World::world_state`,
-//! compared normalized), and the invariant checker runs on the re-run.
+//! compared normalized), and the invariant checker and the data checks run on the re-run.
 //!
 //! The steps are the Task states of the uninterrupted run, in the order they first finished (inner
 //! steps of the parallel branches and Maps included). Cases run a few at a time, each in a world of
 //! its own.
 
-use pilot_light_e2e::cli::run_cli;
-use pilot_light_e2e::pilot_light::FailoverAndFailback as Scenario;
-use pilot_light_e2e::world_state::{differences, WorldState};
-use pilot_light_e2e::{Execution, World};
+use crate::cli::run_cli;
+use crate::pilot_light::FailoverAndFailback as Scenario;
+use crate::world_state::{differences, WorldState};
+use crate::{Execution, World};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,7 +119,7 @@ async fn unlock(world: &World) {
 
 /// The flows crashed: both failover modes and both failback strategies.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Flow {
+pub enum Flow {
     GracefulFailover,
     /// With the primary region lost first (its databases take no writes and replicate nothing).
     UngracefulFailover,
@@ -165,7 +166,7 @@ impl Flow {
             s.failback.clone()
         } else {
             if self == Flow::UngracefulFailover {
-                world.lose_region(pilot_light_e2e::PRIMARY_REGION);
+                world.lose_region(crate::PRIMARY_REGION);
             }
             s.failover.clone()
         }
@@ -175,6 +176,7 @@ impl Flow {
 /// The uninterrupted run: its steps and the end state.
 async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
     let s = scenario(&format!("{}-base", flow.label())).await;
+    s.world.set_scenario(&format!("{flow:?} uninterrupted"));
     let machine = flow.prepare(&s).await;
     let run = s
         .world
@@ -188,6 +190,7 @@ async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
 async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldState>) -> String {
     let s = scenario(flow.label()).await;
     let world = &s.world;
+    world.set_scenario(&format!("{flow:?} crashed after {step}"));
     let machine = flow.prepare(&s).await;
     let (machine, input) = (&machine, flow.input(world));
     let stopped = crash_after(
@@ -212,7 +215,9 @@ async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldS
     format!("{flow:?} crashed after {step} (stopped run: {stopped}); re-run: {verdict}")
 }
 
-async fn crash_every_step(flow: Flow) {
+/// Crashes `flow` after each of its steps in a world of its own, re-runs it, and asserts that every
+/// re-run ends where the uninterrupted run does.
+pub async fn crash_every_step(flow: Flow) {
     let (steps, expected) = uninterrupted(flow).await;
     assert!(steps.len() >= 8, "too few steps: {steps:?}");
     let expected = Arc::new(expected);
@@ -259,25 +264,4 @@ async fn crash_every_step(flow: Flow) {
             .collect::<Vec<_>>()
             .join("\n")
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_graceful_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
-    crash_every_step(Flow::GracefulFailover).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_ungraceful_failover_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one()
-{
-    crash_every_step(Flow::UngracefulFailover).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_snapshot_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
-    crash_every_step(Flow::SnapshotFailback).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_failback_aborted_after_any_step_and_run_again_ends_as_an_uninterrupted_one() {
-    crash_every_step(Flow::ReplicaFailback).await;
 }
