@@ -172,7 +172,7 @@ def start_cargo_lambda(
         raise RuntimeError("cargo is not on PATH: cargo lambda watch cannot run")
     # The watcher runs each function instance with `cargo run --bin NAME`; BUILT_HANDLERS' `cargo`
     # runs a handler's binary directly when it is newer than every source (the real cargo else).
-    watcher = shutil.which("cargo-lambda", path=env["PATH"])
+    watcher = env.get("PILOT_LIGHT_CARGO_LAMBDA") or shutil.which("cargo-lambda", path=env["PATH"])
     if watcher and not env.get("PILOT_LIGHT_CARGO_RUN_ALWAYS"):
         env["PILOT_LIGHT_REAL_CARGO"] = cargo
         env["PILOT_LIGHT_REPO"] = str(REPO_ROOT)

@@ -896,7 +896,8 @@ port = int(args[args.index("-P") + 1])
 child = subprocess.Popen(["sleep", "300"], start_new_session=True)
 with open(os.environ["FAKE_CARGO_RECORD"], "w") as record:
     seen = {{"args": args, "path": os.environ["PATH"], "cwd": os.getcwd(),
-            "pid": os.getpid(), "child": child.pid}}
+            "pid": os.getpid(), "child": child.pid, "cargo": os.environ.get("CARGO"),
+            "realCargo": os.environ.get("PILOT_LIGHT_REAL_CARGO")}}
     json.dump(seen, record)
 http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
 """
@@ -910,18 +911,28 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("handlers", ["built", "cargo-run"])
+def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path, handlers: str) -> None:
+    """The watcher is `cargo-lambda` run with `built-handlers/cargo` as its cargo (handlers run
+    from their built binaries), or, with PILOT_LIGHT_CARGO_RUN_ALWAYS, `cargo lambda` itself. The
+    fake plays both."""
     fake = tmp_path / "cargo"
     fake.write_text(FAKE_CARGO.format(python=sys.executable))
     fake.chmod(0o755)
     record = tmp_path / "record.json"
+    env = dict(os.environ, CARGO=str(fake), FAKE_CARGO_RECORD=str(record))
+    env.pop("PILOT_LIGHT_CARGO_RUN_ALWAYS", None)
+    if handlers == "built":
+        env["PILOT_LIGHT_CARGO_LAMBDA"] = str(fake)
+    else:
+        env["PILOT_LIGHT_CARGO_RUN_ALWAYS"] = "1"
     process = subprocess.Popen(
         [sys.executable, str(STACK), "--log-dir", str(tmp_path / "logs"),
          "--lambda-region", "eu-west-1", "--lambda-env", "PILOT_LIGHT_ENV=t1",
          "--lambda-env", "LIST=a,b"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=dict(os.environ, CARGO=str(fake), FAKE_CARGO_RECORD=str(record)),
+        env=env,
     )
     try:
         info = read_json_line(process, timeout=60)
@@ -938,7 +949,14 @@ def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path) ->
         ]
         env_file = Path(args[args.index("--env-file") + 1])
         assert env_file.read_text() == "LIST=a,b\n"
-        assert seen["path"].split(os.pathsep)[0] == str(VENV_BIN)
+        path = seen["path"].split(os.pathsep)
+        if handlers == "built":
+            assert path[:2] == [str(HERE / "built-handlers"), str(VENV_BIN)]
+            assert seen["cargo"] == str(HERE / "built-handlers" / "cargo")
+            assert seen["realCargo"] == str(fake)
+        else:
+            assert path[0] == str(VENV_BIN)
+            assert seen["realCargo"] is None
         assert seen["cwd"] == str(HERE.parent.parent)
         assert alive(seen["pid"]) and alive(seen["child"])
 
@@ -1183,3 +1201,49 @@ def test_a_fault_rule_spares_the_user_agent_it_excepts(url: str) -> None:
     spared.list_queues()
     assert code_and_status(error_of(single_attempt_client(url, "sqs", WEST).list_queues))[1] == 503
     http("DELETE", f"{url}/pilot-light/faults?label={label}")
+
+
+def _built_handlers_run(tmp_path: Path, args: list[str], binary_newer: bool) -> str:
+    """Runs built-handlers/cargo in a little workspace; returns what answered: "binary" or
+    "cargo <args>"."""
+    repo = tmp_path / "repo"
+    (repo / "crates/handler/src").mkdir(parents=True)
+    for name in ("Cargo.toml", "Cargo.lock", "crates/handler/Cargo.toml"):
+        (repo / name).write_text("")
+    source = repo / "crates/handler/src/main.rs"
+    source.write_text("")
+    binary = tmp_path / "target/debug/handler"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\necho binary\n")
+    binary.chmod(0o755)
+    real = tmp_path / "real-cargo"
+    real.write_text('#!/bin/sh\necho "cargo $*"\n')
+    real.chmod(0o755)
+    old, new = time.time() - 100, time.time()
+    os.utime(source, (new, new) if not binary_newer else (old, old))
+    for name in ("Cargo.toml", "Cargo.lock", "crates/handler/Cargo.toml"):
+        os.utime(repo / name, (old, old))
+    os.utime(binary, (old, old) if not binary_newer else (new, new))
+    answer = subprocess.run(
+        [str(HERE / "built-handlers" / "cargo"), *args],
+        env=dict(os.environ, PILOT_LIGHT_REAL_CARGO=str(real), PILOT_LIGHT_REPO=str(repo),
+                 CARGO_TARGET_DIR=str(tmp_path / "target")),
+        capture_output=True, text=True, check=True, timeout=30,
+    )
+    return answer.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "binary_newer", "answered_by"),
+    [
+        (["run", "--color", "auto", "--bin", "handler"], True, "binary"),
+        (["run", "--color", "auto", "--bin", "handler"], False, "cargo run --color auto --bin handler"),
+        (["run", "--bin", "handler", "--", "x"], True, "cargo run --bin handler -- x"),
+        (["run", "--bin", "missing"], True, "cargo run --bin missing"),
+        (["metadata", "--format-version", "1"], True, "cargo metadata --format-version 1"),
+    ],
+)
+def test_built_handlers_runs_a_fresh_binary_and_leaves_the_rest_to_cargo(
+    tmp_path: Path, args: list[str], binary_newer: bool, answered_by: str
+) -> None:
+    assert _built_handlers_run(tmp_path, args, binary_newer) == answered_by
