@@ -33,11 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 E2E_PACKAGE = "pilot-light-e2e"
 #: binaries known to take longest start first, so the pool ends together
 LONGEST_FIRST = (
+    "fault_injection",
     "crash_replica_failback",
     "crash_snapshot_failback",
     "crash_graceful_failover",
+    "data_safety",
     "crash_ungraceful_failover",
-    "fault_injection", "data_safety", "failback", "cli", "drill")
+    "failback",
+    "bad_input",
+    "failover",
+)
 RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
 
 

@@ -1234,20 +1234,41 @@ async fn retire(
         }
         RetireDecision::Delete => {
             let renamed = decided(renamed, &renamed_id)?;
-            rds.delete_db_instance()
+            let deleted = rds
+                .delete_db_instance()
                 .db_instance_identifier(&renamed_id)
                 .skip_final_snapshot(false)
                 .final_db_snapshot_identifier(&final_id)
                 .delete_automated_backups(false)
                 .send()
-                .await
-                .map_err(|err| PilotLightError::from_sdk("DeleteDBInstance", &err))?;
-            out.status = StepStatus::Started;
+                .await;
+            match deleted {
+                Ok(_) => {
+                    out.status = StepStatus::Started;
+                    out.resources = vec![renamed.arn];
+                }
+                Err(err) if deleted_by_another_run(err.as_service_error()) => {
+                    // An aborted run of this failback, whose retire was still in flight, deletes
+                    // it with the same final snapshot: the state machine polls until it is gone.
+                    out.status = StepStatus::InProgress;
+                }
+                Err(err) => return Err(PilotLightError::from_sdk("DeleteDBInstance", &err)),
+            }
             out.db_instance_status = Some("deleting".into());
-            out.resources = vec![renamed.arn];
         }
     }
     Ok(())
+}
+
+/// True when `DeleteDBInstance` was refused because the instance is already being deleted, or is
+/// gone, between this run's look and its call: another run of the same failback (same final
+/// snapshot name) got there first.
+fn deleted_by_another_run(
+    error: Option<&aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError>,
+) -> bool {
+    error.is_some_and(|e| {
+        e.is_db_instance_not_found_fault() || e.is_invalid_db_instance_state_fault()
+    })
 }
 
 async fn describe_instance(

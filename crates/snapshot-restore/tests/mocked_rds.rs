@@ -1,7 +1,7 @@
 //! What the emulator cannot show: throttling and refusals against mocked RDS responses, with the real
 //! `aws_sdk_rds::Client`. A refusal must change nothing (no mutating call reaches RDS).
 
-use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+use aws_sdk_rds::operation::delete_db_instance::{DeleteDBInstanceError, DeleteDbInstanceOutput};
 use aws_sdk_rds::operation::describe_db_instances::{
     DescribeDBInstancesError, DescribeDbInstancesOutput,
 };
@@ -219,4 +219,43 @@ async fn clear_way_records_on_the_old_primary_which_promotion_cut_replication_fr
         "tagged with the cut before the rename"
     );
     assert_eq!(renamed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn retire_racing_an_aborted_run_that_deletes_the_same_instance_polls_instead_of_failing() {
+    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
+    let (renamed_for_rule, renamed_id_for_rule) = (renamed_id.clone(), renamed_id.clone());
+    let describe = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id_for_rule.as_str()))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance(&renamed_for_rule, "available", Some(EXEC)))
+                .build()
+        });
+    let successor = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance("orders-db-dr", "available", None))
+                .build()
+        });
+    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
+        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder().build(),
+        )
+    });
+    // The aborted run's in-flight retire deleted it between this run's look and its call.
+    let gone = mock!(Client::delete_db_instance).then_error(|| {
+        DeleteDBInstanceError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
+    });
+    let out = handler(
+        event("retire", Some("standby")),
+        &clients(&[&describe, &successor, &no_snapshot, &gone]),
+    )
+    .await
+    .expect("a concurrent deletion is not a failure");
+    let out = serde_json::to_value(&out).unwrap();
+    assert_eq!(out["status"], "inProgress", "{out}");
+    assert_eq!(out["dbInstanceStatus"], "deleting", "{out}");
+    assert_eq!(gone.num_calls(), 1);
 }
