@@ -322,13 +322,19 @@ impl World {
             "servingRegion": figures.serving_region,
             "violations": violations.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
+        // Worlds of one binary end runs at the same time: one writer at a time, one write a line
+        // (`writeln!` may split a line into several writes, which interleave).
+        static ONE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _writer = ONE_WRITER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let path = self.aws.log_dir.join("data-checks.jsonl");
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
-            let _ = writeln!(file, "{line}");
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
 }
