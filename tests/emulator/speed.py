@@ -3,9 +3,11 @@
 The local AWS is one Python process: every test binary's worlds, their application and their
 handlers share one core through it, so its per-request cost bounds how fast ``make test`` runs.
 A profile of a crash-and-rerun run (py-spy, 30 s) put a fifth of that core in the Step Functions
-definition parser at ``CreateStateMachine``, a tenth in the access log and a twelfth in finding the
-backend for a request's host. Each function here removes one such cost and keeps every response
-the same; ``apply_speedups()`` applies them all (``patches.apply_all`` calls it), and
+definition parser at ``CreateStateMachine`` and a tenth in the access log. (A twelfth went to
+finding the backend for a request's host, under a lock; keeping its answer let more requests into
+moto's models at once, and moto's models are not all thread-safe: SSM's DescribeParameters then
+failed on a dictionary changed by a concurrent PutParameter. That cost stays.) Each function here
+removes one such cost and keeps every response the same; ``apply_speedups()`` applies them all (``patches.apply_all`` calls it), and
 ``test_speed.py`` shows that each keeps its answers.
 """
 
@@ -145,23 +147,6 @@ def state_machine_parse_cache() -> None:
 
 
 @_once
-def backend_for_host_memo() -> None:
-    """moto finds the backend of every request by listing its package directory and matching the
-    host against each service's URL patterns; the answer for a host never changes, so it is kept."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    find = DomainDispatcherApplication.get_backend_for_host
-    found: dict[str | None, Any] = {}
-
-    def get_backend_for_host(self: Any, host: str | None) -> Any:
-        if host not in found:
-            found[host] = find(self, host)
-        return found[host]
-
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
-
-
-@_once
 def one_sns_signing_key() -> None:
     """moto makes a 2048-bit RSA key for every subscription to sign its HTTP deliveries; one key
     signs them all (a test never checks who signed)."""
@@ -190,7 +175,6 @@ def no_access_log() -> None:
 ALL_SPEEDUPS = (
     state_machine_validation_memo,
     state_machine_parse_cache,
-    backend_for_host_memo,
     one_sns_signing_key,
     no_access_log,
 )

@@ -90,7 +90,7 @@ def test_an_invalid_definition_is_refused_even_after_valid_ones(url: str) -> Non
 
 
 def test_every_service_still_answers_from_its_own_backend(url: str) -> None:
-    for _ in range(2):  # the second round is answered from the memo
+    for _ in range(2):
         assert client(url, "sts", EAST).get_caller_identity()["Account"] == "123456789012"
         assert "DBInstances" in client(url, "rds", WEST).describe_db_instances()
         assert "AutoScalingGroups" in client(url, "autoscaling", EAST).describe_auto_scaling_groups()
