@@ -53,6 +53,33 @@ fn instance(id: &str, status: &str, renamed_by: Option<&str>) -> DbInstance {
     b.build()
 }
 
+/// What `retire` observes: this execution's renamed standby (available), its successor under the
+/// standby identifier (`successor_status`), and no final snapshot yet.
+fn renamed_standby_before_retire(successor_status: &'static str) -> (Rule, Rule, Rule) {
+    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
+    let (renamed_for_rule, renamed_id_for_rule) = (renamed_id.clone(), renamed_id);
+    let describe = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id_for_rule.as_str()))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance(&renamed_for_rule, "available", Some(EXEC)))
+                .build()
+        });
+    let successor = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance("orders-db-dr", successor_status, None))
+                .build()
+        });
+    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
+        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder().build(),
+        )
+    });
+    (describe, successor, no_snapshot)
+}
+
 fn throttling_body() -> String {
     "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>".to_string()
 }
@@ -73,27 +100,7 @@ async fn throttling_outlasting_the_sdk_retries_is_throttled() {
 
 #[tokio::test]
 async fn retire_refuses_while_the_successor_is_not_available_and_deletes_nothing() {
-    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
-    let (renamed_for_rule, renamed_id_for_rule) = (renamed_id.clone(), renamed_id.clone());
-    let describe = mock!(Client::describe_db_instances)
-        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id_for_rule.as_str()))
-        .then_output(move || {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance(&renamed_for_rule, "available", Some(EXEC)))
-                .build()
-        });
-    let successor = mock!(Client::describe_db_instances)
-        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
-        .then_output(|| {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance("orders-db-dr", "creating", None))
-                .build()
-        });
-    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
-        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
-            DbSnapshotNotFoundFault::builder().build(),
-        )
-    });
+    let (describe, successor, no_snapshot) = renamed_standby_before_retire("creating");
     let delete =
         mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
     let err = handler(
@@ -223,27 +230,7 @@ async fn clear_way_records_on_the_old_primary_which_promotion_cut_replication_fr
 
 #[tokio::test]
 async fn retire_racing_an_aborted_run_that_deletes_the_same_instance_polls_instead_of_failing() {
-    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
-    let (renamed_for_rule, renamed_id_for_rule) = (renamed_id.clone(), renamed_id.clone());
-    let describe = mock!(Client::describe_db_instances)
-        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id_for_rule.as_str()))
-        .then_output(move || {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance(&renamed_for_rule, "available", Some(EXEC)))
-                .build()
-        });
-    let successor = mock!(Client::describe_db_instances)
-        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
-        .then_output(|| {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance("orders-db-dr", "available", None))
-                .build()
-        });
-    let no_snapshot = mock!(Client::describe_db_snapshots).then_error(|| {
-        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
-            DbSnapshotNotFoundFault::builder().build(),
-        )
-    });
+    let (describe, successor, no_snapshot) = renamed_standby_before_retire("available");
     // The aborted run's in-flight retire deleted it between this run's look and its call.
     let gone = mock!(Client::delete_db_instance).then_error(|| {
         DeleteDBInstanceError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
