@@ -124,6 +124,10 @@ pub struct ReadinessConfig {
     /// The newest standby AMI of a group must be younger than this. Default 7 days (604800).
     #[serde(default = "default_readiness_max_ami_age_seconds")]
     pub max_ami_age_seconds: u64,
+    /// While the primary serves, the capacity record (`/pilot-light/<env>/capacity`) must be younger
+    /// than this. Default 1 hour (3600): twelve missed 5-minute recordings.
+    #[serde(default = "default_readiness_max_capacity_record_age_seconds")]
+    pub max_capacity_record_age_seconds: u64,
 }
 
 impl Default for ReadinessConfig {
@@ -131,6 +135,7 @@ impl Default for ReadinessConfig {
         Self {
             max_replica_lag_seconds: default_readiness_max_replica_lag_seconds(),
             max_ami_age_seconds: default_readiness_max_ami_age_seconds(),
+            max_capacity_record_age_seconds: default_readiness_max_capacity_record_age_seconds(),
         }
     }
 }
@@ -140,6 +145,9 @@ fn default_readiness_max_replica_lag_seconds() -> u64 {
 }
 fn default_readiness_max_ami_age_seconds() -> u64 {
     7 * 24 * 3600
+}
+fn default_readiness_max_capacity_record_age_seconds() -> u64 {
+    3600
 }
 
 fn default_min_seconds_between_failovers() -> u64 {
@@ -358,6 +366,24 @@ pub struct SsmSyncConfig {
     pub standby_kms_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_kms_key_id: Option<String>,
+    /// `mirror` mode's brake: a full sync that would delete more than this share of the target's
+    /// parameters (percent, default 10; at least one deletion is always allowed) stops unless forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mirror_delete_percent: Option<u32>,
+    /// `mirror` mode's brake: a full sync that would delete more than this many parameters (default
+    /// 25) stops unless forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mirror_deletes: Option<u32>,
+}
+
+impl SsmSyncConfig {
+    /// The most deletions a full `mirror` sync may make without `force`, for a target holding
+    /// `target_count` parameters in scope: the share (at least 1), at most the count.
+    pub fn allowed_mirror_deletes(&self, target_count: usize) -> usize {
+        let percent = self.max_mirror_delete_percent.unwrap_or(10) as usize;
+        let most = self.max_mirror_deletes.unwrap_or(25) as usize;
+        (target_count * percent / 100).max(1).min(most)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Shared library of the pilot-light handlers.
 //!
+//! * [`capacity_record`]: the primary groups' sizes while it serves (`/pilot-light/<env>/capacity`).
 //! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
 //! * `db_instances` (feature `rds`): DB instances as `DescribeDBInstances` lists them, with tags.
@@ -13,6 +14,7 @@
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
 //!   the standby never received), found by their tags.
 
+pub mod capacity_record;
 pub mod clients;
 pub mod config;
 #[cfg(feature = "rds")]
@@ -33,3 +35,7 @@ pub use step::{execution_token, parse_step_input, StepStatus, Timestamp};
 
 /// The tag key every resource pilot-light manages carries; IAM conditions use it (DESIGN.md §3).
 pub const ENV_TAG_KEY: &str = "pilot-light:env";
+
+/// Group tag a fence writes (`scale-asg`): the min size the group had before it was fenced. A group
+/// that carries it was scaled to 0 by a pilot-light run, so its size says nothing about production.
+pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";

@@ -6,9 +6,11 @@
 //! `ReadinessWarnings`), the last overall result kept in `/pilot-light/<env>/readiness`, and an SNS
 //! message only when the overall result changed.
 
+pub mod capacity_record;
 pub mod checks;
 
 use aws_config::SdkConfig;
+use pilot_light_core::capacity_record::{capacity_parameter_name, CapacityRecord};
 use pilot_light_core::config::{config_parameter_name, state_parameter_name, PilotLightConfig};
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
 use pilot_light_core::{PilotLightError, Regional, StepStatus, Timestamp};
@@ -222,7 +224,11 @@ pub async fn load_config(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunState {
     pub active_region: Option<String>,
+    /// What a failover asks for: the capacity record's desired capacities, else the run state's
+    /// `primaryCapacity` (run-state's rule).
     pub primary_capacity: BTreeMap<String, u32>,
+    /// `/pilot-light/<env>/capacity` (`None`: none, or unreadable).
+    pub capacity_record: Option<CapacityRecord>,
 }
 
 /// Reads `/pilot-light/<env>/state` from `region`.
@@ -234,15 +240,22 @@ pub async fn load_run_state(
     let ssm = clients.ssm.get(region)?;
     let text = get_parameter(&ssm, &state_parameter_name(env)).await?;
     let active_region = active_region_in_state(text.as_deref())?;
-    let primary_capacity = text
+    let mut primary_capacity = text
         .as_deref()
         .and_then(|t| serde_json::from_str::<Value>(t).ok())
         .and_then(|v| v.get("primaryCapacity").cloned())
         .and_then(|v| serde_json::from_value::<BTreeMap<String, u32>>(v).ok())
         .unwrap_or_default();
+    let capacity_record = get_parameter(&ssm, &capacity_parameter_name(env))
+        .await?
+        .and_then(|t| serde_json::from_str::<CapacityRecord>(&t).ok());
+    if let Some(record) = &capacity_record {
+        primary_capacity.extend(record.desired());
+    }
     Ok(RunState {
         active_region,
         primary_capacity,
+        capacity_record,
     })
 }
 
@@ -329,6 +342,8 @@ pub async fn run_checks(
             Err(err) => found.push(Check::unknown(format!("capacity:{}", group.name), err)),
         }
     }
+
+    found.push(capacity_record_check(clients, &config, &state, now).await);
 
     for db in &config.databases {
         if let Some(shape) = &db.production_shape {
@@ -600,6 +615,27 @@ async fn group_max_size(
     region: &str,
     group_name: &str,
 ) -> Result<Option<u32>, PilotLightError> {
+    Ok(describe_group(clients, region, group_name)
+        .await?
+        .map(|g| g.max_size().unwrap_or_default().max(0) as u32))
+}
+
+async fn group_desired(
+    clients: &Clients,
+    region: &str,
+    group_name: &str,
+) -> Result<Option<u32>, PilotLightError> {
+    Ok(describe_group(clients, region, group_name)
+        .await?
+        .map(|g| g.desired_capacity().unwrap_or_default().max(0) as u32))
+}
+
+/// The Auto Scaling group `group_name` in `region` (`None`: there is none).
+async fn describe_group(
+    clients: &Clients,
+    region: &str,
+    group_name: &str,
+) -> Result<Option<aws_sdk_autoscaling::types::AutoScalingGroup>, PilotLightError> {
     let autoscaling = clients.autoscaling.get(region)?;
     let out = autoscaling
         .describe_auto_scaling_groups()
@@ -611,7 +647,36 @@ async fn group_max_size(
         .auto_scaling_groups()
         .iter()
         .find(|g| g.auto_scaling_group_name() == Some(group_name))
-        .map(|g| g.max_size().unwrap_or_default().max(0) as u32))
+        .cloned())
+}
+
+/// `capacity-record`, with each primary group's desired capacity now (a group that cannot be
+/// described is left out: the record's age still counts).
+async fn capacity_record_check(
+    clients: &Clients,
+    config: &PilotLightConfig,
+    state: &RunState,
+    now_epoch_seconds: i64,
+) -> Check {
+    let primary = &config.regions.primary;
+    let primary_serves = state.active_region.as_deref().is_none_or(|a| a == primary);
+    let mut live_desired = BTreeMap::new();
+    if primary_serves {
+        for group in &config.compute_groups {
+            let asg = &group.primary.auto_scaling_group_name;
+            if let Ok(desired) = group_desired(clients, primary, asg).await {
+                live_desired.insert(group.name.clone(), desired);
+            }
+        }
+    }
+    capacity_record::check_capacity_record(&capacity_record::CapacityRecordView {
+        env: &config.env,
+        record: state.capacity_record.as_ref(),
+        primary_serves,
+        live_desired: &live_desired,
+        now_epoch_seconds,
+        max_age_seconds: config.readiness.max_capacity_record_age_seconds,
+    })
 }
 
 /// The sync's plan from the active region to the other one: the names it would write.

@@ -19,6 +19,8 @@
 //! failover that cut replication from it asked RDS to promote, read from that execution's history,
 //! [`promotion_requested_at`]) and whether it may hold writes the serving database lacks.
 
+pub mod capacity;
+
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pilot_light_core::clients::validate_region;
@@ -430,6 +432,9 @@ pub struct Report {
     /// A failback's kept old primaries (always present, maybe empty, in a failback's report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_old_primaries: Option<Vec<KeptOldPrimary>>,
+    /// The capacity each group was asked for, and the capacity record it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::CapacityAsked>,
 }
 
 /// One user hook's run, as the report shows it.
@@ -1036,6 +1041,9 @@ pub fn render_text(report: &Report) -> String {
     if let Some(kept) = &report.kept_old_primaries {
         text.push_str(&render_kept_old_primaries(kept));
     }
+    if let Some(asked) = &report.capacity {
+        text.push_str(&capacity::render_capacity(asked));
+    }
     if !report.changes.is_empty() {
         text.push_str("\nChanged:\n");
         for change in &report.changes {
@@ -1343,6 +1351,7 @@ async fn publish(input: PublishInput, clients: &Clients) -> Result<PublishOutput
         drill: input.drill.clone(),
         hooks: input.hooks.as_ref().map(hook_outcomes).unwrap_or_default(),
         kept_old_primaries,
+        capacity: input.results.as_ref().and_then(capacity::capacity_asked),
     };
     for line in emf_lines(&report, now) {
         // EMF: one JSON document per line on stdout; CloudWatch Logs extracts the metrics.
@@ -1916,6 +1925,7 @@ mod tests {
             drill: None,
             hooks: vec![],
             kept_old_primaries: None,
+            capacity: None,
         }
     }
 

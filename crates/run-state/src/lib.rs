@@ -20,7 +20,10 @@
 //! timed out after taking the lock goes on; a lock held by another execution is `FailoverInProgress`
 //! and nothing is changed; `release` never deletes another execution's lock.
 
+pub mod capacity;
+
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
+use capacity::{capacity_parameter_name, CapacityRecord, RecordingDecision};
 use pilot_light_core::clients::validate_region;
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::{
@@ -37,6 +40,7 @@ pub const ACTIONS: &[&str] = &[
     "markActive",
     "release",
     "recordCapacity",
+    "recordPrimaryCapacity",
     "recordDatabases",
     "promotionRequested",
     "reversePromotionRequested",
@@ -51,6 +55,8 @@ pub const FAILBACK_OPERATION: &str = "failback";
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
     pub ssm: Regional<aws_sdk_ssm::Client>,
+    /// Describes the primary compute groups (`recordPrimaryCapacity`).
+    pub autoscaling: Regional<aws_sdk_autoscaling::Client>,
     /// The region this handler runs in (the standby, where the parameters live): the loaded
     /// `SdkConfig`'s region. An input's `region` field overrides it.
     pub home_region: Option<String>,
@@ -62,7 +68,8 @@ impl Clients {
         let base = pilot_light_core::clients::load_sdk_config().await;
         let home_region = base.region().map(|r| r.to_string());
         Self {
-            ssm: Regional::new(base, aws_sdk_ssm::Client::new),
+            ssm: Regional::new(base.clone(), aws_sdk_ssm::Client::new),
+            autoscaling: Regional::new(base, aws_sdk_autoscaling::Client::new),
             home_region,
         }
     }
@@ -82,6 +89,8 @@ pub enum RunStateAction {
     Release,
     /// Store the primary groups' desired capacities.
     RecordCapacity,
+    /// Describe the primary groups and keep their sizes in the capacity record (scheduled).
+    RecordPrimaryCapacity,
     /// Store the primary databases' settings (class, Multi-AZ, groups), for a failback that finds
     /// the old primary gone.
     RecordDatabases,
@@ -329,6 +338,16 @@ pub struct RecordCapacityInput {
     pub region: Option<String>,
 }
 
+/// `recordPrimaryCapacity` input (what `CapacityRecordSchedule` sends).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordPrimaryCapacityInput {
+    pub action: RunStateAction,
+    pub env: String,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
 /// `promotionRequested` and `standbyUnfenced` input.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -396,8 +415,22 @@ pub enum ActionResult {
     MarkActive(MarkActiveResult),
     Release(ReleaseResult),
     RecordCapacity(RecordCapacityResult),
+    RecordPrimaryCapacity(RecordPrimaryCapacityResult),
     RecordDatabases(RecordDatabasesResult),
     Marker(MarkerResult),
+}
+
+/// What `recordPrimaryCapacity` did: the record as written, or why nothing was described.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordPrimaryCapacityResult {
+    /// The capacity record after this call (as it was, when skipped).
+    pub record: Option<CapacityRecord>,
+    /// Why the primary was not described (a run holds the lock, the standby serves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Groups that kept an earlier record, and why.
+    pub notes: Vec<String>,
 }
 
 /// What `promotionRequested` and `standbyUnfenced` answer: the run state after the action.
@@ -443,8 +476,11 @@ pub struct BeginFailoverResult {
     pub config: PilotLightConfig,
     /// The run state as read after taking the lock (`null`: never written).
     pub state: Option<RunState>,
-    /// `state.primaryCapacity`: group name → desired capacity (`{}` when none was recorded).
+    /// The capacity record's desired capacities, else `state.primaryCapacity`'s: group name →
+    /// desired capacity (`{}` when none was recorded).
     pub recorded_capacities: BTreeMap<String, u32>,
+    /// When the capacity record was last written (`null`: no record).
+    pub capacity_recorded_at: Option<Timestamp>,
     /// The lock this execution holds (`null` when `alreadyActive`).
     pub lock: Option<Lock>,
     /// The failover cycle (see `RunState::failover_id`): `promote-replica` tags and recognises this
@@ -477,8 +513,12 @@ pub struct BeginFailbackResult {
     /// The validated configuration document, for the state machine to slice.
     pub config: PilotLightConfig,
     pub state: Option<RunState>,
-    /// `state.primaryCapacity`: what the primary groups are scaled back to.
+    /// What the primary groups are scaled back to: the capacity record's desired capacities (kept
+    /// from before the failover: nothing records while the standby serves), else
+    /// `state.primaryCapacity`'s.
     pub recorded_capacities: BTreeMap<String, u32>,
+    /// When the capacity record was last written (`null`: no record).
+    pub capacity_recorded_at: Option<Timestamp>,
     /// `state.databaseShapes`: the primary databases' recorded settings (`{}` when none).
     pub recorded_shapes: BTreeMap<String, serde_json::Value>,
     pub lock: Option<Lock>,
@@ -897,6 +937,9 @@ pub async fn handler(
         RunStateInput::MarkActive(input) => mark_active(&target, input).await?,
         RunStateInput::Release(input) => release(&target, &input.execution_id).await?,
         RunStateInput::RecordCapacity(input) => record_capacity(&target, &input.capacities).await?,
+        RunStateInput::RecordPrimaryCapacity(_) => {
+            record_primary_capacity(&target, &clients.autoscaling).await?
+        }
         RunStateInput::RecordDatabases(input) => {
             record_databases(&target, &input.described).await?
         }
@@ -939,6 +982,7 @@ pub enum RunStateInput {
     MarkActive(MarkActiveInput),
     Release(ReleaseInput),
     RecordCapacity(RecordCapacityInput),
+    RecordPrimaryCapacity(RecordPrimaryCapacityInput),
     RecordDatabases(RecordDatabasesInput),
     PromotionRequested(MarkerInput),
     ReversePromotionRequested(MarkerInput),
@@ -953,6 +997,7 @@ impl RunStateInput {
             Self::MarkActive(_) => RunStateAction::MarkActive,
             Self::Release(_) => RunStateAction::Release,
             Self::RecordCapacity(_) => RunStateAction::RecordCapacity,
+            Self::RecordPrimaryCapacity(_) => RunStateAction::RecordPrimaryCapacity,
             Self::RecordDatabases(_) => RunStateAction::RecordDatabases,
             Self::PromotionRequested(_) => RunStateAction::PromotionRequested,
             Self::ReversePromotionRequested(_) => RunStateAction::ReversePromotionRequested,
@@ -967,6 +1012,7 @@ impl RunStateInput {
             Self::MarkActive(i) => &i.env,
             Self::Release(i) => &i.env,
             Self::RecordCapacity(i) => &i.env,
+            Self::RecordPrimaryCapacity(i) => &i.env,
             Self::RecordDatabases(i) => &i.env,
             Self::PromotionRequested(i)
             | Self::ReversePromotionRequested(i)
@@ -982,6 +1028,7 @@ impl RunStateInput {
             Self::MarkActive(i) => i.region.as_deref(),
             Self::Release(i) => i.region.as_deref(),
             Self::RecordCapacity(i) => i.region.as_deref(),
+            Self::RecordPrimaryCapacity(i) => i.region.as_deref(),
             Self::RecordDatabases(i) => i.region.as_deref(),
             Self::PromotionRequested(i)
             | Self::ReversePromotionRequested(i)
@@ -1005,6 +1052,9 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         RunStateAction::Release => RunStateInput::Release(parse_step_input(event, ACTIONS)?),
         RunStateAction::RecordCapacity => {
             RunStateInput::RecordCapacity(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::RecordPrimaryCapacity => {
+            RunStateInput::RecordPrimaryCapacity(parse_step_input(event, ACTIONS)?)
         }
         RunStateAction::RecordDatabases => {
             RunStateInput::RecordDatabases(parse_step_input(event, ACTIONS)?)
@@ -1032,7 +1082,7 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
             check_region("activeRegion", &i.active_region)?;
         }
         RunStateInput::RecordCapacity(i) => check_group_names(&i.capacities)?,
-        RunStateInput::RecordDatabases(_) => {}
+        RunStateInput::RecordDatabases(_) | RunStateInput::RecordPrimaryCapacity(_) => {}
         RunStateInput::PromotionRequested(i)
         | RunStateInput::ReversePromotionRequested(i)
         | RunStateInput::StandbyUnfenced(i) => check_execution_id(&i.execution_id)?,
@@ -1139,12 +1189,11 @@ async fn begin_failover(
     let standby = config.regions.standby.clone();
     let state = read_state(target).await?;
     let lock = read_lock(target).await?;
+    let capacity_record = read_capacity_record(target).await?;
 
     let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| {
-        let recorded_capacities = state
-            .as_ref()
-            .map(|s| s.primary_capacity.clone())
-            .unwrap_or_default();
+        let recorded_capacities =
+            capacity::recorded_capacities(state.as_ref(), capacity_record.as_ref());
         let proceeding = decision == FailoverDecision::Proceed;
         Answer {
             status,
@@ -1160,6 +1209,7 @@ async fn begin_failover(
                         .is_some_and(|s| s.promotion_requested_at.is_some()),
                 state,
                 recorded_capacities,
+                capacity_recorded_at: capacity_record.as_ref().map(|r| r.recorded_at.clone()),
                 lock,
             })),
             touched: target.touched(touched_names.clone()),
@@ -1268,6 +1318,7 @@ async fn begin_failback(
         ));
     }
     let standby = config.regions.standby.clone();
+    let capacity_record = read_capacity_record(target).await?;
     let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| Answer {
         status,
         execution_id: Some(execution_id.to_string()),
@@ -1281,10 +1332,11 @@ async fn begin_failback(
             decision,
             strategy: input.strategy,
             config: config.clone(),
-            recorded_capacities: state
-                .as_ref()
-                .map(|s| s.primary_capacity.clone())
-                .unwrap_or_default(),
+            recorded_capacities: capacity::recorded_capacities(
+                state.as_ref(),
+                capacity_record.as_ref(),
+            ),
+            capacity_recorded_at: capacity_record.as_ref().map(|r| r.recorded_at.clone()),
             recorded_shapes: state
                 .as_ref()
                 .map(|s| s.database_shapes.clone())
@@ -1540,6 +1592,77 @@ async fn record_capacity(
     })
 }
 
+/// `recordPrimaryCapacity`: while the primary serves and nothing holds the lock, describe its groups
+/// and write the capacity record (see [`capacity`]). Writes every time it describes: the record's
+/// time says how fresh it is; `done` when a size changed, `alreadyDone` when only the time did.
+async fn record_primary_capacity(
+    target: &Target,
+    autoscaling: &Regional<aws_sdk_autoscaling::Client>,
+) -> Result<Answer, PilotLightError> {
+    let env = &target.env;
+    let config = load_config(target).await?;
+    let state = read_state(target).await?;
+    let lock = read_lock(target).await?;
+    let earlier = read_capacity_record(target).await?;
+    let touched = target.touched(vec![
+        config_parameter_name(env),
+        state_parameter_name(env),
+        lock_parameter_name(env),
+        capacity_parameter_name(env),
+    ]);
+    let primary = &config.regions.primary;
+    if let RecordingDecision::Skip(why) = capacity::decide_recording(state.as_ref(), &lock, primary)
+    {
+        tracing::info!(env = %env, reason = %why, "capacity not recorded");
+        return Ok(Answer {
+            status: StepStatus::AlreadyDone,
+            execution_id: None,
+            result: ActionResult::RecordPrimaryCapacity(RecordPrimaryCapacityResult {
+                record: earlier,
+                skipped: Some(why),
+                notes: Vec::new(),
+            }),
+            touched,
+        });
+    }
+    let names: Vec<String> = config
+        .compute_groups
+        .iter()
+        .map(|g| g.primary.auto_scaling_group_name.clone())
+        .collect();
+    let observed = capacity::describe_primary_groups(autoscaling, primary, &names).await?;
+    let (record, notes) = capacity::next_record(
+        &config.compute_groups,
+        &observed,
+        earlier.as_ref(),
+        primary,
+        &Timestamp::now(),
+    );
+    let status = if capacity::sizes_changed(earlier.as_ref(), &record) {
+        StepStatus::Done
+    } else {
+        StepStatus::AlreadyDone
+    };
+    let name = capacity_parameter_name(env);
+    let value = to_json(&record)?;
+    // Created tagged with the env when there was none (a concurrent creator's is overwritten).
+    if put_parameter(&target.ssm, &name, &value, earlier.is_some(), env).await?
+        == Put::AlreadyExists
+    {
+        put_parameter(&target.ssm, &name, &value, true, env).await?;
+    }
+    Ok(Answer {
+        status,
+        execution_id: None,
+        result: ActionResult::RecordPrimaryCapacity(RecordPrimaryCapacityResult {
+            record: Some(record),
+            skipped: None,
+            notes,
+        }),
+        touched,
+    })
+}
+
 /// `promotionRequested` / `standbyUnfenced`: read, decide, write what differs.
 async fn record_marker(target: &Target, input: &MarkerInput) -> Result<Answer, PilotLightError> {
     let env = &target.env;
@@ -1634,8 +1757,26 @@ async fn load_config(target: &Target) -> Result<PilotLightConfig, PilotLightErro
 }
 
 async fn read_state(target: &Target) -> Result<Option<RunState>, PilotLightError> {
-    let name = state_parameter_name(&target.env);
-    match get_parameter(&target.ssm, &name).await? {
+    read_document(target, &state_parameter_name(&target.env), "a run state").await
+}
+
+async fn read_capacity_record(target: &Target) -> Result<Option<CapacityRecord>, PilotLightError> {
+    read_document(
+        target,
+        &capacity_parameter_name(&target.env),
+        "a capacity record",
+    )
+    .await
+}
+
+/// One of this env's JSON parameters (`None`: there is none); one that cannot be read as `what` is
+/// `InvalidState` (fix or delete it by hand).
+async fn read_document<T: serde::de::DeserializeOwned>(
+    target: &Target,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, PilotLightError> {
+    match get_parameter(&target.ssm, name).await? {
         None => Ok(None),
         Some(text) => {
             serde_json::from_str(&text)
@@ -1643,7 +1784,7 @@ async fn read_state(target: &Target) -> Result<Option<RunState>, PilotLightError
                 .map_err(|err| PilotLightError::InvalidState {
                     resource: format!("parameter {name} in {}", target.region),
                     state: "unreadable".into(),
-                    reason: format!("not a run state ({err}); fix or delete it by hand"),
+                    reason: format!("not {what} ({err}); fix or delete it by hand"),
                 })
         }
     }

@@ -16,6 +16,7 @@ const REGION: &str = "us-west-2";
 const CONFIG: &str = "/pilot-light/prod/config";
 const STATE: &str = "/pilot-light/prod/state";
 const LOCK: &str = "/pilot-light/prod/lock";
+const CAPACITY: &str = "/pilot-light/prod/capacity";
 const ME: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:me";
 const OTHER: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:other";
 
@@ -87,12 +88,27 @@ fn delete_ok() -> Rule {
     mock!(Client::delete_parameter).then_output(|| DeleteParameterOutput::builder().build())
 }
 
+/// No capacity record (`beginFailover` and `beginFailback` read it), however often it is read.
+fn no_capacity_record() -> Rule {
+    mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some(CAPACITY))
+        .sequence()
+        .error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
+        .repeatedly()
+        .build()
+}
+
 fn clients(rules: &[&Rule]) -> Clients {
+    let capacity = no_capacity_record();
+    let mut rules = rules.to_vec();
+    rules.push(&capacity);
+    let rules = rules.as_slice();
     let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |c| c.retry_config(
         aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(3)
     ));
     Clients {
         ssm: Regional::fixed([(REGION.to_string(), client)]),
+        autoscaling: Regional::fixed([]),
         home_region: Some(REGION.to_string()),
     }
 }

@@ -32,7 +32,7 @@ pub const ACTIONS: &[&str] = &["scale", "status", "fence"];
 
 /// Group tag written by `fence`: the min size the group had before it was fenced (`scale` restores
 /// it and removes the tag).
-pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";
+pub use pilot_light_core::FENCED_MIN_SIZE_TAG;
 
 /// Group tag written by `fence`: the scaling processes it suspended, comma-separated (`scale`
 /// resumes them and removes the tag).

@@ -33,8 +33,9 @@ use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
 };
 use plan::{
-    check_mirror_is_safe, decide_change, plan_sync, redact_value, ChangeDecision, Difference,
-    ParameterCopy, ParameterKind, ParameterValue, PutSpec, Scope, Skipped, SyncPlan, Tier, Write,
+    check_mirror_deletions, check_mirror_is_safe, decide_change, plan_sync, redact_value,
+    ChangeDecision, Difference, ParameterCopy, ParameterKind, ParameterValue, PutSpec, Scope,
+    Skipped, SyncPlan, Tier, Write,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -113,6 +114,9 @@ struct PlainInput {
     /// Sync only this parameter.
     #[serde(default)]
     parameter_name: Option<String>,
+    /// Lift `mirror` mode's deletion brake for this run (a person who checked what it deletes).
+    #[serde(default)]
+    force: bool,
 }
 
 /// The parts of an EventBridge event this handler reads.
@@ -167,6 +171,8 @@ pub struct SyncRequest {
     pub region: Option<String>,
     pub trigger: Trigger,
     pub selection: Selection,
+    /// Lifts `mirror` mode's deletion brake (plain input `force: true` only).
+    pub force: bool,
 }
 
 /// Decodes an event without calling AWS. `InvalidInput` names the bad field; an EventBridge event of
@@ -184,6 +190,7 @@ pub fn parse_input(
                 region: None,
                 trigger: Trigger::Schedule,
                 selection: Selection::All,
+                force: false,
             },
             ("aws.ssm", "Parameter Store Change") => {
                 let detail: ParameterChangeDetail = serde_json::from_value(parsed.detail)
@@ -200,6 +207,7 @@ pub fn parse_input(
                         operation: detail.operation,
                         event_region: parsed.region,
                     },
+                    force: false,
                 }
             }
             (source, kind) => {
@@ -226,6 +234,7 @@ pub fn parse_input(
                     event_region: None,
                 },
             },
+            force: plain.force,
         }
     };
     check_env(&request.env)?;
@@ -431,13 +440,22 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
                     &direction.source_region,
                     &direction.target_region,
                 )?;
-                Some(plan_sync(
+                let plan = plan_sync(
                     &source_params,
                     &target_params,
                     &scope,
                     sync.mode,
                     target_key,
-                ))
+                );
+                let in_scope = target_params.keys().filter(|n| scope.contains(n)).count();
+                check_mirror_deletions(
+                    &plan,
+                    in_scope,
+                    sync.allowed_mirror_deletes(in_scope),
+                    request.force,
+                    &direction.target_region,
+                )?;
+                Some(plan)
             }
         }
         Selection::One {

@@ -382,6 +382,50 @@ pub fn check_mirror_is_safe(
     Ok(())
 }
 
+/// The brake of `mirror` mode: a full sync that would delete more than `allowed` parameters (see
+/// `SsmSyncConfig::allowed_mirror_deletes`) more likely follows a source that lost parameters (a bad
+/// deploy, a permissions change on the primary) than deletions someone meant, so it stops
+/// (`UnsafeOperation`) before writing anything and names what it would delete. `force` lifts it.
+pub fn check_mirror_deletions(
+    plan: &SyncPlan,
+    target_in_scope: usize,
+    allowed: usize,
+    force: bool,
+    target_region: &str,
+) -> Result<(), PilotLightError> {
+    let deletes: Vec<&str> = plan
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Delete { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if force || deletes.len() <= allowed {
+        return Ok(());
+    }
+    const NAMED: usize = 20;
+    let mut named = deletes
+        .iter()
+        .take(NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if deletes.len() > NAMED {
+        named.push_str(&format!(" and {} more", deletes.len() - NAMED));
+    }
+    Err(PilotLightError::UnsafeOperation {
+        reason: format!(
+            "mirror mode would delete {} of the {target_in_scope} parameters in {target_region} \
+             (at most {allowed} without force: ssmSync.maxMirrorDeletePercent, \
+             ssmSync.maxMirrorDeletes); nothing was changed. It would delete: {named}. If the \
+             source lost them, restore them there; if the deletions are meant, run sync-ssm with \
+             {{\"force\": true}}",
+            deletes.len()
+        ),
+    })
+}
+
 /// What to do with a `Parameter Store Change` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeDecision {
@@ -431,6 +475,7 @@ pub fn redact_value(message: &str, value: &ParameterValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pilot_light_core::config::SsmSyncConfig;
 
     fn param(name: &str, kind: ParameterKind, value: &str) -> ParameterCopy {
         ParameterCopy {
@@ -771,6 +816,70 @@ mod tests {
         };
         assert_eq!(put.key_id, None);
         assert_eq!(put.description, "");
+    }
+
+    #[test]
+    fn the_mirror_brake_stops_a_sync_that_would_delete_more_than_allowed_unless_forced() {
+        let target: Vec<ParameterCopy> = (0..10)
+            .map(|i| param(&format!("/app/prod/p{i}"), ParameterKind::String, "x"))
+            .collect();
+        let config = |percent: Option<u32>, most: Option<u32>| SsmSyncConfig {
+            max_mirror_delete_percent: percent,
+            max_mirror_deletes: most,
+            ..SsmSyncConfig::default()
+        };
+        // (parameters in the target, percent, count) → deletions allowed
+        for (count, percent, most, allowed) in [
+            (10, None, None, 1),
+            (1000, None, None, 25),
+            (100, None, None, 10),
+            (100, Some(50), Some(200), 50),
+            (3, Some(0), None, 1),
+        ] {
+            assert_eq!(
+                config(percent, most).allowed_mirror_deletes(count),
+                allowed,
+                "{count} {percent:?} {most:?}"
+            );
+        }
+        // The source lost half of the target's parameters.
+        let plan = plan_sync(
+            &map(&target[..5]),
+            &map(&target),
+            &scope(),
+            SsmSyncMode::Mirror,
+            None,
+        );
+        let err = check_mirror_deletions(&plan, 10, 1, false, "us-west-2").unwrap_err();
+        assert_eq!(err.error_type(), "UnsafeOperation");
+        let text = err.to_string();
+        assert!(text.contains("would delete 5 of the 10"), "{text}");
+        assert!(
+            text.contains("/app/prod/p9"),
+            "names what it would delete: {text}"
+        );
+        assert!(text.contains("force"), "{text}");
+        assert_eq!(
+            check_mirror_deletions(&plan, 10, 1, true, "us-west-2"),
+            Ok(())
+        );
+        assert_eq!(
+            check_mirror_deletions(&plan, 10, 5, false, "us-west-2"),
+            Ok(())
+        );
+        // One deletion is within the default brake.
+        let plan = plan_sync(
+            &map(&target[..9]),
+            &map(&target),
+            &scope(),
+            SsmSyncMode::Mirror,
+            None,
+        );
+        let allowed = SsmSyncConfig::default().allowed_mirror_deletes(10);
+        assert_eq!(
+            check_mirror_deletions(&plan, 10, allowed, false, "us-west-2"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -215,6 +215,7 @@ impl World {
         let names = [
             state_parameter_name(&self.env),
             lock_parameter_name(&self.env),
+            pilot_light_core::capacity_record::capacity_parameter_name(&self.env),
         ];
         self.defer_cleanup(Box::new(move |base| {
             Box::pin(async move {

@@ -30,7 +30,7 @@ pub struct SeededPilotLight {
     /// `(record name, primary value, standby value)` of each CNAME record.
     pub records: Vec<(String, String, String)>,
     pub topic: NotificationTopic,
-    /// The primary groups' desired capacity recorded in the run state.
+    /// The primary groups' desired capacity, as the capacity schedule recorded it.
     pub recorded_capacity: BTreeMap<String, i64>,
     /// The configuration document written to SSM.
     pub config: Value,
@@ -71,6 +71,37 @@ impl SeededPilotLight {
 }
 
 impl World {
+    /// What EventBridge does when a function's `Schedule` event fires: invokes the deployed function
+    /// (under its role) with the event's `Input` from `template.yaml`. Returns its answer; a function
+    /// error fails the test.
+    pub async fn fire_schedule(&self, function: &str, event: &str) -> Value {
+        let scheduled = crate::template::scheduled_event(function, event, &self.env)
+            .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        let answer = aws_sdk_lambda::Client::new(&self.config(STANDBY_REGION))
+            .invoke()
+            .function_name(&scheduled.crate_name)
+            .payload(aws_sdk_lambda::primitives::Blob::new(
+                scheduled.input.to_string(),
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "invoke {} ({function}.{event}): {e:?}",
+                    scheduled.crate_name
+                )
+            });
+        let payload: Value =
+            serde_json::from_slice(answer.payload().map(|b| b.as_ref()).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{function}.{event}: the answer is not JSON: {e}"));
+        assert_eq!(
+            answer.function_error(),
+            None,
+            "{function}.{event} failed: {payload}"
+        );
+        payload
+    }
+
     /// Seeds a pilot light with these databases and compute groups (names), one consumer and one
     /// DNS record per compute group, and polls of 1 s in the configuration.
     pub async fn seed_pilot_light(&self, databases: &[&str], groups: &[&str]) -> SeededPilotLight {
@@ -140,19 +171,28 @@ impl World {
         });
         self.write_config(&config).await;
 
-        // What the scheduled capacity recording leaves in the run state: the primary is active.
-        let recorded_capacity: BTreeMap<String, i64> =
-            groups.iter().map(|g| (g.to_string(), 2)).collect();
-        let state = json!({
-            "activeRegion": PRIMARY_REGION,
-            "primaryCapacity": recorded_capacity,
-        });
+        // The primary is active, and the stack's capacity schedule has recorded its groups' sizes.
+        let state = json!({"activeRegion": PRIMARY_REGION});
         self.put_parameter(
             STANDBY_REGION,
             &state_parameter_name(&self.env),
             &state.to_string(),
         )
         .await;
+        let recorded = self
+            .fire_schedule("RunStateFunction", "CapacityRecord")
+            .await;
+        let recorded_capacity: BTreeMap<String, i64> = recorded["record"]["groups"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, group)| Some((name.clone(), group["desired"].as_i64()?)))
+            .collect();
+        assert_eq!(
+            recorded_capacity.len(),
+            groups.len(),
+            "the capacity record has every primary group: {recorded}"
+        );
 
         let pilot = SeededPilotLight {
             databases: seeded_dbs,

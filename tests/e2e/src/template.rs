@@ -148,3 +148,67 @@ pub fn render(
     }
     Ok(text)
 }
+
+/// A function's `Schedule` event as the template declares it: the function (crate) it runs and the
+/// constant input EventBridge sends, with `${EnvName}` replaced by `env`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledEvent {
+    pub crate_name: String,
+    pub input: serde_json::Value,
+}
+
+/// Reads `Resources.<function>.Properties.Events.<event>` (a `Schedule` with an `Input`).
+pub fn scheduled_event(function: &str, event: &str, env: &str) -> Result<ScheduledEvent, String> {
+    let path = repo_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: Value = serde_yaml::from_str(&text).map_err(|e| format!("template.yaml: {e}"))?;
+    let props = doc
+        .get("Resources")
+        .and_then(|r| r.get(function))
+        .and_then(|f| f.get("Properties"))
+        .ok_or(format!("{function}: no such function"))?;
+    let crate_name = props
+        .get("CodeUri")
+        .and_then(Value::as_str)
+        .and_then(|uri| uri.trim_end_matches('/').rsplit('/').next())
+        .ok_or(format!("{function}: no CodeUri"))?
+        .to_string();
+    let declared = props
+        .get("Events")
+        .and_then(|e| e.get(event))
+        .ok_or(format!("{function}: no event {event}"))?;
+    if declared.get("Type").and_then(Value::as_str) != Some("Schedule") {
+        return Err(format!("{function}.{event} is not a Schedule"));
+    }
+    let input = declared
+        .get("Properties")
+        .and_then(|p| p.get("Input"))
+        .ok_or(format!("{function}.{event}: no Input"))?;
+    // `Input: !Sub '…'` or a plain string.
+    let input = match input {
+        Value::Tagged(tagged) => &tagged.value,
+        plain => plain,
+    }
+    .as_str()
+    .ok_or(format!("{function}.{event}: Input is not a string"))?
+    .replace("${EnvName}", env);
+    let input = serde_json::from_str(&input)
+        .map_err(|e| format!("{function}.{event}: Input is not JSON ({e}): {input}"))?;
+    Ok(ScheduledEvent { crate_name, input })
+}
+
+#[cfg(test)]
+mod scheduled_event_tests {
+    use super::*;
+
+    #[test]
+    fn the_capacity_record_schedule_sends_record_primary_capacity_for_the_env() {
+        let event = scheduled_event("RunStateFunction", "CapacityRecord", "prod").unwrap();
+        assert_eq!(event.crate_name, "run-state");
+        assert_eq!(
+            event.input,
+            serde_json::json!({"action": "recordPrimaryCapacity", "env": "prod"})
+        );
+        assert!(scheduled_event("RunStateFunction", "Nope", "prod").is_err());
+    }
+}

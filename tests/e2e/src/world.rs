@@ -513,6 +513,34 @@ impl World {
         self.wait(&started, Duration::from_secs(240)).await
     }
 
+    /// Stops an execution and waits (bounded by `within`) until it no longer runs; its status (still
+    /// `RUNNING` when the bound passed). The stop is asked again every 5 s while the run still runs:
+    /// on a loaded machine the emulator may fail to serve a `StopExecution`, or take long to act on
+    /// it. Only the status is read: in the emulator, a Task the stop interrupted may go on writing
+    /// into the stopped run's history, which then cannot always be served.
+    pub async fn stop_and_wait(&self, arn: &str, within: Duration) -> String {
+        const ASK_AGAIN_AFTER: Duration = Duration::from_secs(5);
+        let sfn = self.sfn();
+        let deadline = Instant::now() + within;
+        let mut asked: Option<Instant> = None;
+        loop {
+            if asked.is_none_or(|at| at.elapsed() >= ASK_AGAIN_AFTER) {
+                let _ = sfn.stop_execution().execution_arn(arn).send().await;
+                asked = Some(Instant::now());
+            }
+            let Ok(described) = sfn.describe_execution().execution_arn(arn).send().await else {
+                assert!(Instant::now() < deadline, "{arn} could not be described");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let status = described.status().as_str().to_string();
+            if status != "RUNNING" || Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Starts an execution; returns its ARN. [`World::wait`] checks the invariants
     /// (`crate::invariants`) once it has ended.
     pub async fn start(&self, state_machine_arn: &str, name: &str, input: &Value) -> String {

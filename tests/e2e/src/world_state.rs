@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{World, PRIMARY_REGION, STANDBY_REGION};
+use pilot_light_core::capacity_record::capacity_parameter_name;
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 
 /// Resource key (`rds/us-east-1/ENV-orders`, …) → its normalized description.
@@ -267,6 +268,14 @@ impl World {
                         "activeRegion": document["activeRegion"],
                         "primaryCapacity": document["primaryCapacity"],
                     })
+                } else if name == capacity_parameter_name(&self.env) {
+                    // the sizes; when they were recorded differs between worlds
+                    let document: Value = serde_json::from_str(value).unwrap_or(Value::Null);
+                    let groups = document["groups"].as_object().cloned().unwrap_or_default();
+                    json!(groups
+                        .iter()
+                        .map(|(name, g)| (name.clone(), json!([g["desired"], g["min"], g["max"]])))
+                        .collect::<serde_json::Map<String, Value>>())
                 } else if name == lock_parameter_name(&self.env) {
                     json!("held")
                 } else if name == config_parameter_name(&self.env) {

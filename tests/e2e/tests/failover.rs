@@ -582,3 +582,112 @@ async fn graceful_failover_fences_the_primary_and_waits_for_the_replica_to_catch
     assert!(fence_end <= first_promotion);
     assert_standby_serves(&world, &pilot).await;
 }
+
+/// The primary's capacity is recorded by the stack's schedule, never by hand: the primary groups
+/// are scaled up and down between recordings, and the failover asks each standby group for what the
+/// last recording saw (not the earlier sizes, not `capacity.minimum`). While the standby serves, a
+/// recording changes nothing: the fenced primary groups say nothing about production.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_brings_each_standby_group_to_the_primarys_latest_recorded_capacity() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
+    let (world, pilot, machine) = failover_world("fo-cap", &["orders"], &["web", "api"]).await;
+    let primary_group = |name: &str| {
+        pilot
+            .groups
+            .iter()
+            .find(|g| g.name == name)
+            .expect("seeded group")
+            .primary
+            .auto_scaling_group_name
+            .clone()
+    };
+    let record_now = || world.fire_schedule("RunStateFunction", "CapacityRecord");
+    let desired_in_record =
+        |answer: &Value, name: &str| answer["record"]["groups"][name]["desired"].clone();
+
+    // Peak: both groups scaled up, recorded.
+    world
+        .set_group_capacity(PRIMARY_REGION, &primary_group("web"), (1, 4, 4))
+        .await;
+    world
+        .set_group_capacity(PRIMARY_REGION, &primary_group("api"), (1, 4, 3))
+        .await;
+    let peak = record_now().await;
+    assert_eq!(peak["status"], "done", "{peak}");
+    assert_eq!(desired_in_record(&peak, "web"), 4, "{peak}");
+    assert_eq!(desired_in_record(&peak, "api"), 3, "{peak}");
+
+    // Later: scaled down, recorded again; the record follows.
+    world
+        .set_group_capacity(PRIMARY_REGION, &primary_group("web"), (1, 4, 3))
+        .await;
+    world
+        .set_group_capacity(PRIMARY_REGION, &primary_group("api"), (1, 4, 2))
+        .await;
+    let latest = record_now().await;
+    assert_eq!(desired_in_record(&latest, "web"), 3, "{latest}");
+    assert_eq!(desired_in_record(&latest, "api"), 2, "{latest}");
+    let unchanged = record_now().await;
+    assert_eq!(
+        unchanged["status"], "alreadyDone",
+        "same sizes: {unchanged}"
+    );
+
+    let run = world
+        .run(
+            &machine,
+            &world.name("run-1"),
+            &json!({"env": world.env, "mode": "graceful"}),
+        )
+        .await;
+    assert_succeeded(&run);
+    for (name, wanted) in [("web", 3), ("api", 2)] {
+        let standby = &pilot
+            .groups
+            .iter()
+            .find(|g| g.name == name)
+            .expect("seeded group")
+            .standby
+            .auto_scaling_group_name;
+        let asg = world.describe_group(STANDBY_REGION, standby).await;
+        assert_eq!(
+            asg.desired_capacity(),
+            Some(wanted),
+            "{name}: the standby runs what the primary last ran"
+        );
+    }
+
+    // The report says what each group was asked for, and from which recording.
+    let report = run.output.clone().expect("report");
+    assert_eq!(
+        report["capacity"]["recordedAt"], unchanged["record"]["recordedAt"],
+        "{report}"
+    );
+    let asked: Vec<(String, i64)> = report["capacity"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap_or_default().to_string(),
+                g["asked"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [("api".to_string(), 2), ("web".to_string(), 3)],
+        "{report}"
+    );
+
+    // The graceful failover fenced the primary groups to 0: the schedule keeps the record as it was.
+    let during = record_now().await;
+    assert!(
+        during["skipped"]
+            .as_str()
+            .is_some_and(|why| why.contains(STANDBY_REGION)),
+        "{during}"
+    );
+    assert_eq!(desired_in_record(&during, "web"), 3, "{during}");
+    assert_eq!(desired_in_record(&during, "api"), 2, "{during}");
+}

@@ -17,6 +17,10 @@ const SECOND: &str = "arn:aws:states:us-west-2:123456789012:execution:failover:s
 fn run_state_clients(world: &World) -> run_state::Clients {
     run_state::Clients {
         ssm: Regional::new(world.config(STANDBY_REGION), aws_sdk_ssm::Client::new),
+        autoscaling: Regional::new(
+            world.config(STANDBY_REGION),
+            aws_sdk_autoscaling::Client::new,
+        ),
         home_region: Some(STANDBY_REGION.to_string()),
     }
 }

@@ -464,6 +464,70 @@ async fn deletions_propagate_only_in_mirror_mode_and_never_empty_a_path() {
     );
 }
 
+/// The mirror brake: the primary lost half of the parameters (a bad deploy, a permissions change):
+/// the scheduled sync stops, deletes nothing, and names what it would have deleted; only a run a
+/// person forces deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_sync_from_a_source_that_lost_half_its_parameters_deletes_nothing() {
+    let world = sync_world("pbrake", json!({"mode": "mirror"})).await;
+    let n = |i: usize| name(&world, &format!("p{i:02}"));
+    for i in 0..20 {
+        put(
+            &world,
+            STANDBY_REGION,
+            &seed(&n(i), ParameterType::String, "1"),
+        )
+        .await;
+        if i % 2 == 0 {
+            put(
+                &world,
+                PRIMARY_REGION,
+                &seed(&n(i), ParameterType::String, "1"),
+            )
+            .await;
+        }
+    }
+
+    let seq = world.last_request_seq();
+    let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let err = sync_ssm::handler(scheduled, &clients(&world, Some(&world.env)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "UnsafeOperation", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("would delete 10 of the 20"), "{text}");
+    assert!(text.contains(&n(19)), "names what it would delete: {text}");
+    assert_eq!(
+        writes_since(&world, seq),
+        Vec::<(String, String)>::new(),
+        "nothing written"
+    );
+    for i in 0..20 {
+        assert!(
+            read(&world, STANDBY_REGION, &n(i)).await.is_some(),
+            "{}",
+            n(i)
+        );
+    }
+
+    // A person who checked: forced, the ten go.
+    let out = sync_ssm::handler(
+        json!({"env": world.env, "force": true}),
+        &clients(&world, None),
+    )
+    .await
+    .expect("forced mirror sync");
+    assert_eq!(counts(&out), (0, 0, 10, 10));
+    for i in 0..20 {
+        assert_eq!(
+            read(&world, STANDBY_REGION, &n(i)).await.is_some(),
+            i % 2 == 0,
+            "{}",
+            n(i)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_failover_the_standby_is_the_source() {
     let world = sync_world(
