@@ -332,12 +332,12 @@ pub async fn run_checks(
                 err,
             )),
         }
-        match group_max_size(clients, &standby, &group.standby.auto_scaling_group_name).await {
-            Ok(max) => found.push(checks::check_capacity(
+        match group_sizes(clients, &standby, &group.standby.auto_scaling_group_name).await {
+            Ok(sizes) => found.push(checks::check_capacity(
                 group,
                 &standby,
                 state.primary_capacity.get(&group.name).copied(),
-                max,
+                sizes.map(|s| s.max),
             )),
             Err(err) => found.push(Check::unknown(format!("capacity:{}", group.name), err)),
         }
@@ -610,32 +610,18 @@ fn is_not_found_code(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.contains("NotFound") || c.contains("Malformed"))
 }
 
-async fn group_max_size(
-    clients: &Clients,
-    region: &str,
-    group_name: &str,
-) -> Result<Option<u32>, PilotLightError> {
-    Ok(describe_group(clients, region, group_name)
-        .await?
-        .map(|g| g.max_size().unwrap_or_default().max(0) as u32))
+/// An Auto Scaling group's sizes.
+struct GroupSizes {
+    desired: u32,
+    max: u32,
 }
 
-async fn group_desired(
+/// The sizes of the Auto Scaling group `group_name` in `region` (`None`: there is none).
+async fn group_sizes(
     clients: &Clients,
     region: &str,
     group_name: &str,
-) -> Result<Option<u32>, PilotLightError> {
-    Ok(describe_group(clients, region, group_name)
-        .await?
-        .map(|g| g.desired_capacity().unwrap_or_default().max(0) as u32))
-}
-
-/// The Auto Scaling group `group_name` in `region` (`None`: there is none).
-async fn describe_group(
-    clients: &Clients,
-    region: &str,
-    group_name: &str,
-) -> Result<Option<aws_sdk_autoscaling::types::AutoScalingGroup>, PilotLightError> {
+) -> Result<Option<GroupSizes>, PilotLightError> {
     let autoscaling = clients.autoscaling.get(region)?;
     let out = autoscaling
         .describe_auto_scaling_groups()
@@ -643,11 +629,15 @@ async fn describe_group(
         .send()
         .await
         .map_err(|err| PilotLightError::from_sdk("DescribeAutoScalingGroups", &err))?;
+    let size = |n: Option<i32>| n.unwrap_or_default().max(0) as u32;
     Ok(out
         .auto_scaling_groups()
         .iter()
         .find(|g| g.auto_scaling_group_name() == Some(group_name))
-        .cloned())
+        .map(|g| GroupSizes {
+            desired: size(g.desired_capacity()),
+            max: size(g.max_size()),
+        }))
 }
 
 /// `capacity-record`, with each primary group's desired capacity now (a group that cannot be
@@ -664,8 +654,8 @@ async fn capacity_record_check(
     if primary_serves {
         for group in &config.compute_groups {
             let asg = &group.primary.auto_scaling_group_name;
-            if let Ok(desired) = group_desired(clients, primary, asg).await {
-                live_desired.insert(group.name.clone(), desired);
+            if let Ok(sizes) = group_sizes(clients, primary, asg).await {
+                live_desired.insert(group.name.clone(), sizes.map(|s| s.desired));
             }
         }
     }

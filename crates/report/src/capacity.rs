@@ -29,8 +29,24 @@ pub struct GroupAsked {
 
 /// Finds the `scale` answers in `results` (at any depth); `None` when there are none.
 pub fn capacity_asked(results: &Value) -> Option<CapacityAsked> {
-    let mut groups = Vec::new();
-    collect_scale_answers(results, &mut groups, 0);
+    let mut groups: Vec<GroupAsked> = crate::objects_within(results)
+        .into_iter()
+        .filter(|map| map.get("action").and_then(Value::as_str) == Some("scale"))
+        .filter_map(|map| {
+            let number = |k: &str| map.get(k).and_then(Value::as_u64).map(|n| n as u32);
+            let target = number("target")?;
+            Some(GroupAsked {
+                group: map.get("group")?.as_str()?.to_string(),
+                region: map.get("region")?.as_str()?.to_string(),
+                asked: number("requestedTarget").unwrap_or(target),
+                target,
+                limited_by_max_size: map
+                    .get("limitedByMaxSize")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            })
+        })
+        .collect();
     if groups.is_empty() {
         return None;
     }
@@ -43,42 +59,6 @@ pub fn capacity_asked(results: &Value) -> Option<CapacityAsked> {
             .map(|t| Timestamp(t.to_string())),
         groups,
     })
-}
-
-fn collect_scale_answers(value: &Value, out: &mut Vec<GroupAsked>, depth: usize) {
-    if depth > 32 {
-        return;
-    }
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .for_each(|v| collect_scale_answers(v, out, depth + 1)),
-        Value::Object(map) => {
-            let field = |k: &str| map.get(k);
-            let number = |k: &str| field(k).and_then(Value::as_u64).map(|n| n as u32);
-            if field("action").and_then(Value::as_str) == Some("scale") {
-                if let (Some(group), Some(region), Some(target)) = (
-                    field("group").and_then(Value::as_str),
-                    field("region").and_then(Value::as_str),
-                    number("target"),
-                ) {
-                    out.push(GroupAsked {
-                        group: group.to_string(),
-                        region: region.to_string(),
-                        asked: number("requestedTarget").unwrap_or(target),
-                        target,
-                        limited_by_max_size: field("limitedByMaxSize")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                    });
-                    return;
-                }
-            }
-            map.values()
-                .for_each(|v| collect_scale_answers(v, out, depth + 1));
-        }
-        _ => {}
-    }
 }
 
 /// The report's text lines for it.

@@ -717,53 +717,59 @@ pub fn fit_subject(text: &str) -> String {
 /// its item (`database`, `group` or `name`, when a string). Nothing else of `results` is kept.
 pub fn summarise_changes(results: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
-    collect_changes(results, &mut changes, 0);
+    for map in objects_within(results) {
+        let action = map.get("action").and_then(Value::as_str);
+        let status = map
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value::<StepStatus>(s).ok());
+        if let (Some(action), Some(status @ (StepStatus::Started | StepStatus::Done))) =
+            (action, status)
+        {
+            let item = ["database", "group", "name"]
+                .iter()
+                .find_map(|k| map.get(*k).and_then(Value::as_str))
+                .map(str::to_string);
+            let resources = map
+                .get("resources")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            changes.push(Change {
+                action: action.to_string(),
+                status,
+                item,
+                resources,
+            });
+        }
+    }
     changes
 }
 
-fn collect_changes(value: &Value, out: &mut Vec<Change>, depth: usize) {
-    if depth > 32 {
-        return;
-    }
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .for_each(|v| collect_changes(v, out, depth + 1)),
-        Value::Object(map) => {
-            let action = map.get("action").and_then(Value::as_str);
-            let status = map
-                .get("status")
-                .cloned()
-                .and_then(|s| serde_json::from_value::<StepStatus>(s).ok());
-            if let (Some(action), Some(status @ (StepStatus::Started | StepStatus::Done))) =
-                (action, status)
-            {
-                let item = ["database", "group", "name"]
-                    .iter()
-                    .find_map(|k| map.get(*k).and_then(Value::as_str))
-                    .map(str::to_string);
-                let resources = map
-                    .get("resources")
-                    .and_then(Value::as_array)
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Change {
-                    action: action.to_string(),
-                    status,
-                    item,
-                    resources,
-                });
-            }
-            map.values()
-                .for_each(|v| collect_changes(v, out, depth + 1));
+/// Every JSON object in `value`, at any depth (bounded at 32 levels), outermost first: the handler
+/// answers a state machine gathered into `results`.
+pub fn objects_within(value: &Value) -> Vec<&serde_json::Map<String, Value>> {
+    fn walk<'a>(value: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Value>>, depth: usize) {
+        if depth > 32 {
+            return;
         }
-        _ => {}
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out, depth + 1)),
+            Value::Object(map) => {
+                out.push(map);
+                map.values().for_each(|v| walk(v, out, depth + 1));
+            }
+            _ => {}
+        }
     }
+    let mut out = Vec::new();
+    walk(value, &mut out, 0);
+    out
 }
 
 /// One event of the history of the failover that cut replication, reduced to what finding its
