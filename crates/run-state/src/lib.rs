@@ -1189,7 +1189,7 @@ async fn begin_failover(
     let standby = config.regions.standby.clone();
     let state = read_state(target).await?;
     let lock = read_lock(target).await?;
-    let capacity_record = read_capacity_record(target).await?;
+    let capacity_record = usable_capacity_record(target).await?;
 
     let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| {
         let recorded_capacities =
@@ -1318,7 +1318,7 @@ async fn begin_failback(
         ));
     }
     let standby = config.regions.standby.clone();
-    let capacity_record = read_capacity_record(target).await?;
+    let capacity_record = usable_capacity_record(target).await?;
     let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| Answer {
         status,
         execution_id: Some(execution_id.to_string()),
@@ -1603,7 +1603,7 @@ async fn record_primary_capacity(
     let config = load_config(target).await?;
     let state = read_state(target).await?;
     let lock = read_lock(target).await?;
-    let earlier = read_capacity_record(target).await?;
+    let earlier = usable_capacity_record(target).await?;
     let touched = target.touched(vec![
         config_parameter_name(env),
         state_parameter_name(env),
@@ -1760,13 +1760,22 @@ async fn read_state(target: &Target) -> Result<Option<RunState>, PilotLightError
     read_document(target, &state_parameter_name(&target.env), "a run state").await
 }
 
-async fn read_capacity_record(target: &Target) -> Result<Option<CapacityRecord>, PilotLightError> {
-    read_document(
-        target,
-        &capacity_parameter_name(&target.env),
-        "a capacity record",
-    )
-    .await
+/// The capacity record, if it can be read. One that cannot (edited by hand, written by a newer
+/// version) counts as none, with a warning: a failover then asks for the run state's capacities or
+/// `capacity.minimum` instead of not starting at all, and the next recording replaces it.
+/// Readiness's `capacity-record` check fails on it meanwhile. SSM errors still fail (the state
+/// machine retries them).
+async fn usable_capacity_record(
+    target: &Target,
+) -> Result<Option<CapacityRecord>, PilotLightError> {
+    let name = capacity_parameter_name(&target.env);
+    match read_document(target, &name, "a capacity record").await {
+        Err(PilotLightError::InvalidState { reason, .. }) => {
+            tracing::warn!(env = %target.env, parameter = %name, %reason, "capacity record ignored");
+            Ok(None)
+        }
+        read => read,
+    }
 }
 
 /// One of this env's JSON parameters (`None`: there is none); one that cannot be read as `what` is

@@ -121,6 +121,26 @@ fn begin(execution_id: &str) -> Value {
     json!({"action": "beginFailover", "env": "prod", "executionId": execution_id})
 }
 
+/// A capacity record that cannot be read never stops a failover: it counts as none, and the run
+/// state's capacities are what the failover asks for.
+#[tokio::test]
+async fn an_unreadable_capacity_record_does_not_stop_a_failover() {
+    let config = parameter(CONFIG, config_document());
+    let state = parameter(STATE, json!({"primaryCapacity": {"web": 3}}).to_string());
+    let capacity = parameter(CAPACITY, "{not a record".to_string());
+    let lock = lock_missing_then_held_by(ME, true);
+    let answer = run(begin(ME), &[&config, &state, &capacity, &lock, &put_ok()])
+        .await
+        .expect("beginFailover proceeds");
+    let ActionResult::BeginFailover(result) = &answer.result else {
+        panic!("not a beginFailover answer: {answer:?}");
+    };
+    assert_eq!(result.decision, FailoverDecision::Proceed);
+    assert_eq!(result.recorded_capacities.get("web"), Some(&3));
+    assert_eq!(result.capacity_recorded_at, None);
+    assert!(capacity.num_calls() >= 1, "the record was read");
+}
+
 #[tokio::test]
 async fn throttled_put_parameter_is_retried_by_the_sdk_then_surfaced_as_throttled() {
     let config = parameter(CONFIG, config_document());
