@@ -37,16 +37,25 @@ pub fn record_now_command(env: &str) -> String {
 
 pub fn check_capacity_record(view: &CapacityRecordView) -> Check {
     let Some(record) = view.record else {
-        let evidence = "no capacity record: a failover would ask each standby group for its \
-                        capacity.minimum, not for what the primary runs";
-        let action = format!(
-            "check the stack's CapacityRecordSchedule rule, or record now: {}",
-            record_now_command(view.env)
-        );
         return if view.primary_serves {
-            Check::fail(CHECK_NAME, evidence, action)
+            Check::fail(
+                CHECK_NAME,
+                "no capacity record: a failover would ask each standby group for its \
+                 capacity.minimum, not for what the primary runs",
+                format!(
+                    "check the stack's CapacityRecordSchedule rule, or record now: {}",
+                    record_now_command(view.env)
+                ),
+            )
         } else {
-            Check::warn(CHECK_NAME, evidence, action)
+            // Nothing records while the standby serves: the way back has no record to follow.
+            Check::warn(
+                CHECK_NAME,
+                "no capacity record from before the failover: a failback would bring each \
+                 primary group up at its capacity.minimum",
+                "after the failback, set each primary group's desired capacity by hand \
+                 (aws autoscaling set-desired-capacity); the schedule records again from then on",
+            )
         };
     };
     let age = parse_epoch_seconds(&record.recorded_at.0)
@@ -226,8 +235,14 @@ mod tests {
             assert_eq!(check.status, *status, "{check:?}");
             assert!(check.evidence.contains(evidence), "{evidence}: {check:?}");
             if check.status != CheckStatus::Pass {
+                // While the standby serves nothing records: the action is what to do by hand.
                 let action = check.action.unwrap_or_default();
-                assert!(action.contains("recordPrimaryCapacity"), "{action}");
+                let wanted = if *primary_serves {
+                    "recordPrimaryCapacity"
+                } else {
+                    "set-desired-capacity"
+                };
+                assert!(action.contains(wanted), "{action}");
             }
         }
     }

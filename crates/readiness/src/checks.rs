@@ -90,6 +90,43 @@ impl Check {
     }
 }
 
+/// The move readiness prepares for, from the active region: a failover while the primary serves
+/// (the standby's side must be able to come up), a failback while the standby serves (the
+/// primary's side must).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NextMove {
+    Failover,
+    Failback,
+}
+
+impl NextMove {
+    /// The move with `standby_serves` (the run state names the standby as active).
+    pub fn from_standby_serving(standby_serves: bool) -> Self {
+        if standby_serves {
+            Self::Failback
+        } else {
+            Self::Failover
+        }
+    }
+
+    /// `failover`, `failback`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Failover => "failover",
+            Self::Failback => "failback",
+        }
+    }
+
+    /// The side the move brings up.
+    pub fn target_side(self) -> Side {
+        match self {
+            Self::Failover => Side::Standby,
+            Self::Failback => Side::Primary,
+        }
+    }
+}
+
 /// The overall result: the worst check (`pass` when there is none).
 pub fn overall(checks: &[Check]) -> CheckStatus {
     checks
@@ -107,7 +144,14 @@ pub fn should_notify(previous: Option<CheckStatus>, now: CheckStatus) -> bool {
 
 /// The active region, as a check: the primary serving is what readiness expects; the standby serving
 /// means a failover already happened (the other checks describe a pilot light that is now in use).
-pub fn check_active_region(primary: &str, standby: &str, active: Option<&str>) -> Check {
+pub fn check_active_region(
+    env: &str,
+    primary: &str,
+    standby: &str,
+    active: Option<&str>,
+    since: Option<&str>,
+    made_active_by: Option<&str>,
+) -> Check {
     const NAME: &str = "active-region";
     match active {
         None => Check::pass(
@@ -117,8 +161,12 @@ pub fn check_active_region(primary: &str, standby: &str, active: Option<&str>) -
         Some(r) if r == primary => Check::pass(NAME, format!("{primary} (primary) serves")),
         Some(r) if r == standby => Check::warn(
             NAME,
-            format!("{standby} (standby) serves: a failover already happened"),
-            "fail back when the primary region is healthy: pilot-light failback",
+            format!(
+                "{standby} (standby) serves since {}, made active by {}: the checks below are the failback's",
+                since.unwrap_or("an unrecorded time"),
+                made_active_by.unwrap_or("an unrecorded execution")
+            ),
+            format!("fail back when the primary region is healthy: pilot-light failback --env {env}"),
         ),
         Some(other) => Check::fail(
             NAME,
@@ -135,6 +183,8 @@ pub struct ReplicaObservation {
     pub status: String,
     /// `ReadReplicaSourceDBInstanceIdentifier`: an ARN for a cross-region replica.
     pub replication_source: Option<String>,
+    /// `StorageEncrypted`.
+    pub encrypted: bool,
 }
 
 /// True when `source` (an id or an RDS ARN) names `instance_id` in `region`.
@@ -153,7 +203,7 @@ pub fn names_instance(source: &str, region: &str, instance_id: &str) -> bool {
 }
 
 /// RDS states that pass on their own within minutes (a warning, not a failure).
-const PASSING_DB_STATES: &[&str] = &[
+pub(crate) const PASSING_DB_STATES: &[&str] = &[
     "backing-up",
     "configuring-enhanced-monitoring",
     "configuring-log-exports",
@@ -253,11 +303,12 @@ pub fn check_replica_lag(db: &DatabaseConfig, latest_lag: Option<f64>, max_secon
     }
 }
 
-/// The newest standby image of a group (chosen as `update-launch-template` chooses) is younger than
-/// `max_age_seconds`. `now_epoch_seconds` and the images' creation dates decide its age.
+/// The newest image of a group in `region` (the region the next move brings up; chosen as
+/// `update-launch-template` chooses) is younger than `max_age_seconds`. `now_epoch_seconds` and
+/// the images' creation dates decide its age.
 pub fn check_ami_age(
     group: &ComputeGroupConfig,
-    standby_region: &str,
+    region: &str,
     images: &[ImageCandidate],
     now_epoch_seconds: i64,
     max_age_seconds: u64,
@@ -267,10 +318,10 @@ pub fn check_ami_age(
         return Check::fail(
             name,
             format!(
-                "no available AMI tagged {} in {standby_region}",
+                "no available AMI tagged {} in {region}",
                 tag_text(&group.ami_tag)
             ),
-            "run the AMI pipeline (or copy an image tagged with the group's amiTag to the standby region)",
+            format!("run the AMI pipeline (or copy an image tagged with the group's amiTag to {region})"),
         );
     };
     let created = newest
@@ -323,19 +374,25 @@ pub enum TemplateObservation {
     },
 }
 
-/// The standby launch template exists and its default version uses an image that exists.
+/// The launch template of the side the next move brings up exists and its default version uses
+/// an image that exists.
 pub fn check_launch_template(
     group: &ComputeGroupConfig,
-    standby_region: &str,
+    next: NextMove,
+    region: &str,
     observed: &TemplateObservation,
 ) -> Check {
     let name = format!("launch-template:{}", group.name);
-    let template = &group.standby.launch_template_name;
+    let side = next.target_side();
+    let template = &side.of_group(group).launch_template_name;
     match observed {
         TemplateObservation::Missing => Check::fail(
             name,
-            format!("launch template `{template}` not found in {standby_region}"),
-            "re-create the standby launch template (or fix computeGroups[].standby.launchTemplateName)",
+            format!("launch template `{template}` not found in {region}"),
+            format!(
+                "re-create the {side} launch template (or fix computeGroups[].{side}.launchTemplateName)",
+                side = side.name()
+            ),
         ),
         TemplateObservation::Found {
             default_version,
@@ -344,7 +401,10 @@ pub fn check_launch_template(
         } => Check::fail(
             name,
             format!("`{template}` default version {default_version} names no image"),
-            "set an ImageId on the default version (failover's launch-template step sets the newest tagged AMI only when one exists)",
+            format!(
+                "set an ImageId on the default version ({}'s launch-template step sets the newest tagged AMI only when one exists)",
+                next.name()
+            ),
         ),
         TemplateObservation::Found {
             default_version,
@@ -375,31 +435,36 @@ pub fn check_launch_template(
     }
 }
 
-/// The standby group can grow to the capacity failover will ask for (as `scale-asg` works it out).
-/// `max_size` is `None` when the group does not exist.
+/// The group of the side the next move brings up can grow to the capacity that move will ask for
+/// (as `scale-asg` works it out). `max_size` is `None` when the group does not exist.
 pub fn check_capacity(
     group: &ComputeGroupConfig,
-    standby_region: &str,
+    next: NextMove,
+    region: &str,
     recorded_primary_capacity: Option<u32>,
     max_size: Option<u32>,
 ) -> Check {
     let name = format!("capacity:{}", group.name);
-    let asg = &group.standby.auto_scaling_group_name;
+    let side = next.target_side();
+    let asg = &side.of_group(group).auto_scaling_group_name;
     let wanted = requested_capacity(&group.capacity, recorded_primary_capacity);
+    let (side, next) = (side.name(), next.name());
     match max_size {
         None => Check::fail(
             name,
-            format!("Auto Scaling group `{asg}` not found in {standby_region}"),
-            "re-create the standby group (or fix computeGroups[].standby.autoScalingGroupName)",
+            format!("Auto Scaling group `{asg}` not found in {region}"),
+            format!(
+                "re-create the {side} group (or fix computeGroups[].{side}.autoScalingGroupName)"
+            ),
         ),
         Some(max) if max < wanted => Check::fail(
             name,
-            format!("`{asg}` MaxSize is {max}; failover will ask for {wanted}"),
+            format!("`{asg}` MaxSize is {max}; {next} will ask for {wanted}"),
             format!("raise the group's MaxSize to at least {wanted}"),
         ),
         Some(max) => Check::pass(
             name,
-            format!("`{asg}` MaxSize {max} ≥ {wanted} failover will ask for"),
+            format!("`{asg}` MaxSize {max} ≥ {wanted} {next} will ask for"),
         ),
     }
 }
@@ -690,6 +755,7 @@ mod tests {
         ReplicaObservation {
             status: status.into(),
             replication_source: source.map(str::to_string),
+            encrypted: false,
         }
     }
 
@@ -854,7 +920,8 @@ mod tests {
             ),
         ];
         for (observed, status, evidence) in cases {
-            let check = check_launch_template(&group(None), "us-west-2", &observed);
+            let check =
+                check_launch_template(&group(None), NextMove::Failover, "us-west-2", &observed);
             assert_eq!(check.status, status, "{check:?}");
             assert!(check.evidence.contains(evidence), "{check:?}");
         }
@@ -872,12 +939,34 @@ mod tests {
             (None, Some(2), None, CheckStatus::Fail),
         ];
         for (target, recorded, max, status) in cases {
-            let check = check_capacity(&group(target), "us-west-2", recorded, max);
+            let check = check_capacity(
+                &group(target),
+                NextMove::Failover,
+                "us-west-2",
+                recorded,
+                max,
+            );
             assert_eq!(
                 check.status, status,
                 "{target:?} {recorded:?} {max:?}: {check:?}"
             );
         }
+        // A failback asks the primary's group for the same capacity, and names it.
+        let back = check_capacity(
+            &group(None),
+            NextMove::Failback,
+            "us-east-1",
+            Some(3),
+            Some(2),
+        );
+        assert_eq!(back.status, CheckStatus::Fail);
+        assert!(
+            back.evidence.contains("failback will ask for 3"),
+            "{back:?}"
+        );
+        assert!(back
+            .evidence
+            .contains(&group(None).primary.auto_scaling_group_name));
     }
 
     #[test]
@@ -942,11 +1031,27 @@ mod tests {
 
     #[test]
     fn active_region_decisions() {
-        let check = |a| check_active_region("us-east-1", "us-west-2", a).status;
-        assert_eq!(check(None), CheckStatus::Pass);
-        assert_eq!(check(Some("us-east-1")), CheckStatus::Pass);
-        assert_eq!(check(Some("us-west-2")), CheckStatus::Warn);
-        assert_eq!(check(Some("eu-west-1")), CheckStatus::Fail);
+        let check = |a| {
+            check_active_region(
+                "prod",
+                "us-east-1",
+                "us-west-2",
+                a,
+                Some("2026-12-01T03:00:00Z"),
+                Some("arn:aws:states:us-west-2:1:execution:m:failover-prod-INC-1"),
+            )
+        };
+        assert_eq!(check(None).status, CheckStatus::Pass);
+        assert_eq!(check(Some("us-east-1")).status, CheckStatus::Pass);
+        let standby = check(Some("us-west-2"));
+        assert_eq!(standby.status, CheckStatus::Warn);
+        assert!(standby.evidence.contains("since 2026-12-01T03:00:00Z"));
+        assert!(standby.evidence.contains("failover-prod-INC-1"));
+        assert!(standby
+            .action
+            .unwrap()
+            .contains("pilot-light failback --env prod"));
+        assert_eq!(check(Some("eu-west-1")).status, CheckStatus::Fail);
     }
 
     #[test]

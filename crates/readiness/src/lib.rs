@@ -8,6 +8,7 @@
 
 pub mod capacity_record;
 pub mod checks;
+pub mod failback;
 
 use aws_config::SdkConfig;
 use pilot_light_core::capacity_record::{capacity_parameter_name, CapacityRecord};
@@ -23,7 +24,7 @@ use sync_ssm::plan::{
 };
 use update_launch_template::ImageCandidate;
 
-pub use checks::{Check, CheckStatus};
+pub use checks::{Check, CheckStatus, NextMove};
 
 /// The CloudWatch namespace of the EMF metrics.
 pub const METRIC_NAMESPACE: &str = "PilotLight";
@@ -111,6 +112,9 @@ pub struct ReadinessReport {
     pub standby_region: String,
     /// The run state's active region (`None`: never recorded; the primary serves).
     pub active_region: Option<String>,
+    /// What the checks prepare for: `failover` while the primary serves, `failback` while the
+    /// standby does.
+    pub next_move: NextMove,
     pub overall: CheckStatus,
     pub checks: Vec<Check>,
     pub checked_at: Timestamp,
@@ -161,13 +165,16 @@ pub fn render_text(report: &ReadinessReport) -> String {
             text.push_str(&format!("      {:<width$}  → {action}\n", ""));
         }
     }
+    let ready = match (report.overall, report.next_move) {
+        (CheckStatus::Pass, NextMove::Failover) => "READY",
+        (CheckStatus::Warn, NextMove::Failover) => "READY (with warnings)",
+        (CheckStatus::Fail, NextMove::Failover) => "NOT READY",
+        (CheckStatus::Pass, NextMove::Failback) => "READY TO FAIL BACK",
+        (CheckStatus::Warn, NextMove::Failback) => "READY TO FAIL BACK (with warnings)",
+        (CheckStatus::Fail, NextMove::Failback) => "NOT READY TO FAIL BACK",
+    };
     text.push_str(&format!(
-        "\n{}: {} passed, {} warned, {} failed\n",
-        match report.overall {
-            CheckStatus::Pass => "READY",
-            CheckStatus::Warn => "READY (with warnings)",
-            CheckStatus::Fail => "NOT READY",
-        },
+        "\n{ready}: {} passed, {} warned, {} failed\n",
         report.count(CheckStatus::Pass),
         report.count(CheckStatus::Warn),
         report.count(CheckStatus::Fail),
@@ -224,6 +231,10 @@ pub async fn load_config(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunState {
     pub active_region: Option<String>,
+    /// When the active region became active (`since`).
+    pub since: Option<String>,
+    /// The execution that made it active (`executionId`).
+    pub made_active_by: Option<String>,
     /// What a failover asks for: the capacity record's desired capacities, else the run state's
     /// `primaryCapacity` (run-state's rule).
     pub primary_capacity: BTreeMap<String, u32>,
@@ -240,9 +251,19 @@ pub async fn load_run_state(
     let ssm = clients.ssm.get(region)?;
     let text = get_parameter(&ssm, &state_parameter_name(env)).await?;
     let active_region = active_region_in_state(text.as_deref())?;
-    let mut primary_capacity = text
+    let document = text
         .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+    let field = |name: &str| {
+        document
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (since, made_active_by) = (field("since"), field("executionId"));
+    let mut primary_capacity = document
+        .as_ref()
         .and_then(|v| v.get("primaryCapacity").cloned())
         .and_then(|v| serde_json::from_value::<BTreeMap<String, u32>>(v).ok())
         .unwrap_or_default();
@@ -254,6 +275,8 @@ pub async fn load_run_state(
     }
     Ok(RunState {
         active_region,
+        since,
+        made_active_by,
         primary_capacity,
         capacity_record,
     })
@@ -271,29 +294,38 @@ pub async fn run_checks(
     let primary = config.regions.primary.clone();
     let standby = config.regions.standby.clone();
     let limits = config.readiness;
+    let standby_serves = state.active_region.as_deref() == Some(standby.as_str());
+    let next = NextMove::from_standby_serving(standby_serves);
     let mut found = vec![checks::check_active_region(
+        env,
         &primary,
         &standby,
         state.active_region.as_deref(),
+        state.since.as_deref(),
+        state.made_active_by.as_deref(),
     )];
 
-    for db in &config.databases {
-        match observe_replica(clients, &standby, &db.replica_instance_id).await {
-            Ok(observed) => found.push(checks::check_replica(
-                db,
-                &primary,
-                &standby,
-                observed.as_ref(),
-            )),
-            Err(err) => found.push(Check::unknown(format!("replica:{}", db.name), err)),
-        }
-        match latest_replica_lag(clients, &standby, &db.replica_instance_id).await {
-            Ok(lag) => found.push(checks::check_replica_lag(
-                db,
-                lag,
-                limits.max_replica_lag_seconds,
-            )),
-            Err(err) => found.push(Check::unknown(format!("replica-lag:{}", db.name), err)),
+    if standby_serves {
+        found.extend(failback::database_checks(clients, &config).await);
+    } else {
+        for db in &config.databases {
+            match observe_replica(clients, &standby, &db.replica_instance_id).await {
+                Ok(observed) => found.push(checks::check_replica(
+                    db,
+                    &primary,
+                    &standby,
+                    observed.as_ref(),
+                )),
+                Err(err) => found.push(Check::unknown(format!("replica:{}", db.name), err)),
+            }
+            match latest_replica_lag(clients, &standby, &db.replica_instance_id).await {
+                Ok(lag) => found.push(checks::check_replica_lag(
+                    db,
+                    lag,
+                    limits.max_replica_lag_seconds,
+                )),
+                Err(err) => found.push(Check::unknown(format!("replica-lag:{}", db.name), err)),
+            }
         }
     }
 
@@ -314,28 +346,40 @@ pub async fn run_checks(
             Err(err) => found.push(checks::check_kept_listing_failed(region, err)),
         }
     }
+    // The side the next move brings up: the standby's for a failover, the primary's for a failback.
+    let target_region = match next {
+        NextMove::Failover => &standby,
+        NextMove::Failback => &primary,
+    };
     for group in &config.compute_groups {
-        match tagged_images(clients, &standby, &group.ami_tag).await {
+        let side = next.target_side().of_group(group);
+        match tagged_images(clients, target_region, &group.ami_tag).await {
             Ok(images) => found.push(checks::check_ami_age(
                 group,
-                &standby,
+                target_region,
                 &images,
                 now,
                 limits.max_ami_age_seconds,
             )),
             Err(err) => found.push(Check::unknown(format!("ami-age:{}", group.name), err)),
         }
-        match observe_template(clients, &standby, &group.standby.launch_template_name).await {
-            Ok(observed) => found.push(checks::check_launch_template(group, &standby, &observed)),
+        match observe_template(clients, target_region, &side.launch_template_name).await {
+            Ok(observed) => found.push(checks::check_launch_template(
+                group,
+                next,
+                target_region,
+                &observed,
+            )),
             Err(err) => found.push(Check::unknown(
                 format!("launch-template:{}", group.name),
                 err,
             )),
         }
-        match group_sizes(clients, &standby, &group.standby.auto_scaling_group_name).await {
+        match group_sizes(clients, target_region, &side.auto_scaling_group_name).await {
             Ok(sizes) => found.push(checks::check_capacity(
                 group,
-                &standby,
+                next,
+                target_region,
                 state.primary_capacity.get(&group.name).copied(),
                 sizes.map(|s| s.max),
             )),
@@ -358,21 +402,7 @@ pub async fn run_checks(
     found.push(kms_keys(clients, &config).await);
 
     for function in &config.functions {
-        let name = format!("function:{}", function.name);
-        match missing_function_parts(clients, &standby, &function.standby).await {
-            Ok(missing) => found.push(checks::check_exists(
-                name,
-                &format!(
-                    "`{}`, its {} mapping(s) and {} rule(s)",
-                    function.standby.function_name,
-                    function.standby.event_source_mapping_uuids.len(),
-                    function.standby.event_bridge_rules.len()
-                ),
-                &missing,
-                "re-create what is missing in the standby region, or fix functions[] in the configuration",
-            )),
-            Err(err) => found.push(Check::unknown(name, err)),
-        }
+        found.push(function_check(clients, &config, function, next).await);
     }
 
     for record in &config.dns_records {
@@ -397,7 +427,10 @@ pub async fn run_checks(
         }
     }
 
-    let machine = failover_state_machine_name(env);
+    let machine = match next {
+        NextMove::Failover => failover_state_machine_name(env),
+        NextMove::Failback => failback_state_machine_name(env),
+    };
     match find_state_machine(clients, &standby, &machine).await {
         Ok(Some(arn)) => found.push(Check::pass("state-machine", format!("{arn} exists"))),
         Ok(None) => found.push(Check::fail(
@@ -413,13 +446,49 @@ pub async fn run_checks(
         primary_region: primary,
         standby_region: standby,
         active_region: state.active_region,
+        next_move: next,
         overall: checks::overall(&found),
         checks: found,
         checked_at: Timestamp::now(),
     })
 }
 
-async fn observe_replica(
+/// `function:<name>`: the standby's consumer (and its mappings and rules) exists; before a failback
+/// the primary's too, when one is configured (the failback switches it back on).
+async fn function_check(
+    clients: &Clients,
+    config: &PilotLightConfig,
+    function: &pilot_light_core::config::FunctionConfig,
+    next: NextMove,
+) -> Check {
+    let name = format!("function:{}", function.name);
+    let mut sides = vec![(&config.regions.standby, &function.standby)];
+    if let (NextMove::Failback, Some(primary)) = (next, &function.primary) {
+        sides.push((&config.regions.primary, primary));
+    }
+    let mut missing = Vec::new();
+    let mut seen = Vec::new();
+    for (region, side) in sides {
+        match missing_function_parts(clients, region, side).await {
+            Ok(parts) => missing.extend(parts.into_iter().map(|p| format!("{p} in {region}"))),
+            Err(err) => return Check::unknown(name, err),
+        }
+        seen.push(format!(
+            "`{}` ({region}), its {} mapping(s) and {} rule(s)",
+            side.function_name,
+            side.event_source_mapping_uuids.len(),
+            side.event_bridge_rules.len()
+        ));
+    }
+    checks::check_exists(
+        name,
+        &seen.join("; "),
+        &missing,
+        "re-create what is missing, or fix functions[] in the configuration",
+    )
+}
+
+pub(crate) async fn observe_replica(
     clients: &Clients,
     region: &str,
     instance_id: &str,
@@ -440,6 +509,7 @@ async fn observe_replica(
                     .read_replica_source_db_instance_identifier()
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
+                encrypted: i.storage_encrypted().unwrap_or(false),
             })),
         Err(err)
             if err
@@ -1402,6 +1472,7 @@ mod tests {
             primary_region: "us-east-1".into(),
             standby_region: "us-west-2".into(),
             active_region: None,
+            next_move: NextMove::Failover,
             overall: checks::overall(&checks),
             checks,
             checked_at: Timestamp("2026-01-01T00:00:00Z".into()),
@@ -1440,6 +1511,17 @@ mod tests {
             "{text}"
         );
         assert_eq!(r.failing(), vec!["c0"]);
+        let back = ReadinessReport {
+            active_region: Some("us-west-2".into()),
+            next_move: NextMove::Failback,
+            ..report(&[CheckStatus::Warn])
+        };
+        let text = render_text(&back);
+        assert!(text.contains("active us-west-2"), "{text}");
+        assert!(
+            text.contains("READY TO FAIL BACK (with warnings): 0 passed, 1 warned, 0 failed"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -293,6 +293,137 @@ async fn status_names_a_drifted_parameter() {
     assert!(!run.stdout.contains("orders-v2"), "values are never shown");
 }
 
+/// After a failover, `status` knows where it stands: it names the standby as active (since when,
+/// by which execution), checks what a failback needs (the serving database as it is, the primary
+/// region, the primary's launch templates, images and groups, the failback state machine) and
+/// exits 0, never advising a change to the database that now serves; a broken way back fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_after_a_failover_names_the_active_region_and_checks_the_way_back() {
+    let (world, pilot, failover_machine) = healthy_world("clistandby").await;
+    let failback_machine = deploy_as_stack(&world, "failback", &pilot).await;
+    let ticket = "INC-9";
+    let run = pilot_light(
+        &world,
+        &[
+            "failover",
+            "--env",
+            &world.env,
+            "--ticket",
+            ticket,
+            "--poll-seconds",
+            "0.5",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let execution = pilot_light_cli_arn(
+        &failover_machine,
+        &format!("failover-{}-{ticket}", world.env),
+    );
+
+    let (code, failing, report) = failing_checks(&world).await;
+    eprintln!("{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    assert!(failing.is_empty(), "{report:#}");
+    assert_eq!(report["activeRegion"], STANDBY_REGION);
+    assert_eq!(report["nextMove"], "failback");
+    let checks = report["checks"].as_array().unwrap().clone();
+    let check = |name: &str| -> Value {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("a `{name}` check: {report:#}"))
+    };
+    let evidence = |name: &str| check(name)["evidence"].as_str().unwrap().to_string();
+    let (db, group) = (&pilot.databases[0], &pilot.groups[0]);
+
+    // Where it stands: the standby, since the failover, made active by its execution.
+    assert_eq!(check("active-region")["status"], "warn");
+    assert!(evidence("active-region").contains(&execution), "{report:#}");
+    assert!(check("active-region")["action"]
+        .as_str()
+        .unwrap()
+        .contains("pilot-light failback"));
+    // The serving database as it is, no replica checks; the primary region's side of it.
+    assert!(!checks
+        .iter()
+        .any(|c| c["name"].as_str().unwrap().starts_with("replica")));
+    assert_eq!(check(&format!("serving:{}", db.name))["status"], "pass");
+    assert!(evidence(&format!("serving:{}", db.name)).contains("standalone, available"));
+    let failback_db = evidence(&format!("failback-database:{}", db.name));
+    assert!(
+        failback_db.contains(&format!("{PRIMARY_REGION} answers")),
+        "{failback_db}"
+    );
+    assert!(failback_db.contains(&db.primary_id), "{failback_db}");
+    // The primary's compute: its template, its images, its group at the recorded capacity.
+    assert!(evidence(&format!("launch-template:{}", group.name))
+        .contains(&group.primary.launch_template_name));
+    let capacity = evidence(&format!("capacity:{}", group.name));
+    assert!(
+        capacity.contains(&group.primary.auto_scaling_group_name),
+        "{capacity}"
+    );
+    assert!(
+        capacity.contains(&format!(
+            "≥ {} failback will ask for",
+            pilot.recorded_capacity[&group.name]
+        )),
+        "{capacity}"
+    );
+    assert!(evidence("state-machine").contains(&failback_machine));
+    // Nothing advises renaming, re-creating or deleting the database that serves.
+    for c in &checks {
+        let action = c["action"].as_str().unwrap_or_default();
+        assert!(!action.contains(&db.replica_id), "{c:#}");
+    }
+
+    let text = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains(&format!("active {STANDBY_REGION}")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("READY TO FAIL BACK"),
+        "{}",
+        text.stdout
+    );
+
+    // A way back that would not work: the primary group cannot grow to the recorded capacity.
+    world
+        .autoscaling(PRIMARY_REGION)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&group.primary.auto_scaling_group_name)
+        .min_size(1)
+        .desired_capacity(1)
+        .max_size(1)
+        .send()
+        .await
+        .expect("lower the primary group's MaxSize");
+    let (code, failing, report) = failing_checks(&world).await;
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(
+        failing,
+        BTreeSet::from([format!("capacity:{}", group.name)]),
+        "{report:#}"
+    );
+    let text = pilot_light(&world, &["status", "--env", &world.env], &[]).await;
+    assert!(
+        text.stdout.contains("MaxSize is 1; failback will ask for"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("NOT READY TO FAIL BACK"),
+        "{}",
+        text.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timeline() {
     let (world, _pilot, machine) = healthy_world("clifailover").await;
