@@ -195,6 +195,59 @@ def rds_cross_region_replica_own_parameter_group() -> None:
 
 
 @_once
+def names_already_taken_are_refused() -> None:
+    """A create under a name that is already taken is refused (AWS), instead of replacing or
+    duplicating what is there (moto):
+
+    * ``CreateDBInstanceReadReplica`` with an identifier in use answers ``DBInstanceAlreadyExists``
+      (moto replaced the existing instance with a new replica);
+    * ``CreateImage`` and ``CopyImage`` with the name of an image the account already has in that
+      region answer ``InvalidAMIName.Duplicate`` (moto made a second image of that name).
+
+    A retried create whose first attempt was applied (the ``lost`` fault) meets exactly these.
+    """
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.amis import AmiBackend
+    from moto.rds.models import RDSBackend
+
+    create_replica = RDSBackend.create_db_instance_read_replica
+
+    @functools.wraps(create_replica)
+    def create_db_instance_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        if db_kwargs.get("db_instance_identifier") in self.databases:
+            raise _rds_error("DBInstanceAlreadyExists", "DB instance already exists")
+        return create_replica(self, db_kwargs)
+
+    def refuse_taken_name(backend: Any, name: str | None) -> None:
+        if not name:
+            return
+        for image in list(backend.amis.values()):
+            mine = getattr(image, "owner_id", None) == backend.account_id
+            if mine and image.name == name and image.state != "deregistered":
+                raise EC2ClientError(
+                    "InvalidAMIName.Duplicate",
+                    f"AMI name {name} is already in use by AMI {image.id}",
+                )
+
+    create_image = AmiBackend.create_image
+    copy_image = AmiBackend.copy_image
+
+    @functools.wraps(create_image)
+    def create_image_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse_taken_name(self, _bound_arguments(create_image, (self, *args), kwargs).get("name"))
+        return create_image(self, *args, **kwargs)
+
+    @functools.wraps(copy_image)
+    def copy_image_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse_taken_name(self, _bound_arguments(copy_image, (self, *args), kwargs).get("name"))
+        return copy_image(self, *args, **kwargs)
+
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+    AmiBackend.create_image = create_image_once
+    AmiBackend.copy_image = copy_image_once
+
+
+@_once
 def rds_automated_backup_never_blocks_a_create() -> None:
     """Creating (or restoring) an instance never fails because of its automated backup (AWS).
 
@@ -407,9 +460,11 @@ _ROUTES: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {}
 _BEFORE_REQUEST: list[Callable[[dict[str, Any]], Callable[[int], None] | None]] = []
 # called by /moto-api/reset, before moto wipes its backends
 _ON_RESET: list[Callable[[], None]] = []
-# called after the before-request hooks; may answer the request instead of moto:
-# (HTTP status, headers, body) or None
-_INTERCEPT: list[Callable[[dict[str, Any]], tuple[int, list[tuple[str, str]], bytes] | None]] = []
+# an answer: (HTTP status, headers, body)
+_Answer = tuple[int, list[tuple[str, str]], bytes]
+# called after the before-request hooks with the request and a function that lets moto answer it
+# (and returns that answer); may answer the request itself: an answer, or None to let moto answer
+_INTERCEPT: list[Callable[[dict[str, Any], Callable[[], _Answer]], _Answer | None]] = []
 
 
 _REASONS = {
@@ -463,8 +518,27 @@ def _install_server_hooks() -> None:
             return dispatch_original(self, environ, start_response)
 
         callbacks = [cb for cb in (hook(environ) for hook in _BEFORE_REQUEST) if cb is not None]
+
+        def moto_answer() -> _Answer:
+            """Moto applies the request; its answer is returned, not sent."""
+            started: list[Any] = []
+
+            def keep_start(status: str, headers: Any, *_: Any) -> Any:
+                started.append((status, headers))
+                return lambda _data: None
+
+            chunks = dispatch_original(self, environ, keep_start)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            status_line, headers = started[0] if started else ("500 Error", [])
+            return int(status_line.split(" ", 1)[0]), list(headers), body
+
         for intercept in _INTERCEPT:
-            answer = intercept(environ)
+            answer = intercept(environ, moto_answer)
             if answer is not None:
                 status, headers, body = answer
                 for callback in callbacks:
@@ -1324,7 +1398,7 @@ _THROTTLE: dict[str, tuple[int, str]] = {
 #: services by wire protocol (signing name); any other is treated as query XML
 _JSON_SERVICES = {"ssm", "events", "kms", "logs", "states"}
 _REST_JSON_SERVICES = {"lambda"}
-_FAULT_KINDS = ("throttle", "unavailable", "timeout")
+_FAULT_KINDS = ("throttle", "unavailable", "timeout", "lost")
 
 
 def fault_answer(service: str, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -1332,7 +1406,7 @@ def fault_answer(service: str, kind: str) -> tuple[int, list[tuple[str, str]], b
     each SDK classifies it as it would the real one (throttling error code, or a 5xx)."""
     if kind == "throttle":
         status, code = _THROTTLE.get(service, (400, "Throttling"))
-    elif kind == "unavailable":
+    elif kind in ("unavailable", "lost"):
         status, code = (500, "InternalServerError") if service in _JSON_SERVICES else (
             503,
             "ServiceUnavailable",
@@ -1486,12 +1560,15 @@ def fault_injection() -> None:
     503, ``ThrottlingException`` for JSON services); ``unavailable`` a 5xx (503
     ``ServiceUnavailable``, JSON services 500 ``InternalServerError``); ``timeout`` holds the
     request ``holdSeconds`` (default 3, longer than the clients' attempt timeout in the stack) and
-    then answers 504. The faulted request is logged with its status; moto never sees it, so nothing
-    changes. Rules are not cleared by ``/moto-api/reset``: tests delete theirs by label.
+    then answers 504; ``lost`` is a request that was *applied, and its answer lost*: moto carries
+    it out, then the caller gets the 5xx of ``unavailable`` instead of moto's answer (the SDK
+    retries, and the retry meets what the first attempt made). Except for ``lost``, moto never sees
+    a faulted request, so nothing changes. The faulted request is logged with the status the caller
+    got. Rules are not cleared by ``/moto-api/reset``: tests delete theirs by label.
     """
     _install_server_hooks()
 
-    def intercept(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    def intercept(environ: dict[str, Any], moto_answer: Callable[[], _Answer]) -> _Answer | None:
         if not FAULTS.rules:
             return None
         service, action, region = describe_request(environ)
@@ -1506,6 +1583,9 @@ def fault_injection() -> None:
         _log(f"fault: {rule['kind']} for {service}.{action} in {region}")
         if rule["kind"] == "timeout":
             time.sleep(rule["holdSeconds"])
+        if rule["kind"] == "lost":
+            applied_status, _, _ = moto_answer()
+            _log(f"fault: {service}.{action} applied by moto ({applied_status}), answer lost")
         return fault_answer(rule["service"], rule["kind"])
 
     _INTERCEPT.append(intercept)
@@ -1678,6 +1758,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     stepfunctions_definitions_parse_independently,
     rds_promote_read_replica_detaches,
     rds_cross_region_replica_own_parameter_group,
+    names_already_taken_are_refused,
     rds_automated_backup_never_blocks_a_create,
     ec2_launch_template_source_version,
     autoscaling_desired_within_bounds,

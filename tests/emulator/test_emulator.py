@@ -1112,6 +1112,78 @@ def test_fault_injection_fails_on_unpatched_moto(plain_url: str) -> None:
     fails_on_unpatched_moto(lambda: check_fault_injection(plain_url))
 
 
+def check_taken_names_are_refused(url: str) -> None:
+    u = uid()
+    east, west = client(url, "rds", EAST), client(url, "rds", WEST)
+    primary = f"taken-{u}"
+    east.create_db_instance(
+        DBInstanceIdentifier=primary, Engine="postgres", DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20, MasterUsername="admin", MasterUserPassword="password1",
+    )
+    arn = east.describe_db_instances(DBInstanceIdentifier=primary)["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    replica = f"{primary}-dr"
+    create = lambda: west.create_db_instance_read_replica(  # noqa: E731
+        DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=arn, SourceRegion=EAST
+    )
+    create()
+    assert error_of(create).response["Error"]["Code"] == "DBInstanceAlreadyExists"
+    assert len(west.describe_db_instances(DBInstanceIdentifier=replica)["DBInstances"]) == 1
+    ec2 = client(url, "ec2", EAST)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    image = lambda: ec2.create_image(InstanceId=instance["InstanceId"], Name=f"img-{u}")  # noqa: E731
+    first = image()["ImageId"]
+    assert error_of(image).response["Error"]["Code"] == "InvalidAMIName.Duplicate"
+    named = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [f"img-{u}"]}])
+    assert [i["ImageId"] for i in named["Images"]] == [first]
+    west_ec2 = client(url, "ec2", WEST)
+    copy = lambda: west_ec2.copy_image(  # noqa: E731
+        SourceImageId=first, SourceRegion=EAST, Name=f"copy-{u}"
+    )
+    copy()
+    assert error_of(copy).response["Error"]["Code"] == "InvalidAMIName.Duplicate"
+
+
+def test_names_already_taken_are_refused(url: str) -> None:
+    check_taken_names_are_refused(url)
+
+
+def test_taken_names_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_taken_names_are_refused(plain_url))
+
+
+def check_lost_answer(url: str) -> None:
+    """``lost``: the request is applied, and the caller gets a 5xx instead of the answer; its retry
+    meets what the first attempt made."""
+    label = f"lost-{uid()}"
+    ssm = single_attempt_client(url, "ssm", WEST)
+    name = f"/fault-test/{label}"
+    status, _ = http(
+        "POST",
+        f"{url}/pilot-light/faults",
+        {"service": "ssm", "action": "PutParameter", "kind": "lost", "mentions": label,
+         "label": label},
+    )
+    assert status == 200
+    put = lambda: ssm.put_parameter(Name=name, Value="v1", Type="String")  # noqa: E731
+    assert code_and_status(error_of(put)) == ("InternalServerError", 500)
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "v1"
+    assert error_of(put).response["Error"]["Code"] == "ParameterAlreadyExists"
+    _, rules = http("GET", f"{url}/pilot-light/faults")
+    assert [r["served"] for r in rules["rules"] if r["label"] == label] == [1]
+    http("DELETE", f"{url}/pilot-light/faults?label={label}")
+    ssm.delete_parameter(Name=name)
+
+
+def test_a_lost_answer_is_applied_and_answered_with_a_5xx(url: str) -> None:
+    check_lost_answer(url)
+
+
+def test_lost_answers_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_lost_answer(plain_url))
+
+
 def test_bad_fault_rules_are_refused(url: str) -> None:
     for rule in (
         {"action": "DescribeDBInstances", "kind": "throttle"},

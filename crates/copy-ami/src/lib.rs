@@ -25,6 +25,7 @@ use pilot_light_core::config::{
     config_parameter_name, state_parameter_name, AmiPolicy, AmiSource, ComputeGroupConfig,
     PollPolicy, Side, TagFilter,
 };
+use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
@@ -597,9 +598,21 @@ pub async fn handler(
     };
     match action.as_str() {
         "plan" => to_json(plan(parse_step_input(event, ACTIONS)?, clients).await?),
-        "create" => to_json(create(parse_step_input(event, ACTIONS)?, clients).await?),
+        // Create and copy observe first (by this run's tags): when AWS refuses the image the way it
+        // refuses a retry whose first attempt landed, they look again and find it.
+        "create" => to_json(
+            observe_again_if_landed("create", || async {
+                create(parse_step_input(event.clone(), ACTIONS)?, clients).await
+            })
+            .await?,
+        ),
         "status" => to_json(status(parse_step_input(event, ACTIONS)?, clients).await?),
-        "copy" => to_json(copy(parse_step_input(event, ACTIONS)?, clients).await?),
+        "copy" => to_json(
+            observe_again_if_landed("copy", || async {
+                copy(parse_step_input(event.clone(), ACTIONS)?, clients).await
+            })
+            .await?,
+        ),
         "prune" => to_json(prune(parse_step_input(event, ACTIONS)?, clients).await?),
         other => Err(PilotLightError::UnknownAction {
             action: other.to_string(),

@@ -17,6 +17,7 @@
 pub mod capacity_record;
 pub mod clients;
 pub mod config;
+pub mod converge;
 #[cfg(feature = "rds")]
 pub mod db_instances;
 pub mod direction;

@@ -34,6 +34,7 @@ use pilot_light_core::config::{
     config_parameter_name, ComputeGroupConfig, DatabaseConfig, DrillConfig, DrillDatabaseSource,
     PollConfig,
 };
+use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::{
     execution_token, parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus,
     Timestamp, ENV_TAG_KEY,
@@ -255,8 +256,13 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<DrillOutput, Pil
     let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
     let (status, detail, resources) = match action {
         DrillAction::Plan => plan(parse_step_input(event, ACTIONS)?, clients).await?,
+        // The creates and the sweep's deletes observe first: when AWS refuses one the way it
+        // refuses a retry whose first attempt landed, they look again and find it.
         DrillAction::CreateDatabase => {
-            create_database(parse_step_input(event, ACTIONS)?, clients).await?
+            observe_again_if_landed("createDatabase", || async {
+                create_database(parse_step_input(event.clone(), ACTIONS)?, clients).await
+            })
+            .await?
         }
         DrillAction::DatabaseStatus => {
             database_status(parse_step_input(event, ACTIONS)?, clients).await?
@@ -264,7 +270,12 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<DrillOutput, Pil
         DrillAction::CreateGroup => {
             create_group(parse_step_input(event, ACTIONS)?, clients).await?
         }
-        DrillAction::Sweep => sweep(parse_step_input(event, ACTIONS)?, clients).await?,
+        DrillAction::Sweep => {
+            observe_again_if_landed("sweep", || async {
+                sweep(parse_step_input(event.clone(), ACTIONS)?, clients).await
+            })
+            .await?
+        }
         DrillAction::Measure => measure_drill(parse_step_input(event, ACTIONS)?)?,
     };
     tracing::info!(action = ?action, status = ?status, resources = ?resources, "drill-resources");

@@ -24,6 +24,7 @@
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig};
+use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::step::epoch_seconds;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -429,28 +430,18 @@ pub async fn handler(
             (status, obs)
         }
         PromoteAction::Promote => {
-            match decide_promotion(
-                &obs,
-                instance_id,
-                &input.primary_region,
-                &input.standby_region,
-                cycle_id,
-            )? {
-                PromoteDecision::AlreadyDone => (StepStatus::AlreadyDone, obs),
-                PromoteDecision::InProgress => (StepStatus::InProgress, obs),
-                PromoteDecision::Promote => {
-                    request_promotion(
-                        &rds,
-                        &obs,
-                        instance_id,
-                        &input.standby_region,
-                        cycle_id.or(input.execution_id.as_deref()),
-                    )
-                    .await?;
-                    let after = observe(&rds, instance_id, &input.standby_region).await?;
-                    (StepStatus::Started, after)
-                }
-            }
+            // A promotion whose answer was lost is refused on retry (no replica any more): look
+            // again, and the promotion is found in progress.
+            let first_look = std::sync::Mutex::new(Some(obs));
+            observe_again_if_landed("promote", || async {
+                let earlier = first_look.lock().map(|mut o| o.take()).unwrap_or_default();
+                let obs = match earlier {
+                    Some(obs) => obs,
+                    None => observe(&rds, instance_id, &input.standby_region).await?,
+                };
+                promote_once(&rds, &input, obs, cycle_id).await
+            })
+            .await?
         }
     };
 
@@ -606,6 +597,38 @@ async fn observe(
         })
 }
 
+/// Decides and, when due, asks RDS to promote: the status and what was seen last.
+async fn promote_once(
+    rds: &aws_sdk_rds::Client,
+    input: &PromoteReplicaInput,
+    obs: ReplicaObservation,
+    cycle_id: Option<&str>,
+) -> Result<(StepStatus, ReplicaObservation), PilotLightError> {
+    let instance_id = input.database.replica_instance_id.as_str();
+    match decide_promotion(
+        &obs,
+        instance_id,
+        &input.primary_region,
+        &input.standby_region,
+        cycle_id,
+    )? {
+        PromoteDecision::AlreadyDone => Ok((StepStatus::AlreadyDone, obs)),
+        PromoteDecision::InProgress => Ok((StepStatus::InProgress, obs)),
+        PromoteDecision::Promote => {
+            request_promotion(
+                rds,
+                &obs,
+                instance_id,
+                &input.standby_region,
+                cycle_id.or(input.execution_id.as_deref()),
+            )
+            .await?;
+            let after = observe(rds, instance_id, &input.standby_region).await?;
+            Ok((StepStatus::Started, after))
+        }
+    }
+}
+
 /// Marks the instance as ours (and as this cycle's), then asks RDS to promote it.
 async fn request_promotion(
     rds: &aws_sdk_rds::Client,
@@ -632,10 +655,12 @@ async fn request_promotion(
         .send()
         .await
         .map_err(|err| match err.as_service_error() {
-            Some(e) if e.is_invalid_db_instance_state_fault() => PilotLightError::InvalidState {
-                resource: format!("replica {instance_id}"),
-                state: obs.status.clone(),
-                reason: format!("RDS refused the promotion: {e}"),
+            // After a lost answer this is the retry meeting the promotion: an AWS error that
+            // `observe_again_if_landed` looks at again (twice refused: `InvalidState`).
+            Some(e) if e.is_invalid_db_instance_state_fault() => PilotLightError::AwsServiceError {
+                operation: "PromoteReadReplica".into(),
+                code: "InvalidDBInstanceState".into(),
+                message: format!("RDS refused the promotion of {instance_id}: {e}"),
             },
             Some(e) if e.is_db_instance_not_found_fault() => PilotLightError::ReplicaNotFound {
                 instance_id: instance_id.to_string(),

@@ -157,6 +157,67 @@ async fn rds_refusing_the_promotion_is_invalid_state() {
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidState");
     assert!(err.to_string().contains("not in available state"), "{err}");
+    // Refused once could be a lost answer: it looked again, and was refused again.
+    assert_eq!(promote.num_calls(), 2);
+}
+
+/// A promotion that reached RDS but whose answer was lost: the SDK's retry is refused (no replica
+/// any more). The handler looks again and finds the promotion it asked for, in progress.
+#[tokio::test]
+async fn a_promotion_whose_answer_was_lost_is_found_in_progress() {
+    let cycle_tags = |builder: aws_sdk_rds::types::builders::DbInstanceBuilder| {
+        builder
+            .tag_list(
+                aws_sdk_rds::types::Tag::builder()
+                    .key(promote_replica::PROMOTED_FROM_TAG)
+                    .value(SOURCE)
+                    .build(),
+            )
+            .tag_list(
+                aws_sdk_rds::types::Tag::builder()
+                    .key(promote_replica::PROMOTED_BY_TAG)
+                    .value(CYCLE)
+                    .build(),
+            )
+    };
+    let before = replica("available", Some(SOURCE));
+    let promoting = cycle_tags(
+        DbInstance::builder()
+            .db_instance_identifier("orders-dr")
+            .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:orders-dr")
+            .db_instance_status("modifying"),
+    )
+    .build();
+    let describe = mock!(Client::describe_db_instances)
+        .sequence()
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(before.clone())
+                .build()
+        })
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(promoting.clone())
+                .build()
+        })
+        .build();
+    let tag = mock!(Client::add_tags_to_resource)
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let promote = mock!(Client::promote_read_replica).then_error(|| {
+        PromoteReadReplicaError::InvalidDbInstanceStateFault(
+            InvalidDbInstanceStateFault::builder()
+                .message("DB Instance is not a read replica.")
+                .build(),
+        )
+    });
+    let mut input = event("promote");
+    input["cycleId"] = json!(CYCLE);
+    let out = run(input, &[&describe, &tag, &promote]).await.unwrap();
+    assert_eq!(out.status, pilot_light_core::StepStatus::InProgress);
+    assert_eq!(out.db_instance_status, "modifying");
+    assert_eq!(out.replication_source, None);
+    assert_eq!(promote.num_calls(), 1, "never asked twice once it was seen");
+    assert_eq!(describe.num_calls(), 2);
 }
 
 #[tokio::test]

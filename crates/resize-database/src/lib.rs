@@ -22,6 +22,7 @@
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, ProductionShape, Side};
+use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::production_shape::{pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -385,31 +386,37 @@ pub async fn handler(
     let (input, shape) = parse_input(event)?;
     let (instance_id, region) = serving_instance(&input);
     let rds = clients.rds.get(region)?;
-    let current = observe(&rds, instance_id, region).await?;
     let name = format!("DB instance {instance_id} in {region}");
-
-    let (status, changes, outstanding, after) = match decide_resize(&current, &shape, &name)? {
-        ResizeDecision::Finished => (
-            finished_status(&current, &input.execution_id),
-            vec![],
-            vec![],
-            current,
-        ),
-        ResizeDecision::Wait(outstanding) => (StepStatus::InProgress, vec![], outstanding, current),
-        ResizeDecision::Modify(changes) => {
-            request_resize(
-                &rds,
-                input.side,
-                &current,
-                instance_id,
-                &input.execution_id,
-                &changes,
-            )
-            .await?;
-            let after = observe(&rds, instance_id, region).await?;
-            (StepStatus::Started, changes, vec![], after)
-        }
-    };
+    // A resize whose answer was lost may be refused on retry (the instance is `modifying`): look
+    // again, and the resize is found under way.
+    let (status, changes, outstanding, after) = observe_again_if_landed("resize", || async {
+        let current = observe(&rds, instance_id, region).await?;
+        Ok(match decide_resize(&current, &shape, &name)? {
+            ResizeDecision::Finished => (
+                finished_status(&current, &input.execution_id),
+                vec![],
+                vec![],
+                current,
+            ),
+            ResizeDecision::Wait(outstanding) => {
+                (StepStatus::InProgress, vec![], outstanding, current)
+            }
+            ResizeDecision::Modify(changes) => {
+                request_resize(
+                    &rds,
+                    input.side,
+                    &current,
+                    instance_id,
+                    &input.execution_id,
+                    &changes,
+                )
+                .await?;
+                let after = observe(&rds, instance_id, region).await?;
+                (StepStatus::Started, changes, vec![], after)
+            }
+        })
+    })
+    .await?;
     tracing::info!(
         database = %input.database.name,
         instance_id,

@@ -26,6 +26,7 @@
 
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
+use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::db_instances::instance_tags;
 use pilot_light_core::kept::replication_cut_by;
 use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
@@ -647,7 +648,7 @@ pub async fn handler(
 ) -> Result<SnapshotRestoreOutput, PilotLightError> {
     let started_at = Timestamp::now();
     let input = parse_input(event)?;
-    let mut out = SnapshotRestoreOutput {
+    let fresh_output = || SnapshotRestoreOutput {
         action: input.action,
         status: StepStatus::InProgress,
         database: input.database.name.clone(),
@@ -661,19 +662,27 @@ pub async fn handler(
         shape: None,
         shape_source: None,
         final_snapshot_id: None,
-        started_at,
+        started_at: started_at.clone(),
         finished_at: Timestamp::now(),
         resources: Vec::new(),
     };
-    match input.action {
-        SnapshotRestoreAction::Describe => describe(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::Snapshot => snapshot(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::Copy => copy(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::ClearWay => clear_way(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::Restore => restore(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::Replicate => replicate(&input, clients, &mut out).await?,
-        SnapshotRestoreAction::Retire => retire(&input, clients, &mut out).await?,
-    }
+    // Each action observes, then acts: when AWS refuses its change the way it refuses the retry
+    // of an attempt that landed (a lost answer), the action looks again and finds its work.
+    let (input, fresh_output) = (&input, &fresh_output);
+    let mut out = observe_again_if_landed("snapshot-restore", || async move {
+        let mut out = fresh_output();
+        match input.action {
+            SnapshotRestoreAction::Describe => describe(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Snapshot => snapshot(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Copy => copy(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::ClearWay => clear_way(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Restore => restore(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Replicate => replicate(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Retire => retire(&input, clients, &mut out).await?,
+        }
+        Ok(out)
+    })
+    .await?;
     out.finished_at = Timestamp::now();
     tracing::info!(
         action = ?out.action,

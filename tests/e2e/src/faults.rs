@@ -1,6 +1,6 @@
 //! Fault injection through the emulator's `/pilot-light/faults` endpoint: the next N requests of an
 //! operation fail as the real service fails (throttling, a 5xx, a request that hangs past the
-//! handlers' attempt timeout). Rules carry the world's env as their label and are removed with it.
+//! handlers' attempt timeout, a request applied whose answer is lost). Rules carry the world's env as their label and are removed with it.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -17,16 +17,29 @@ pub enum FaultKind {
     Unavailable,
     /// The request hangs past the client's attempt timeout, then a 504.
     Timeout,
+    /// The request is applied, and its answer lost: the caller gets a 5xx, and its retry meets
+    /// what the first attempt did (`DBSnapshotAlreadyExists`, no replica to promote, …).
+    Lost,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [Self::Throttle, Self::Unavailable, Self::Timeout];
+    pub const ALL: [FaultKind; 4] = [Self::Throttle, Self::Unavailable, Self::Timeout, Self::Lost];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Throttle => "throttle",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
+            Self::Lost => "lost",
+        }
+    }
+}
+
+impl Operation {
+    pub fn new(service: &str, action: &str) -> Self {
+        Self {
+            service: service.to_string(),
+            action: action.to_string(),
         }
     }
 }
@@ -53,6 +66,27 @@ pub struct ServedFault {
 impl World {
     /// Makes the next `count` requests of each operation fail with `kind`.
     pub fn inject_faults(&self, operations: &[Operation], kind: FaultKind, count: u32) {
+        self.add_fault_rules(operations, kind, count, None);
+    }
+
+    /// Like [`World::inject_faults`], for this world's requests only: those with a parameter that
+    /// names the env (an identifier, an image name), so tests running beside it never take them.
+    pub fn inject_faults_into_this_world(
+        &self,
+        operations: &[Operation],
+        kind: FaultKind,
+        count: u32,
+    ) {
+        self.add_fault_rules(operations, kind, count, Some(&self.env));
+    }
+
+    fn add_fault_rules(
+        &self,
+        operations: &[Operation],
+        kind: FaultKind,
+        count: u32,
+        mentions: Option<&str>,
+    ) {
         let rules: Vec<_> = operations
             .iter()
             .map(|op| {
@@ -62,6 +96,7 @@ impl World {
                     "kind": kind.as_str(),
                     "count": count,
                     "label": self.env,
+                    "mentions": mentions,
                     // the harness's own describe calls (set-up, checks) never fail
                     "exceptUserAgent": crate::world::HARNESS_APP_NAME,
                 })

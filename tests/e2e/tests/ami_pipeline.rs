@@ -611,3 +611,60 @@ async fn never_images_a_pending_stopped_or_unhealthy_instance() {
         .iter()
         .any(|r| r.action == "CreateImage" && r.mentions(&world.env)));
 }
+
+/// `CreateImage` and `CopyImage` reach EC2 and their answers are lost: the SDK's retry is refused
+/// (`InvalidAMIName.Duplicate`), and `copy-ami` looks again and finds the image it made. The run
+/// succeeds with one image in each region, the one the standby template is pre-staged with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_and_a_copy_whose_answers_were_lost_are_found_not_made_twice() {
+    use pilot_light_e2e::faults::{FaultKind, Operation};
+    let world = World::new("amilost").await;
+    let web = world.seed_compute_group("web").await;
+    clean_up_pipeline_images(&world);
+    write_ami_config(&world, &web, json!({"source": "instance", "keepCopies": 2})).await;
+    set_active_region(&world, PRIMARY_REGION).await;
+    let arn = deploy_pipeline(&world).await;
+    let lost = [
+        Operation::new("ec2", "CreateImage"),
+        Operation::new("ec2", "CopyImage"),
+    ];
+    world.inject_faults_into_this_world(&lost, FaultKind::Lost, 1);
+
+    let execution = world
+        .run(&arn, "ami-lost", &json!({"env": world.env}))
+        .await;
+    let served = world.faults();
+    world.clear_faults();
+    assert_eq!(
+        execution.status, "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error, execution.cause
+    );
+    let mut served_actions: Vec<(String, u32)> = served
+        .iter()
+        .map(|f| (f.action.clone().unwrap_or_default(), f.served))
+        .collect();
+    served_actions.sort();
+    assert_eq!(
+        served_actions,
+        vec![("CopyImage".to_string(), 1), ("CreateImage".to_string(), 1)],
+        "each call was applied and its answer lost once"
+    );
+    let (source, copy) = run_result(execution.output.as_ref().unwrap());
+    assert_eq!(
+        pipeline_images(&world, &web, PRIMARY_REGION).await,
+        BTreeSet::from([source.clone()]),
+        "one image, not two"
+    );
+    assert_eq!(
+        pipeline_images(&world, &web, STANDBY_REGION).await,
+        BTreeSet::from([copy.clone()]),
+        "one copy, not two"
+    );
+    let copy_tags = tags_of(&describe_image(&world, STANDBY_REGION, &copy).await.unwrap());
+    assert_eq!(copy_tags[SOURCE_IMAGE_TAG_KEY], source);
+    assert_eq!(
+        default_version_image(&world, STANDBY_REGION, &web.standby.launch_template_name).await,
+        copy
+    );
+}

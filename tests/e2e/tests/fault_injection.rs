@@ -2,11 +2,13 @@
 //!
 //! An uninterrupted run in a world of its own lists the operations the flow uses (the emulator's
 //! request log; Step Functions' own calls left out) and its end state. Then a world seeded alike
-//! runs the flow while the emulator fails the first three calls of *every* one of those operations,
+//! runs the flow while the emulator fails the first four calls of *every* one of those operations,
 //! one of each kind in turn: throttling (the service's own throttling error), then a 5xx, then a
-//! timeout (held past the handlers' attempt timeout, 2 s in the emulator's stack, then a 504). The
-//! handlers' SDK retry (5 attempts, `core::clients`) rides them out; what it could not would come
-//! back as `Throttled` / `AwsUnavailable` for the state machines' Retry. The run must succeed,
+//! timeout (held past the handlers' attempt timeout, 2 s in the emulator's stack, then a 504), then
+//! a lost answer (applied, then a 5xx: the retry meets the first attempt's work, e.g.
+//! `DBSnapshotAlreadyExists`, and the handler looks again: `core::converge`). The handlers' SDK
+//! retry (5 attempts, `core::clients`) rides them out; what it could not would come back as
+//! `Throttled` / `AwsUnavailable` for the state machines' Retry. The run must succeed,
 //! every fault must have been served, and the end state must equal the uninterrupted run's. A case
 //! is one (operation, kind); the test prints "N of N fault cases survived".
 //!
@@ -92,7 +94,7 @@ async fn run_flow(
     };
     if let Some(operations) = faults {
         // Rules match in the order they were added: each operation's first call is throttled, its
-        // second gets a 5xx, its third times out.
+        // second gets a 5xx, its third times out, its fourth is applied and its answer lost.
         for kind in FaultKind::ALL {
             world.inject_faults(operations, kind, 1);
         }
@@ -172,21 +174,25 @@ async fn every_operation_survives_every_fault_kind(flow: Flow) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_failover_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+async fn graceful_failover_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
+) {
     every_operation_survives_every_fault_kind(Flow::GracefulFailover).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ungraceful_failover_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+async fn ungraceful_failover_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
+) {
     every_operation_survives_every_fault_kind(Flow::UngracefulFailover).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshot_failback_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+async fn snapshot_failback_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
+) {
     every_operation_survives_every_fault_kind(Flow::SnapshotFailback).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replica_failback_survives_throttling_5xx_and_timeouts_of_every_operation_it_uses() {
+async fn replica_failback_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
+) {
     every_operation_survives_every_fault_kind(Flow::ReplicaFailback).await;
 }

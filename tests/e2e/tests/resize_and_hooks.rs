@@ -190,6 +190,53 @@ async fn failover_resizes_the_small_replica_to_its_production_shape_once_before_
     );
 }
 
+/// `PromoteReadReplica` and the resize's `ModifyDBInstance` reach RDS and their answers are lost:
+/// the SDK's retry meets the first attempt (the promotion is refused: no replica any more), the
+/// handlers look again and find their work, and the run ends as an unfaulted one: promoted once,
+/// in production shape, serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_and_a_resize_whose_answers_were_lost_end_as_an_unfaulted_run() {
+    use pilot_light_e2e::faults::{FaultKind, Operation};
+    let (world, pilot, machine) = resize_world("rz-lost", &[], "beforeTraffic").await;
+    let replica_id = pilot.databases[0].replica_id.clone();
+    world.set_duration("rds.promote_read_replica", 1.0);
+    world.set_duration("rds.modify_db_instance", 2.0);
+    let lost = [
+        Operation::new("rds", "PromoteReadReplica"),
+        Operation::new("rds", "ModifyDBInstance"),
+    ];
+    world.inject_faults_into_this_world(&lost, FaultKind::Lost, 1);
+    let since = world.last_request_seq();
+    let run = world
+        .run(&machine, &world.name("run"), &json!({"env": world.env}))
+        .await;
+    let served: Vec<u32> = world.faults().iter().map(|f| f.served).collect();
+    world.clear_faults();
+    assert_succeeded(&run);
+    assert_eq!(served, vec![1, 1], "both answers were lost once");
+    assert_production_shape(&world, &replica_id).await;
+    // The lost promotion and the SDK's refused retry; never a third ask.
+    assert_eq!(
+        world
+            .calls_on(since, "PromoteReadReplica", &replica_id)
+            .len(),
+        2
+    );
+    assert_eq!(
+        world.run_state_parameter().await.unwrap()["activeRegion"],
+        STANDBY_REGION
+    );
+    let report = run.output.expect("report");
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["action"] == "resize" && c["item"] == "orders"),
+        "{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_resize_switches_traffic_first_and_the_report_has_the_resize_end() {
     let (world, pilot, machine) = resize_world("rz-bg", &["web"], "background").await;
