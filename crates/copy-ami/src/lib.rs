@@ -22,11 +22,12 @@
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, Image, ResourceType, Tag, TagSpecification};
 use pilot_light_core::config::{
-    config_parameter_name, state_parameter_name, AmiPolicy, AmiSource, ComputeGroupConfig,
-    PollPolicy, Side, TagFilter,
+    config_parameter_name, lock_parameter_name, state_parameter_name, AmiPolicy, AmiSource,
+    ComputeGroupConfig, PollPolicy, Side, TagFilter,
 };
 use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::lock::{held_lock, standing_aside};
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
     ENV_TAG_KEY,
@@ -150,6 +151,9 @@ pub struct PlanOutput {
     /// How often and how long the pipeline polls an image.
     pub poll: PollPolicy,
     pub groups: Vec<ComputeGroupConfig>,
+    /// Why this run copies nothing: a failover or failback holds the lock (`groups` is then
+    /// empty). `null` otherwise.
+    pub skipped: Option<String>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     pub resources: Vec<String>,
@@ -698,6 +702,13 @@ pub async fn plan(input: PlanInput, clients: &Clients) -> Result<PlanOutput, Pil
     let state = get_parameter(&ssm, &state_name).await?;
     let active_region = active_region_in_state(state.as_deref())?;
     let (direction, kms_key_id) = plan_copies(&config, active_region.as_deref())?;
+    // Read now, when the pipeline starts: a run that holds the lock is moving production.
+    let lock_name = lock_parameter_name(&input.env);
+    let skipped = held_lock(get_parameter(&ssm, &lock_name).await?.as_deref())
+        .map(|lock| standing_aside("the AMI pipeline", &input.env, &lock));
+    if let Some(notice) = &skipped {
+        tracing::warn!(env = %input.env, notice = %notice, "copy-ami plan");
+    }
     tracing::info!(
         env = %input.env,
         source_region = %direction.source_region,
@@ -717,10 +728,15 @@ pub async fn plan(input: PlanInput, clients: &Clients) -> Result<PlanOutput, Pil
         policy: config.ami_policy.clone(),
         kms_key_id,
         poll: config.poll.image,
-        groups: config.compute_groups.clone(),
+        groups: if skipped.is_some() {
+            Vec::new()
+        } else {
+            config.compute_groups.clone()
+        },
+        skipped,
         started_at,
         finished_at: Timestamp::now(),
-        resources: vec![config_name, state_name],
+        resources: vec![config_name, state_name, lock_name],
     })
 }
 

@@ -24,6 +24,7 @@ pub mod direction;
 pub mod error;
 pub mod hooks;
 pub mod kept;
+pub mod lock;
 pub mod logging;
 pub mod parameters;
 pub mod production_shape;

@@ -27,8 +27,11 @@ pub mod plan;
 use aws_config::SdkConfig;
 use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType};
-use pilot_light_core::config::{config_parameter_name, state_parameter_name, Side, SsmSyncMode};
+use pilot_light_core::config::{
+    config_parameter_name, lock_parameter_name, state_parameter_name, Side, SsmSyncMode,
+};
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::lock::{held_lock, standing_aside};
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
 };
@@ -392,6 +395,13 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
     let state = get_value(&home, &state_parameter_name(&request.env)).await?;
     let active = active_region_in_state(state.as_deref())?;
     let direction = copy_direction(&config.regions, active.as_deref())?;
+    // Read at the moment the sync would act: a run holding the lock is moving production, and the
+    // direction is about to flip (copying now could undo the new production region's changes).
+    let lock = held_lock(
+        get_value(&home, &lock_parameter_name(&request.env))
+            .await?
+            .as_deref(),
+    );
     let sync = &config.ssm_sync;
     let target_key = match direction.target_side {
         Side::Standby => sync.standby_kms_key_id.as_deref(),
@@ -422,6 +432,13 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
         resources: Vec::new(),
     };
 
+    if let Some(lock) = &lock {
+        let notice = standing_aside("sync-ssm", &request.env, lock);
+        tracing::warn!(env = %request.env, notice = %notice, "sync-ssm");
+        output.ignored = Some(notice);
+        output.finished_at = Timestamp::now();
+        return Ok(output);
+    }
     let source = clients.ssm.get(&direction.source_region)?;
     let target = clients.ssm.get(&direction.target_region)?;
     let plan = match &request.selection {

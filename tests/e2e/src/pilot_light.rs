@@ -77,29 +77,29 @@ impl World {
     pub async fn fire_schedule(&self, function: &str, event: &str) -> Value {
         let scheduled = crate::template::scheduled_event(function, event, &self.env)
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        self.invoke_function(&scheduled.crate_name, &scheduled.input)
+            .await
+    }
+
+    /// Invokes a handler (by its crate name, as the stack serves it) with `payload`, as an operator's
+    /// `aws lambda invoke` would; panics on a function error. The answer.
+    pub async fn invoke_function(&self, crate_name: &str, payload: &Value) -> Value {
         let answer = aws_sdk_lambda::Client::new(&self.config(STANDBY_REGION))
             .invoke()
-            .function_name(&scheduled.crate_name)
-            .payload(aws_sdk_lambda::primitives::Blob::new(
-                scheduled.input.to_string(),
-            ))
+            .function_name(crate_name)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "invoke {} ({function}.{event}): {e:?}",
-                    scheduled.crate_name
-                )
-            });
-        let payload: Value =
+            .unwrap_or_else(|e| panic!("invoke {crate_name}: {e:?}"));
+        let answer_json: Value =
             serde_json::from_slice(answer.payload().map(|b| b.as_ref()).unwrap_or_default())
-                .unwrap_or_else(|e| panic!("{function}.{event}: the answer is not JSON: {e}"));
+                .unwrap_or_else(|e| panic!("{crate_name}: the answer is not JSON: {e}"));
         assert_eq!(
             answer.function_error(),
             None,
-            "{function}.{event} failed: {payload}"
+            "{crate_name} failed: {answer_json}"
         );
-        payload
+        answer_json
     }
 
     /// Seeds a pilot light with these databases and compute groups (names), one consumer and one

@@ -691,3 +691,116 @@ async fn a_failover_brings_each_standby_group_to_the_primarys_latest_recorded_ca
     assert_eq!(desired_in_record(&during, "web"), 3, "{during}");
     assert_eq!(desired_in_record(&during, "api"), 2, "{during}");
 }
+
+/// Scheduled work stands aside while a failover holds the lock. Mid-failover, the SSM sync (its
+/// function invoked under its role, as a person or its schedule would) and the AMI pipeline are
+/// started: each reads the lock
+/// at that moment, changes nothing (the request log has no write of theirs) and says why. After
+/// the failover, the sync copies the other way: standby → primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_copies_stand_aside_while_a_failover_holds_the_lock() {
+    let _shared = PRIMARY_REGION_QUIET.read().await;
+    let (world, mut pilot, machine) = failover_world("fo-aside", &["orders"], &["web"]).await;
+    let synced = format!("/{}/app/url", world.env);
+    for region in [PRIMARY_REGION, STANDBY_REGION] {
+        world
+            .put_parameter(region, &synced, "https://orders.example.com")
+            .await;
+    }
+    pilot.config["ssmSync"] = json!({"paths": [format!("/{}/app", world.env)]});
+    world.write_config(&pilot.config).await;
+    let pipeline = world
+        .deploy_with("ami-pipeline", &pilot.substitutions())
+        .await;
+    // A promotion that takes a while: the run holds the lock long enough to be caught in it.
+    world.set_duration("rds.promote_read_replica", 8.0);
+    let arn = world
+        .start(
+            &machine,
+            &world.name("run"),
+            &json!({"env": world.env, "mode": "ungraceful"}),
+        )
+        .await;
+    let mut held = None;
+    for _ in 0..100 {
+        held = world.lock_parameter().await;
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let held = held.expect("the failover took the lock");
+    assert_eq!(held["executionId"], arn.as_str());
+    // Someone changes the value in the (still active) primary: a sync now would copy it.
+    world
+        .put_parameter(
+            PRIMARY_REGION,
+            &synced,
+            "https://orders-mid-failover.example.com",
+        )
+        .await;
+
+    let since = world.last_request_seq();
+    let sync = world
+        .invoke_function("sync-ssm", &json!({"env": world.env}))
+        .await;
+    let ignored = sync["ignored"].as_str().unwrap_or_default();
+    assert!(ignored.contains("holds the lock"), "{sync}");
+    assert!(ignored.contains(arn.as_str()), "{sync}");
+    assert_eq!(sync["created"], 0, "{sync}");
+    assert_eq!(sync["updated"], 0, "{sync}");
+    // Mid-failover the world is between two states: the pipeline's run is checked by what it did
+    // (below), the world's invariants by the failover's end.
+    let started = world
+        .start(&pipeline, &world.name("ami"), &json!({"env": world.env}))
+        .await;
+    let images = world
+        .wait_without_checks(&started, Duration::from_secs(120))
+        .await;
+    assert_succeeded(&images);
+    let output = images.output.clone().expect("pipeline output");
+    assert!(
+        output["skipped"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("holds the lock"),
+        "{output}"
+    );
+    assert_eq!(output["groups"], json!([]), "{output}");
+    assert!(world.calls_on(since, "PutParameter", &synced).is_empty());
+    for action in ["CreateImage", "CopyImage"] {
+        let made: Vec<_> = world
+            .requests_since(since)
+            .0
+            .into_iter()
+            .filter(|r| r.action == action)
+            .collect();
+        assert!(made.is_empty(), "{action}: {made:?}");
+    }
+    assert_eq!(
+        world
+            .parameter_value(STANDBY_REGION, &synced)
+            .await
+            .as_deref(),
+        Some("https://orders.example.com"),
+        "the standby's copy is untouched"
+    );
+
+    let run = world.wait(&arn, Duration::from_secs(240)).await;
+    assert_succeeded(&run);
+    assert!(world.lock_parameter().await.is_none());
+    // Now the standby serves: the sync copies standby → primary.
+    let after = world
+        .invoke_function("sync-ssm", &json!({"env": world.env}))
+        .await;
+    assert_eq!(after["sourceRegion"], STANDBY_REGION, "{after}");
+    assert_eq!(after["targetRegion"], PRIMARY_REGION, "{after}");
+    assert_eq!(
+        world
+            .parameter_value(PRIMARY_REGION, &synced)
+            .await
+            .as_deref(),
+        Some("https://orders.example.com"),
+        "{after}"
+    );
+}

@@ -1,0 +1,86 @@
+//! The run lock as the scheduled work reads it. Failover and failback hold `/pilot-light/<env>/lock`
+//! (written by `run-state`) while they change which region serves. The AMI pipeline and the SSM
+//! sync copy "from the active region to the other": mid-run, that direction is about to flip, so
+//! they read the lock at the moment they would act and, while a run holds it, do nothing and say
+//! so. The next scheduled run copies in the new direction.
+
+use serde::Deserialize;
+
+/// Who holds the lock, as far as its document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    /// The execution holding it (`unreadable lock document` when it cannot be read).
+    pub execution_id: String,
+    /// `failover` or `failback` (empty when unknown).
+    pub operation: String,
+    pub acquired_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LockDocument {
+    execution_id: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    acquired_at: Option<String>,
+}
+
+/// The lock held, from the lock parameter's value (`None`: no parameter, so free). A value that
+/// is not a lock document still holds it: nothing may guess that a run is over.
+pub fn held_lock(lock_parameter_value: Option<&str>) -> Option<HeldLock> {
+    let text = lock_parameter_value?;
+    Some(match serde_json::from_str::<LockDocument>(text) {
+        Ok(lock) => HeldLock {
+            execution_id: lock.execution_id,
+            operation: lock.operation,
+            acquired_at: lock.acquired_at,
+        },
+        Err(_) => HeldLock {
+            execution_id: "unreadable lock document".into(),
+            operation: String::new(),
+            acquired_at: None,
+        },
+    })
+}
+
+/// What scheduled work says when it stands aside for a held lock.
+pub fn standing_aside(what: &str, env: &str, lock: &HeldLock) -> String {
+    let operation = if lock.operation.is_empty() {
+        "a run"
+    } else {
+        lock.operation.as_str()
+    };
+    format!(
+        "{what} skipped: {operation} {} holds the lock{}; the direction of copies is about to change. \
+         The next scheduled run copies from the region then active. A lock left by a run that \
+         no longer runs: pilot-light unlock --env {env}",
+        lock.execution_id,
+        lock.acquired_at
+            .as_deref()
+            .map(|t| format!(" since {t}"))
+            .unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_documents() {
+        assert_eq!(held_lock(None), None);
+        let held = held_lock(Some(
+            r#"{"executionId":"arn:x:fo-1","operation":"failover","acquiredAt":"2026-12-03T03:00:00Z"}"#,
+        ))
+        .unwrap();
+        assert_eq!(held.execution_id, "arn:x:fo-1");
+        assert_eq!(held.operation, "failover");
+        let notice = standing_aside("sync-ssm", "prod", &held);
+        assert!(notice.contains("failover arn:x:fo-1 holds the lock since 2026-12-03T03:00:00Z"));
+        assert!(notice.contains("pilot-light unlock --env prod"));
+        let odd = held_lock(Some("not json")).unwrap();
+        assert_eq!(odd.execution_id, "unreadable lock document");
+        assert!(standing_aside("x", "prod", &odd).contains("a run unreadable"));
+    }
+}
