@@ -672,13 +672,13 @@ pub async fn handler(
     let mut out = observe_again_if_landed("snapshot-restore", || async move {
         let mut out = fresh_output();
         match input.action {
-            SnapshotRestoreAction::Describe => describe(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::Snapshot => snapshot(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::Copy => copy(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::ClearWay => clear_way(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::Restore => restore(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::Replicate => replicate(&input, clients, &mut out).await?,
-            SnapshotRestoreAction::Retire => retire(&input, clients, &mut out).await?,
+            SnapshotRestoreAction::Describe => describe(input, clients, &mut out).await?,
+            SnapshotRestoreAction::Snapshot => snapshot(input, clients, &mut out).await?,
+            SnapshotRestoreAction::Copy => copy(input, clients, &mut out).await?,
+            SnapshotRestoreAction::ClearWay => clear_way(input, clients, &mut out).await?,
+            SnapshotRestoreAction::Restore => restore(input, clients, &mut out).await?,
+            SnapshotRestoreAction::Replicate => replicate(input, clients, &mut out).await?,
+            SnapshotRestoreAction::Retire => retire(input, clients, &mut out).await?,
         }
         Ok(out)
     })
