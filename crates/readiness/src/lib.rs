@@ -9,11 +9,15 @@
 pub mod capacity_record;
 pub mod checks;
 pub mod failback;
+pub mod run_lock;
 
 use aws_config::SdkConfig;
 use pilot_light_core::capacity_record::{capacity_parameter_name, CapacityRecord};
-use pilot_light_core::config::{config_parameter_name, state_parameter_name, PilotLightConfig};
+use pilot_light_core::config::{
+    config_parameter_name, lock_parameter_name, state_parameter_name, PilotLightConfig,
+};
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::lock::held_lock;
 use pilot_light_core::{PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -305,6 +309,10 @@ pub async fn run_checks(
         state.made_active_by.as_deref(),
     )];
 
+    if let Some(check) = run_lock_check(clients, env, region).await {
+        found.push(check);
+    }
+
     if standby_serves {
         found.extend(failback::database_checks(clients, &config).await);
     } else {
@@ -451,6 +459,49 @@ pub async fn run_checks(
         checks: found,
         checked_at: Timestamp::now(),
     })
+}
+
+/// `run-lock`, when a run holds the lock: whether its execution still runs.
+async fn run_lock_check(clients: &Clients, env: &str, region: &str) -> Option<Check> {
+    let ssm = match clients.ssm.get(region) {
+        Ok(ssm) => ssm,
+        Err(err) => return Some(Check::unknown(run_lock::CHECK_NAME, err)),
+    };
+    let lock = match get_parameter(&ssm, &lock_parameter_name(env)).await {
+        Ok(value) => held_lock(value.as_deref())?,
+        Err(err) => return Some(Check::unknown(run_lock::CHECK_NAME, err)),
+    };
+    let holder = if lock.execution_id.starts_with("arn:") {
+        let asked = async {
+            let sfn = clients.sfn.get(region)?;
+            Ok::<_, PilotLightError>(
+                sfn.describe_execution()
+                    .execution_arn(&lock.execution_id)
+                    .send()
+                    .await,
+            )
+        };
+        match asked.await {
+            Err(err) => run_lock::HolderSeen::Unknown(err.to_string()),
+            Ok(Ok(out)) => run_lock::HolderSeen::Execution {
+                status: out.status().as_str().to_string(),
+                stopped_at: out.stop_date().map(|d| d.to_string()),
+            },
+            Ok(Err(err))
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_execution_does_not_exist()) =>
+            {
+                run_lock::HolderSeen::Missing
+            }
+            Ok(Err(err)) => run_lock::HolderSeen::Unknown(
+                PilotLightError::from_sdk("DescribeExecution", &err).to_string(),
+            ),
+        }
+    } else {
+        run_lock::HolderSeen::Missing
+    };
+    Some(run_lock::check_run_lock(env, &lock, &holder))
 }
 
 /// `function:<name>`: the standby's consumer (and its mappings and rules) exists; before a failback

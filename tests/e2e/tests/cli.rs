@@ -816,6 +816,22 @@ async fn unlock_frees_the_lock_of_a_stopped_run_and_never_of_a_running_one() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // `status` says a run holds it and runs.
+    let run_lock = |report: &Value| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "run-lock")
+            .cloned()
+    };
+    let (_, _, report) = failing_checks(&world).await;
+    let check = run_lock(&report).unwrap_or_else(|| panic!("a run-lock check: {report:#}"));
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["evidence"].as_str().unwrap().contains(&arn),
+        "{check}"
+    );
     // …which unlock keeps while it runs.
     let run = pilot_light(&world, &["unlock", "--env", &env], &[]).await;
     assert_eq!(run.code, 3, "{run:?}");
@@ -833,6 +849,22 @@ async fn unlock_frees_the_lock_of_a_stopped_run_and_never_of_a_running_one() {
         world.lock_parameter().await.is_some(),
         "a stopped run leaves its lock"
     );
+    // `status` fails on a lock whose run has ended, and names the way out.
+    let (code, failing, report) = failing_checks(&world).await;
+    assert_eq!(code, 3, "{report:#}");
+    assert!(failing.contains("run-lock"), "{report:#}");
+    let check = run_lock(&report).unwrap();
+    assert!(
+        check["evidence"].as_str().unwrap().contains(&arn),
+        "{check}"
+    );
+    assert!(
+        check["action"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pilot-light unlock --env {env}")),
+        "{check}"
+    );
     let run = pilot_light(&world, &["unlock", "--env", &env], &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     // AWS says ABORTED; moto's engine reports a stopped execution as FAILED. Either is "not running".
@@ -842,4 +874,6 @@ async fn unlock_frees_the_lock_of_a_stopped_run_and_never_of_a_running_one() {
     );
     assert!(run.stdout.contains(&arn), "{run:?}");
     assert!(world.lock_parameter().await.is_none(), "the lock is gone");
+    let (_, _, report) = failing_checks(&world).await;
+    assert_eq!(run_lock(&report), None, "no lock, no check: {report:#}");
 }
