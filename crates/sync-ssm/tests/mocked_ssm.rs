@@ -42,9 +42,15 @@ fn config() -> Rule {
         })
 }
 
+/// No run state and no lock: the primary serves and no run is moving it.
 fn no_state() -> Rule {
     mock!(Client::get_parameter)
-        .match_requests(|r| r.name() == Some("/pilot-light/prod/state"))
+        .match_requests(|r| {
+            matches!(
+                r.name(),
+                Some("/pilot-light/prod/state" | "/pilot-light/prod/lock")
+            )
+        })
         .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
 }
 
@@ -231,4 +237,36 @@ async fn a_failed_write_is_reported_without_its_value_and_the_others_go_on() {
     assert_eq!(out.failed[0].error_type, "AwsServiceError");
     let answer = serde_json::to_string(&out).unwrap();
     assert!(!answer.contains("top-secret-value"), "{answer}");
+}
+
+/// While a failover holds the lock, the sync reads nothing from either region and writes nothing:
+/// it answers `ignored`, naming the run (no listing rule is given: any read would fail the test).
+#[tokio::test]
+async fn a_held_lock_makes_the_sync_stand_aside_without_a_read() {
+    let state = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/pilot-light/prod/state"))
+        .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()));
+    let lock = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/pilot-light/prod/lock"))
+        .then_output(|| {
+            GetParameterOutput::builder()
+                .parameter(
+                    Parameter::builder()
+                        .name("/pilot-light/prod/lock")
+                        .value(
+                            json!({
+                                "executionId": "arn:aws:states:us-west-2:1:execution:pilot-light-prod-failover:fo-9",
+                                "operation": "failover",
+                                "acquiredAt": "2026-12-03T03:00:00Z"
+                            })
+                            .to_string(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let out = sync(&[], &[&config(), &state, &lock]).await.unwrap();
+    let ignored = out.ignored.expect("ignored");
+    assert!(ignored.contains("failover arn:aws:states:us-west-2:1:execution:pilot-light-prod-failover:fo-9 holds the lock"), "{ignored}");
+    assert_eq!((out.created, out.updated, out.deleted), (0, 0, 0));
 }
