@@ -1754,6 +1754,35 @@ def stepfunctions_definitions_parse_independently() -> None:
     Preprocessor.__init__ = __init__
 
 
+@_once
+def events_target_constant_input() -> None:
+    """EventBridge: a target's ``Input`` (constant JSON text) is what the target receives, in place of
+    the matched event. moto 5.2.5 ignores ``Input`` and delivers the event itself."""
+    from moto.events.models import Rule
+
+    send = Rule.send_to_targets
+
+    @functools.wraps(send)
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        constant = [t for t in self.targets if "Input" in t]
+        if not constant or not transform_input:
+            return send(self, original_event, transform_input)
+        targets = self.targets
+        try:
+            self.targets = [t for t in targets if "Input" not in t]
+            send(self, original_event, transform_input)
+            for target in constant:
+                # A template without placeholders is the constant itself.
+                as_template = {k: v for k, v in target.items() if k != "Input"}
+                as_template["InputTransformer"] = {"InputTemplate": target["Input"]}
+                self.targets = [as_template]
+                send(self, original_event, transform_input)
+        finally:
+            self.targets = targets
+
+    Rule.send_to_targets = send_to_targets
+
+
 ALL_PATCHES: tuple[Callable[[], None], ...] = (
     stepfunctions_definitions_parse_independently,
     rds_promote_read_replica_detaches,
@@ -1762,6 +1791,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     rds_automated_backup_never_blocks_a_create,
     ec2_launch_template_source_version,
     autoscaling_desired_within_bounds,
+    events_target_constant_input,
     operation_durations,
     rds_data_plane,
     lambda_invoke_forwarding,

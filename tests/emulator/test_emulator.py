@@ -1319,3 +1319,56 @@ def test_built_handlers_runs_a_fresh_binary_and_leaves_the_rest_to_cargo(
     tmp_path: Path, args: list[str], binary_newer: bool, answered_by: str
 ) -> None:
     assert _built_handlers_run(tmp_path, args, binary_newer) == answered_by
+
+
+# --------------------------------------------------------------------------------------------------
+# EventBridge: a target's constant Input
+
+
+def check_constant_input_replaces_the_event(url: str) -> None:
+    events = client(url, "events", WEST)
+    sqs = client(url, "sqs", WEST)
+    u = uid()
+    bus = f"bus-{u}"
+    events.create_event_bus(Name=bus)
+    queue = sqs.create_queue(QueueName=f"q-{u}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name=f"r-{u}",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["aws.autoscaling"]}),
+    )
+    constant = {"action": "recordPrimaryCapacity", "env": u}
+    events.put_targets(
+        Rule=f"r-{u}",
+        EventBusName=bus,
+        Targets=[{"Id": "t", "Arn": queue_arn, "Input": json.dumps(constant)}],
+    )
+    events.put_events(
+        Entries=[
+            {
+                "EventBusName": bus,
+                "Source": "aws.autoscaling",
+                "DetailType": "EC2 Instance Launch Successful",
+                "Detail": json.dumps({"AutoScalingGroupName": "g"}),
+            }
+        ]
+    )
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    try:
+        assert [json.loads(m["Body"]) for m in got] == [constant], got
+    finally:
+        events.remove_targets(Rule=f"r-{u}", EventBusName=bus, Ids=["t"])
+        events.delete_rule(Name=f"r-{u}", EventBusName=bus)
+        events.delete_event_bus(Name=bus)
+        sqs.delete_queue(QueueUrl=queue)
+
+
+def test_a_target_with_a_constant_input_receives_it(url: str) -> None:
+    check_constant_input_replaces_the_event(url)
+
+
+def test_constant_inputs_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_constant_input_replaces_the_event(plain_url))

@@ -9,6 +9,9 @@ use pilot_light_cli::{
     check_env, check_region, decide_unlock, describe, execution_arn, execution_name, exit, explain,
     follow, render_timeline, CliError, ExecutionReport, Kind, UnlockDecision,
 };
+use pilot_light_core::automatic_failover::{
+    answer_request, approval_parameter_name, ApprovalAnswer, ApprovalDecision, ApprovalRequest,
+};
 use pilot_light_core::config::lock_parameter_name;
 use pilot_light_core::PilotLightError;
 use serde_json::json;
@@ -80,6 +83,29 @@ enum Command {
     /// Removes the env's failover/failback lock when the execution holding it no longer runs (it
     /// failed, was stopped, or crashed). A lock held by a running execution is kept (exit 3).
     Unlock,
+    /// Lets an automatic failover that waits for approval go ahead. It changes nothing until then;
+    /// the alert that asked names the execution.
+    Approve {
+        #[command(flatten)]
+        answer: AnswerOptions,
+    },
+    /// Ends an automatic failover that waits for approval: it releases the lock and changes nothing.
+    Deny {
+        #[command(flatten)]
+        answer: AnswerOptions,
+    },
+}
+
+#[derive(clap::Args)]
+struct AnswerOptions {
+    /// The waiting execution: its name (as the alert gives it) or its ARN.
+    execution: String,
+    /// Who answers (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
+    /// Why, for the record and the alert.
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +201,12 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Drill => drill(),
         Command::Unlock => unlock(&cli).await,
+        Command::Approve { ref answer } => {
+            answer_approval(&cli, answer, ApprovalDecision::Approved).await
+        }
+        Command::Deny { ref answer } => {
+            answer_approval(&cli, answer, ApprovalDecision::Denied).await
+        }
         Command::Status => status(&cli).await,
         Command::Failover { mode, ref start } => {
             let input = |env: &str| {
@@ -300,6 +332,78 @@ async fn unlock(cli: &Cli) -> Result<i32, CliError> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `approve` / `deny`: write a person's answer into the waiting failover's approval request. The
+/// state machine reads it at its next look (`automaticFailover.approvalPollSeconds`).
+async fn answer_approval(
+    cli: &Cli,
+    options: &AnswerOptions,
+    decision: ApprovalDecision,
+) -> Result<i32, CliError> {
+    let env = require_env(cli.env.as_deref())?;
+    let (config, region) = sdk_config(cli.region.as_deref()).await?;
+    let clients = readiness::Clients::from_config(config);
+    let explained = |e: PilotLightError| explain(&e, &env, &region);
+    let ssm = clients.ssm.get(&region).map_err(explained)?;
+    let name = approval_parameter_name(&env);
+    let request =
+        match ssm.get_parameter().name(&name).send().await {
+            Ok(out) => {
+                let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+                Some(serde_json::from_str::<ApprovalRequest>(text).map_err(|e| {
+                    CliError::new(format!("{name} is not an approval request: {e}"))
+                })?)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_parameter_not_found()) =>
+            {
+                None
+            }
+            Err(err) => return Err(explained(PilotLightError::from_sdk("GetParameter", &err))),
+        };
+    let by = options
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let now = pilot_light_core::Timestamp::now();
+    let answer = ApprovalAnswer {
+        decision,
+        by,
+        reason: options.reason.clone().filter(|r| !r.trim().is_empty()),
+        answered_at: now.0.clone(),
+    };
+    let now_seconds = pilot_light_core::step::epoch_seconds(&now.0).unwrap_or(0.0);
+    let answered = answer_request(request.as_ref(), &options.execution, answer, now_seconds)
+        .map_err(|why| CliError::new(format!("cannot answer {}: {why}", options.execution)))?;
+    if Some(&answered) != request.as_ref() {
+        let value = serde_json::to_string(&answered)
+            .map_err(|e| CliError::new(format!("cannot encode the answer: {e}")))?;
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|err| explained(PilotLightError::from_sdk("PutParameter", &err)))?;
+    }
+    let what = match decision {
+        ApprovalDecision::Approved => "approved: it fails over at its next look",
+        ApprovalDecision::Denied => "denied: it ends at its next look, changing nothing",
+    };
+    match cli.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&answered).unwrap_or_default()
+        ),
+        Output::Text => println!("{} {what}", answered.execution_id),
+    }
+    Ok(exit::OK)
 }
 
 async fn start_and_follow(

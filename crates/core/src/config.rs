@@ -49,6 +49,10 @@ pub struct PilotLightConfig {
     /// refused. `0` turns the guard off. Default one hour; at most one week.
     #[serde(default = "default_min_seconds_between_failovers")]
     pub min_seconds_between_failovers: u64,
+    /// How automatic starts (alarm, AWS Health) are judged and approved
+    /// ([`crate::automatic_failover`]): by default each waits up to 15 minutes for a person.
+    #[serde(default)]
+    pub automatic_failover: crate::automatic_failover::AutomaticFailoverConfig,
     /// Thresholds of the readiness checks (`pilot-light status` and the scheduled `readiness`
     /// function).
     #[serde(default)]
@@ -602,6 +606,7 @@ impl PilotLightConfig {
                 format!("must be at most {MAX_SECONDS_BETWEEN_FAILOVERS} (one week)"),
             ));
         }
+        self.automatic_failover.validate()?;
 
         let mut names = BTreeSet::new();
         for (i, db) in self.databases.iter().enumerate() {

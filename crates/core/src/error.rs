@@ -81,6 +81,12 @@ pub enum PilotLightError {
         minimum_seconds: u64,
     },
 
+    /// An automatic failover's trigger does not concern this configuration's primary region as a
+    /// whole (an AWS Health event of a service it does not use, of another region, of one zone).
+    /// Nothing was changed and no lock was taken; a person can still start a failover.
+    #[error("automatic failover of `{env}` refused: {reason}; nothing was changed (if a failover is meant, start it by hand: pilot-light failover --env {env})")]
+    TriggerNotRelevant { env: String, reason: String },
+
     /// A failback moved traffic back to the primary but has not protected it again yet: the
     /// standby's database is the old promoted one, without the writes made since. A failover now
     /// would switch to it; refused, nothing changed.
@@ -130,6 +136,7 @@ pub const ERROR_TYPES: &[&str] = &[
     "ArchitectureMismatch",
     "FailoverInProgress",
     "FailoverTooSoon",
+    "TriggerNotRelevant",
     "ReprotectPending",
     "InvalidState",
     "UnsafeOperation",
@@ -169,6 +176,7 @@ impl PilotLightError {
             Self::ArchitectureMismatch { .. } => "ArchitectureMismatch",
             Self::FailoverInProgress { .. } => "FailoverInProgress",
             Self::FailoverTooSoon { .. } => "FailoverTooSoon",
+            Self::TriggerNotRelevant { .. } => "TriggerNotRelevant",
             Self::ReprotectPending { .. } => "ReprotectPending",
             Self::InvalidState { .. } => "InvalidState",
             Self::UnsafeOperation { .. } => "UnsafeOperation",
@@ -334,6 +342,10 @@ mod tests {
                 last_switch: s(),
                 seconds_since: 0,
                 minimum_seconds: 0,
+            },
+            PilotLightError::TriggerNotRelevant {
+                env: s(),
+                reason: s(),
             },
             PilotLightError::ReprotectPending { env: s() },
             PilotLightError::InvalidState {

@@ -1,5 +1,7 @@
 //! Shared library of the pilot-light handlers.
 //!
+//! * [`automatic_failover`]: which AWS Health events concern the configuration, and the approval
+//!   window of an automatic failover.
 //! * [`capacity_record`]: the primary groups' sizes while it serves (`/pilot-light/<env>/capacity`).
 //! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
@@ -14,6 +16,7 @@
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
 //!   the standby never received), found by their tags.
 
+pub mod automatic_failover;
 pub mod capacity_record;
 pub mod clients;
 pub mod config;

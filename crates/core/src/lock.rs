@@ -63,6 +63,46 @@ pub fn standing_aside(what: &str, env: &str, lock: &HeldLock) -> String {
     )
 }
 
+/// Whether a drill may build its throw-away resources now: never while a failover or failback holds
+/// the lock (the regions' roles are about to change), and never while the standby serves production
+/// (a drill rehearses a failover *to* the standby; mid-incident it would build beside production).
+/// `active_region` is the run state's (`None`: never failed over, the primary serves).
+pub fn drill_may_start(
+    env: &str,
+    lock: Option<&HeldLock>,
+    active_region: Option<&str>,
+    standby_region: &str,
+) -> Result<(), crate::PilotLightError> {
+    if let Some(lock) = lock {
+        return Err(crate::PilotLightError::FailoverInProgress {
+            env: env.to_string(),
+            holder: format!(
+                "{} {}; a drill waits until it ends, building nothing",
+                if lock.operation.is_empty() {
+                    "a run"
+                } else {
+                    lock.operation.as_str()
+                },
+                lock.execution_id
+            ),
+        });
+    }
+    if active_region == Some(standby_region) {
+        return Err(crate::PilotLightError::InvalidState {
+            resource: format!("environment {env}"),
+            state: format!("standby {standby_region} active"),
+            reason: "the standby region serves production: a drill rehearses a failover to it and would build beside production; fail back first, then drill".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The `activeRegion` of a run state document (`None`: no document, or none recorded).
+pub fn active_region_of(state_parameter_value: Option<&str>) -> Option<String> {
+    let state: serde_json::Value = serde_json::from_str(state_parameter_value?).ok()?;
+    state["activeRegion"].as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +122,32 @@ mod tests {
         let odd = held_lock(Some("not json")).unwrap();
         assert_eq!(odd.execution_id, "unreadable lock document");
         assert!(standing_aside("x", "prod", &odd).contains("a run unreadable"));
+    }
+    #[test]
+    fn a_drill_starts_only_while_the_primary_serves_and_nothing_holds_the_lock() {
+        let held = held_lock(Some(
+            r#"{"executionId":"arn:x:fo-1","operation":"failover"}"#,
+        ));
+        let cases = [
+            (None, None, None),
+            (None, Some("us-east-1"), None),
+            (held.clone(), None, Some("FailoverInProgress")),
+            (held, Some("us-east-1"), Some("FailoverInProgress")),
+            (None, Some("us-west-2"), Some("InvalidState")),
+        ];
+        for (lock, active, refused) in cases {
+            let got = drill_may_start("prod", lock.as_ref(), active, "us-west-2");
+            assert_eq!(
+                got.err().map(|e| e.error_type()),
+                refused,
+                "{lock:?} {active:?}"
+            );
+        }
+        assert_eq!(
+            active_region_of(Some(r#"{"activeRegion":"us-west-2"}"#)).as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(active_region_of(Some("not json")), None);
+        assert_eq!(active_region_of(None), None);
     }
 }

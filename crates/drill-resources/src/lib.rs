@@ -31,10 +31,12 @@ use decide::{
 };
 pub use decide::{DRILL_OF_TAG_KEY, DRILL_TAG_KEY};
 use pilot_light_core::config::{
-    config_parameter_name, ComputeGroupConfig, DatabaseConfig, DrillConfig, DrillDatabaseSource,
-    PollConfig,
+    config_parameter_name, lock_parameter_name, state_parameter_name, ComputeGroupConfig,
+    DatabaseConfig, DrillConfig, DrillDatabaseSource, PollConfig,
 };
 use pilot_light_core::converge::observe_again_if_landed;
+use pilot_light_core::lock::{active_region_of, drill_may_start, held_lock};
+use pilot_light_core::parameters::get_parameter_value;
 use pilot_light_core::{
     execution_token, parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus,
     Timestamp, ENV_TAG_KEY,
@@ -325,7 +327,22 @@ async fn plan(input: PlanInput, clients: &Clients) -> Result<Answer, PilotLightE
         .unwrap_or_default();
     let config = PilotLightConfig::from_json_str(&text)?;
     let plan = plan_of(&config, &input.env, &input.execution_id, &region)?;
-    Ok((StepStatus::Done, detail(&plan), vec![name]))
+    // Read when the drill acts, not when it was scheduled: a failover may have begun since.
+    let lock_name = lock_parameter_name(&input.env);
+    let state_name = state_parameter_name(&input.env);
+    let lock = get_parameter_value(&ssm, &lock_name).await?;
+    let state = get_parameter_value(&ssm, &state_name).await?;
+    drill_may_start(
+        &input.env,
+        held_lock(lock.as_deref()).as_ref(),
+        active_region_of(state.as_deref()).as_deref(),
+        &config.regions.standby,
+    )?;
+    Ok((
+        StepStatus::Done,
+        detail(&plan),
+        vec![name, lock_name, state_name],
+    ))
 }
 
 /// The drill's plan from a validated configuration (pure).

@@ -3,9 +3,9 @@
 //!
 //! While the primary serves: no record fails (a failover would ask for `capacity.minimum`); a
 //! record older than `readiness.maxCapacityRecordAgeSeconds` fails (the schedule stopped); a group
-//! whose live desired capacity differs from its record only warns (a group that scaled since the
-//! last recording: the next scheduled one catches up, and an autoscaled group would otherwise
-//! flap readiness). While the standby serves, the record is the one from before the failover, kept
+//! that runs **more** than its record fails (a failover now would bring up too few instances: the
+//! recording on capacity changes or the schedule has not caught up); one that runs fewer only warns
+//! (a failover would ask for more than needed, which is safe). While the standby serves, the record is the one from before the failover, kept
 //! for the failback: its age is not held against it.
 
 use crate::checks::{format_age, parse_epoch_seconds, Check};
@@ -94,23 +94,47 @@ pub fn check_capacity_record(view: &CapacityRecordView) -> Check {
         }
         Some(_) => {}
     }
-    let behind: Vec<String> = record
-        .groups
-        .iter()
-        .filter_map(|(name, group)| match view.live_desired.get(name) {
-            Some(Some(live)) if *live > 0 && *live != group.desired => Some(format!(
-                "{name}: the primary runs {live}, the record says {} (seen {})",
-                group.desired, group.seen_at.0
-            )),
-            _ => None,
-        })
-        .collect();
-    if !behind.is_empty() {
+    let differing = |more: bool| -> Vec<String> {
+        record
+            .groups
+            .iter()
+            .filter_map(|(name, group)| match view.live_desired.get(name) {
+                Some(Some(live))
+                    if *live > 0 && *live != group.desired && (*live > group.desired) == more =>
+                {
+                    Some(format!(
+                        "{name}: the primary runs {live}, the record says {} (seen {})",
+                        group.desired, group.seen_at.0
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let short = differing(true);
+    if !short.is_empty() {
+        return Check::fail(
+            CHECK_NAME,
+            format!(
+                "{}: a failover now would bring up fewer instances than the primary runs",
+                short.join("; ")
+            ),
+            format!(
+                "record now: {} (and check that the capacity-change rule and CapacityRecordSchedule fire)",
+                record_now_command(view.env)
+            ),
+        );
+    }
+    let over = differing(false);
+    if !over.is_empty() {
         return Check::warn(
             CHECK_NAME,
-            behind.join("; "),
             format!(
-                "the next scheduled recording catches up; to record now: {}",
+                "{}: a failover would ask for more than the primary runs now",
+                over.join("; ")
+            ),
+            format!(
+                "the next recording catches up; to record now: {}",
                 record_now_command(view.env)
             ),
         );
@@ -180,6 +204,7 @@ mod tests {
         let unreadable = record("yesterday", 4);
         let same = BTreeMap::from([("web".to_string(), Some(4))]);
         let scaled = BTreeMap::from([("web".to_string(), Some(6))]);
+        let shrunk = BTreeMap::from([("web".to_string(), Some(2))]);
         let fenced = BTreeMap::from([("web".to_string(), Some(0))]);
         let unknown = BTreeMap::new();
         let cases: &[Case] = &[
@@ -202,8 +227,15 @@ mod tests {
                 Some(&fresh),
                 true,
                 &scaled,
-                CheckStatus::Warn,
+                CheckStatus::Fail,
                 "the primary runs 6, the record says 4",
+            ),
+            (
+                Some(&fresh),
+                true,
+                &shrunk,
+                CheckStatus::Warn,
+                "the primary runs 2, the record says 4",
             ),
             (Some(&stale), true, &same, CheckStatus::Fail, "recorded 2h"),
             (

@@ -19,6 +19,7 @@
 //! failover that cut replication from it asked RDS to promote, read from that execution's history,
 //! [`promotion_requested_at`]) and whether it may hold writes the serving database lacks.
 
+pub mod approval;
 pub mod capacity;
 
 use aws_sdk_sfn::types::ExecutionStatus;
@@ -36,7 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 /// The actions of this handler.
-pub const ACTIONS: &[&str] = &["publish", "notifyFailure"];
+pub const ACTIONS: &[&str] = &["publish", "notifyFailure", "notifyApproval"];
 
 /// The CloudWatch namespace of the EMF metrics.
 pub const METRIC_NAMESPACE: &str = "PilotLight";
@@ -84,6 +85,8 @@ pub enum ReportAction {
     Publish,
     /// Publish an alert about a failed execution.
     NotifyFailure,
+    /// Ask the on-call to approve a waiting automatic failover, or say it proceeds unanswered.
+    NotifyApproval,
 }
 
 /// `publish` input.
@@ -589,6 +592,7 @@ pub fn alert_text(
 pub enum ReportOutput {
     Publish(PublishOutput),
     NotifyFailure(NotifyFailureOutput),
+    NotifyApproval(approval::NotifyApprovalOutput),
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1257,6 +1261,7 @@ fn now_millis() -> i64 {
 pub enum ReportInput {
     Publish(PublishInput),
     NotifyFailure(NotifyFailureInput),
+    NotifyApproval(approval::NotifyApprovalInput),
 }
 
 /// Decodes and validates an event without calling AWS: `UnknownAction`, or `InvalidInput` naming the
@@ -1282,6 +1287,11 @@ pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
             topic(input.topic_arn.as_deref())?;
             Ok(ReportInput::NotifyFailure(input))
         }
+        ReportAction::NotifyApproval => {
+            let input: approval::NotifyApprovalInput = parse_step_input(event, ACTIONS)?;
+            approval::check(&input)?;
+            Ok(ReportInput::NotifyApproval(input))
+        }
     }
 }
 
@@ -1292,6 +1302,9 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<ReportOutput, Pi
         ReportInput::NotifyFailure(input) => notify_failure(input, clients)
             .await
             .map(ReportOutput::NotifyFailure),
+        ReportInput::NotifyApproval(input) => approval::notify_approval(input, clients)
+            .await
+            .map(ReportOutput::NotifyApproval),
     }
 }
 

@@ -17,7 +17,11 @@ fn every_sample_event_is_a_valid_input_and_every_action_has_one() {
         actions.insert(match input {
             ReportInput::Publish(_) => "publish",
             ReportInput::NotifyFailure(_) => "notifyFailure",
+            ReportInput::NotifyApproval(_) => "notifyApproval",
         });
     }
-    assert_eq!(actions, BTreeSet::from(["publish", "notifyFailure"]));
+    assert_eq!(
+        actions,
+        BTreeSet::from(["publish", "notifyFailure", "notifyApproval"])
+    );
 }

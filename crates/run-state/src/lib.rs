@@ -20,6 +20,7 @@
 //! timed out after taking the lock goes on; a lock held by another execution is `FailoverInProgress`
 //! and nothing is changed; `release` never deletes another execution's lock.
 
+pub mod approval;
 pub mod capacity;
 
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
@@ -45,6 +46,8 @@ pub const ACTIONS: &[&str] = &[
     "promotionRequested",
     "reversePromotionRequested",
     "standbyUnfenced",
+    "requestApproval",
+    "checkApproval",
 ];
 
 /// The `operation` a failover writes into the lock.
@@ -104,6 +107,10 @@ pub enum RunStateAction {
     /// Record that a failback un-fences the standby (`standbyUnfencedAt`) and forget the failback's
     /// identity (`failbackId`): the standby takes writes again, so a re-run must snapshot anew.
     StandbyUnfenced,
+    /// An automatic failover holding the lock asks a person for approval (writes the request once).
+    RequestApproval,
+    /// Where this failover's approval stands (approved, denied, waiting, window closed).
+    CheckApproval,
 }
 
 /// How a failover treats the primary region: `graceful` (a planned switch) fences it and waits for
@@ -249,6 +256,10 @@ pub struct BeginFailoverInput {
     /// What started the failover: only automatic triggers are held back by the flap guard.
     #[serde(default)]
     pub trigger: FailoverTrigger,
+    /// The event behind an automatic trigger, as the rule passed it: a Health event is judged
+    /// against the configuration (`pilot_light_core::automatic_failover::judge_health_trigger`).
+    #[serde(default)]
+    pub trigger_event: Option<serde_json::Value>,
     /// Overrides the handler's own region.
     #[serde(default)]
     pub region: Option<String>,
@@ -418,6 +429,7 @@ pub enum ActionResult {
     RecordPrimaryCapacity(RecordPrimaryCapacityResult),
     RecordDatabases(RecordDatabasesResult),
     Marker(MarkerResult),
+    Approval(Box<approval::ApprovalResult>),
 }
 
 /// What `recordPrimaryCapacity` did: the record as written, or why nothing was described.
@@ -490,6 +502,9 @@ pub struct BeginFailoverResult {
     /// True when a run of this cycle already asked RDS to promote: a failure must then never
     /// un-fence the primary. Always present, so the state machine can read it.
     pub promotion_requested: bool,
+    /// Whether this failover waits for a person before it changes anything (automatic starts with
+    /// `automaticFailover.approval: required`), and for how long.
+    pub approval: pilot_light_core::automatic_failover::ApprovalPlan,
 }
 
 /// What `beginFailback` decided.
@@ -877,6 +892,26 @@ pub fn flap_guard(
     })
 }
 
+/// An automatic trigger must concern this configuration: a Health event of a service it does not
+/// use, of another region or of one zone is refused (`TriggerNotRelevant`) before the lock is taken.
+/// Alarms are the team's own judgement of the application and always count.
+pub fn judge_trigger(
+    env: &str,
+    config: &PilotLightConfig,
+    trigger: FailoverTrigger,
+    event: Option<&serde_json::Value>,
+) -> Result<(), PilotLightError> {
+    if trigger != FailoverTrigger::Health {
+        return Ok(());
+    }
+    let empty = serde_json::Value::Null;
+    pilot_light_core::automatic_failover::judge_health_trigger(config, event.unwrap_or(&empty))
+        .map_err(|reason| PilotLightError::TriggerNotRelevant {
+            env: env.to_string(),
+            reason,
+        })
+}
+
 /// Seconds since the epoch of an RFC 3339 timestamp (`None`: not one).
 fn epoch_seconds(timestamp: &Timestamp) -> Option<f64> {
     aws_smithy_types::DateTime::from_str(
@@ -946,6 +981,8 @@ pub async fn handler(
         RunStateInput::PromotionRequested(input)
         | RunStateInput::ReversePromotionRequested(input)
         | RunStateInput::StandbyUnfenced(input) => record_marker(&target, input).await?,
+        RunStateInput::RequestApproval(input) => approval::request_approval(&target, input).await?,
+        RunStateInput::CheckApproval(input) => approval::check_approval(&target, input).await?,
     };
     let Answer {
         status,
@@ -987,6 +1024,8 @@ pub enum RunStateInput {
     PromotionRequested(MarkerInput),
     ReversePromotionRequested(MarkerInput),
     StandbyUnfenced(MarkerInput),
+    RequestApproval(approval::RequestApprovalInput),
+    CheckApproval(approval::CheckApprovalInput),
 }
 
 impl RunStateInput {
@@ -1002,6 +1041,8 @@ impl RunStateInput {
             Self::PromotionRequested(_) => RunStateAction::PromotionRequested,
             Self::ReversePromotionRequested(_) => RunStateAction::ReversePromotionRequested,
             Self::StandbyUnfenced(_) => RunStateAction::StandbyUnfenced,
+            Self::RequestApproval(_) => RunStateAction::RequestApproval,
+            Self::CheckApproval(_) => RunStateAction::CheckApproval,
         }
     }
 
@@ -1017,6 +1058,8 @@ impl RunStateInput {
             Self::PromotionRequested(i)
             | Self::ReversePromotionRequested(i)
             | Self::StandbyUnfenced(i) => &i.env,
+            Self::RequestApproval(i) => &i.env,
+            Self::CheckApproval(i) => &i.env,
         }
     }
 
@@ -1033,6 +1076,8 @@ impl RunStateInput {
             Self::PromotionRequested(i)
             | Self::ReversePromotionRequested(i)
             | Self::StandbyUnfenced(i) => i.region.as_deref(),
+            Self::RequestApproval(i) => i.region.as_deref(),
+            Self::CheckApproval(i) => i.region.as_deref(),
         }
     }
 }
@@ -1068,6 +1113,12 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         RunStateAction::StandbyUnfenced => {
             RunStateInput::StandbyUnfenced(parse_step_input(event, ACTIONS)?)
         }
+        RunStateAction::RequestApproval => {
+            RunStateInput::RequestApproval(parse_step_input(event, ACTIONS)?)
+        }
+        RunStateAction::CheckApproval => {
+            RunStateInput::CheckApproval(parse_step_input(event, ACTIONS)?)
+        }
     };
     check_env(input.env())?;
     if let Some(region) = input.region() {
@@ -1086,6 +1137,8 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
         RunStateInput::PromotionRequested(i)
         | RunStateInput::ReversePromotionRequested(i)
         | RunStateInput::StandbyUnfenced(i) => check_execution_id(&i.execution_id)?,
+        RunStateInput::RequestApproval(i) => check_execution_id(&i.execution_id)?,
+        RunStateInput::CheckApproval(i) => check_execution_id(&i.execution_id)?,
     }
     Ok(input)
 }
@@ -1211,6 +1264,10 @@ async fn begin_failover(
                 recorded_capacities,
                 capacity_recorded_at: capacity_record.as_ref().map(|r| r.recorded_at.clone()),
                 lock,
+                approval: pilot_light_core::automatic_failover::approval_plan(
+                    &config.automatic_failover,
+                    input.trigger.is_automatic(),
+                ),
             })),
             touched: target.touched(touched_names.clone()),
         }
@@ -1242,6 +1299,7 @@ async fn begin_failover(
         }
         BeginDecision::Reenter => StepStatus::AlreadyDone,
         BeginDecision::TakeLock => {
+            judge_trigger(env, &config, input.trigger, input.trigger_event.as_ref())?;
             flap_guard(
                 env,
                 state.as_ref(),

@@ -209,6 +209,14 @@ impl World {
             .map(|text| serde_json::from_str(&text).expect("the lock parameter is JSON"))
     }
 
+    /// This env's approval request (`/pilot-light/<env>/approval` in the standby), as JSON.
+    pub async fn approval_parameter(&self) -> Option<Value> {
+        let name = pilot_light_core::automatic_failover::approval_parameter_name(&self.env);
+        self.parameter_value(STANDBY_REGION, &name)
+            .await
+            .map(|text| serde_json::from_str(&text).expect("the approval parameter is JSON"))
+    }
+
     /// Deletes this env's state and lock parameters at teardown: the handlers under test write
     /// them, not the world.
     pub fn delete_run_state_at_teardown(&self) {
@@ -216,6 +224,8 @@ impl World {
             state_parameter_name(&self.env),
             lock_parameter_name(&self.env),
             pilot_light_core::capacity_record::capacity_parameter_name(&self.env),
+            pilot_light_core::automatic_failover::approval_parameter_name(&self.env),
+            format!("/pilot-light/{}/readiness", self.env),
         ];
         self.defer_cleanup(Box::new(move |base| {
             Box::pin(async move {

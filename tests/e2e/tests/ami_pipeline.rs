@@ -668,3 +668,101 @@ async fn an_image_and_a_copy_whose_answers_were_lost_are_found_not_made_twice() 
         copy
     );
 }
+
+/// A failover that begins while the images are made owns the launch templates by the time the copy
+/// is done: the pipeline reads the lock again before it pre-stages, keeps the copy, pre-stages and
+/// prunes nothing, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_takes_the_lock_mid_pipeline_stops_the_prestage_and_the_prune() {
+    let world = World::new("amilock").await;
+    let web = world.seed_compute_group("web").await;
+    clean_up_pipeline_images(&world);
+    world.delete_run_state_at_teardown();
+    write_ami_config(&world, &web, json!({"source": "instance", "keepCopies": 1})).await;
+    set_active_region(&world, PRIMARY_REGION).await;
+    let arn = deploy_pipeline(&world).await;
+    // A first run: one image and its copy, pre-staged. A second one would prune the first image.
+    let first = world.run(&arn, "ami-1", &json!({"env": world.env})).await;
+    assert_eq!(
+        first.status, "SUCCEEDED",
+        "{:?} {:?}",
+        first.error, first.cause
+    );
+    let (first_source, first_copy) = run_result(first.output.as_ref().unwrap());
+    let template_before =
+        default_version_image(&world, STANDBY_REGION, &web.standby.launch_template_name).await;
+    assert_eq!(template_before, first_copy);
+
+    world.set_duration("ec2.copy_image", 4.0);
+    let since = world.last_request_seq();
+    let started = world.start(&arn, "ami-2", &json!({"env": world.env})).await;
+    let ours = |r: &pilot_light_e2e::LoggedRequest| {
+        r.params
+            .values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains(&world.env)))
+    };
+    let began = std::time::Instant::now();
+    while !world
+        .requests_since(since)
+        .0
+        .iter()
+        .any(|r| r.action == "CopyImage" && ours(r))
+    {
+        assert!(began.elapsed().as_secs() < 120, "the copy never started");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A failover takes the lock while the copy is under way.
+    let holder = format!(
+        "arn:aws:states:{STANDBY_REGION}:123456789012:execution:{}-failover:mid",
+        world.env
+    );
+    world
+        .put_parameter(
+            STANDBY_REGION,
+            &pilot_light_core::config::lock_parameter_name(&world.env),
+            &json!({"executionId": holder, "operation": "failover"}).to_string(),
+        )
+        .await;
+
+    let execution = world
+        .wait_without_checks(&started, std::time::Duration::from_secs(180))
+        .await;
+    assert_eq!(
+        execution.status, "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error, execution.cause
+    );
+    assert_eq!(execution.times_entered("PreStageLaunchTemplate"), 0);
+    assert_eq!(execution.times_entered("PruneSourceRegion"), 0);
+    let group = &execution.output.as_ref().expect("output")["groups"][0];
+    assert!(
+        group["skipped"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("took the lock"),
+        "{group}"
+    );
+    let (second_source, second_copy) = run_result(execution.output.as_ref().unwrap());
+    assert_eq!(
+        pipeline_images(&world, &web, STANDBY_REGION).await,
+        BTreeSet::from([first_copy.clone(), second_copy]),
+        "the new copy is kept, and the old one is not pruned"
+    );
+    assert_eq!(
+        pipeline_images(&world, &web, PRIMARY_REGION).await,
+        BTreeSet::from([first_source, second_source]),
+        "nothing pruned in the source region either"
+    );
+    assert!(world
+        .calls_on(
+            since,
+            "CreateLaunchTemplateVersion",
+            &web.standby.launch_template_name
+        )
+        .is_empty());
+    assert_eq!(
+        default_version_image(&world, STANDBY_REGION, &web.standby.launch_template_name).await,
+        template_before,
+        "the launch template is as it was"
+    );
+}

@@ -23,6 +23,23 @@ fn template_params(world: &World) -> std::collections::BTreeMap<String, Value> {
     )
 }
 
+/// The forwarder's parameters for this world, forwarding to `standby_bus_arn`.
+fn forwarder_params(
+    world: &World,
+    forwarder: &serde_yaml::Value,
+    standby_bus_arn: &str,
+) -> std::collections::BTreeMap<String, Value> {
+    parameters(
+        forwarder,
+        &[
+            ("EnvName", Value::from(world.env.as_str())),
+            ("PrimaryRegion", Value::from(PRIMARY_REGION)),
+            ("StandbyEventBusArn", Value::from(standby_bus_arn)),
+            ("HealthAlarmNames", json!([ALARM])),
+        ],
+    )
+}
+
 /// What the rule delivered must be a failover input: the env, ungraceful, the trigger kind, and
 /// where it came from (ids filled in by EventBridge, no placeholder left).
 fn assert_failover_input(delivered: &Value, env: &str, trigger: &str, event: &[(&str, &str)]) {
@@ -118,6 +135,10 @@ async fn the_health_rule_fires_on_an_open_issue_in_the_primary_region_and_on_not
         "failover-health-near-miss-closed.json",
         "failover-health-near-miss-other-region.json",
         "failover-health-near-miss-scheduled-change.json",
+        // An operational issue in one Availability Zone: for the application's Multi-AZ design.
+        "failover-health-near-miss-one-zone.json",
+        // An account-specific notice about one database, not the region.
+        "failover-health-near-miss-account-specific.json",
         "failover-alarm.json",
     ] {
         put_sample(&world, STANDBY_REGION, &bus, &sample(near_miss)).await;
@@ -129,6 +150,25 @@ async fn the_health_rule_fires_on_an_open_issue_in_the_primary_region_and_on_not
     other_service["detail"]["service"] = json!("CLOUDFRONT");
     put_sample(&world, STANDBY_REGION, &bus, &other_service).await;
     assert!(delivered(&world, STANDBY_REGION, &queue).await.is_empty());
+
+    // The pattern asks for a public operational issue of the configured services.
+    assert_eq!(
+        pattern["detail"]["eventTypeCode"],
+        json!([{"suffix": "_OPERATIONAL_ISSUE"}])
+    );
+    assert_eq!(pattern["detail"]["eventScopeCode"], json!(["PUBLIC"]));
+    // A service in HealthEventServices that a configuration may not use still fires the rule: the
+    // failover itself refuses it then (TriggerNotRelevant, tests/approval_window.rs).
+    let got = delivered_after(
+        &world,
+        &bus,
+        &queue,
+        &sample("failover-health-unused-service.json"),
+    )
+    .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["triggerEvent"]["service"], "ELASTICLOADBALANCING");
+    assert_eq!(got[0]["triggerEvent"]["eventScopeCode"], "PUBLIC");
 
     let real = sample("failover-health.json");
     put_sample(&world, STANDBY_REGION, &bus, &real).await;
@@ -171,15 +211,7 @@ async fn the_forwarder_routes_primary_region_events_to_the_standby_rules() {
         )
         .await;
     }
-    let forwarder_params = parameters(
-        &forwarder,
-        &[
-            ("EnvName", Value::from(world.env.as_str())),
-            ("PrimaryRegion", Value::from(PRIMARY_REGION)),
-            ("StandbyEventBusArn", Value::from(standby_bus_arn.as_str())),
-            ("HealthAlarmNames", json!([ALARM])),
-        ],
-    );
+    let forwarder_params = forwarder_params(&world, &forwarder, &standby_bus_arn);
     for rule in ["ForwardHealthIssuesRule", "ForwardHealthAlarmsRule"] {
         let target = forwarder["Resources"][rule]["Properties"]["Targets"][0]["Arn"].clone();
         assert_eq!(resolve(&target, &forwarder_params), json!(standby_bus_arn));
@@ -259,4 +291,73 @@ fn the_rules_start_the_failover_state_machine_with_the_trigger_role() {
             "{rule}: {state}"
         );
     }
+}
+
+async fn delivered_after(world: &World, bus: &str, queue: &str, event: &Value) -> Vec<Value> {
+    put_sample(world, STANDBY_REGION, bus, event).await;
+    delivered(world, STANDBY_REGION, queue).await
+}
+
+/// The capacity record follows the primary groups' changes: an Auto Scaling launch (or
+/// termination) in the primary region is forwarded to the standby's bus, where the stack's rule
+/// invokes run-state with the input of the capacity schedule; a failed launch is not forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_changes_in_the_primary_are_forwarded_and_record_the_primary_capacity() {
+    let world = World::new("rule-capacity").await;
+    let stack = load("template.yaml");
+    let forwarder = load("forwarder.yaml");
+    let (standby_bus, standby_bus_arn) = event_bus(&world, STANDBY_REGION, "standby-bus").await;
+    let (primary_bus, _) = event_bus(&world, PRIMARY_REGION, "primary-bus").await;
+    let (queue, queue_arn) = target_queue(&world, STANDBY_REGION, "run-state").await;
+    install_rule(
+        &world,
+        &stack,
+        "PrimaryCapacityChangeRule",
+        &template_params(&world),
+        STANDBY_REGION,
+        &standby_bus,
+        &queue_arn,
+    )
+    .await;
+    let forwarder_params = forwarder_params(&world, &forwarder, &standby_bus_arn);
+    install_rule(
+        &world,
+        &forwarder,
+        "ForwardCapacityChangesRule",
+        &forwarder_params,
+        PRIMARY_REGION,
+        &primary_bus,
+        &standby_bus_arn,
+    )
+    .await;
+
+    put_sample(
+        &world,
+        PRIMARY_REGION,
+        &primary_bus,
+        &sample("capacity-near-miss-launch-unsuccessful.json"),
+    )
+    .await;
+    assert!(delivered(&world, STANDBY_REGION, &queue).await.is_empty());
+
+    let launched = sample("capacity-launch-successful.json");
+    let mut terminated = launched.clone();
+    terminated["detail-type"] = json!("EC2 Instance Terminate Successful");
+    for event in [launched, terminated] {
+        put_sample(&world, PRIMARY_REGION, &primary_bus, &event).await;
+        let got = delivered(&world, STANDBY_REGION, &queue).await;
+        assert_eq!(
+            got,
+            vec![json!({"action": "recordPrimaryCapacity", "env": world.env})],
+            "{}",
+            event["detail-type"]
+        );
+    }
+    // The target is the run-state function, as the capacity schedule's.
+    let target = &stack["Resources"]["PrimaryCapacityChangeRule"]["Properties"]["Targets"][0];
+    let arn = format!("{:?}", target["Arn"]);
+    assert!(
+        arn.contains("GetAtt") && arn.contains("RunStateFunction.Arn"),
+        "{arn}"
+    );
 }

@@ -2,6 +2,7 @@
 //! Functions engine, every handler in `cargo lambda watch`. Each test seeds a whole pilot light and
 //! asserts the world afterwards with describe calls, the run state, the request log and the report.
 
+use pilot_light_e2e::cli::run_cli;
 use pilot_light_e2e::pilot_light::SeededPilotLight;
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::{json, Value};
@@ -692,13 +693,15 @@ async fn a_failover_brings_each_standby_group_to_the_primarys_latest_recorded_ca
     assert_eq!(desired_in_record(&during, "api"), 2, "{during}");
 }
 
-/// Scheduled work stands aside while a failover holds the lock. Mid-failover, the SSM sync (its
-/// function invoked under its role, as a person or its schedule would) and the AMI pipeline are
-/// started: each reads the lock
-/// at that moment, changes nothing (the request log has no write of theirs) and says why. After
-/// the failover, the sync copies the other way: standby → primary.
+/// Scheduled work stands aside while a failover holds the lock (an automatic failover waiting for
+/// its approval, so the test decides how long it holds it). Meanwhile the SSM sync (its
+/// function invoked under its role, as a person or its schedule would), the AMI pipeline, a drill
+/// and readiness are started: each reads the lock at that moment, changes nothing (the request log
+/// has no write of theirs) and says why (the drill is refused before it builds anything; readiness
+/// warns that the failover runs). After the failover, the sync copies the other way: standby →
+/// primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduled_copies_stand_aside_while_a_failover_holds_the_lock() {
+async fn scheduled_copies_a_drill_and_readiness_stand_aside_while_a_failover_holds_the_lock() {
     let _shared = PRIMARY_REGION_QUIET.read().await;
     let (world, mut pilot, machine) = failover_world("fo-aside", &["orders"], &["web"]).await;
     let synced = format!("/{}/app/url", world.env);
@@ -708,17 +711,21 @@ async fn scheduled_copies_stand_aside_while_a_failover_holds_the_lock() {
             .await;
     }
     pilot.config["ssmSync"] = json!({"paths": [format!("/{}/app", world.env)]});
+    // The failover is an automatic one that waits for its approval while it holds the lock: the
+    // test decides how long the run holds it, whatever the machine's load.
+    pilot.config["automaticFailover"] =
+        json!({"approvalWindowSeconds": 600, "approvalPollSeconds": 1});
     world.write_config(&pilot.config).await;
     let pipeline = world
         .deploy_with("ami-pipeline", &pilot.substitutions())
         .await;
-    // A promotion that takes a while: the run holds the lock long enough to be caught in it.
-    world.set_duration("rds.promote_read_replica", 8.0);
+    let drill = world.deploy_with("drill", &pilot.substitutions()).await;
     let arn = world
         .start(
             &machine,
             &world.name("run"),
-            &json!({"env": world.env, "mode": "ungraceful"}),
+            &json!({"env": world.env, "mode": "ungraceful", "trigger": "alarm",
+                    "triggerEvent": {"source": "aws.cloudwatch", "alarmName": "primary-health"}}),
         )
         .await;
     let mut held = None;
@@ -768,15 +775,6 @@ async fn scheduled_copies_stand_aside_while_a_failover_holds_the_lock() {
     );
     assert_eq!(output["groups"], json!([]), "{output}");
     assert!(world.calls_on(since, "PutParameter", &synced).is_empty());
-    for action in ["CreateImage", "CopyImage"] {
-        let made: Vec<_> = world
-            .requests_since(since)
-            .0
-            .into_iter()
-            .filter(|r| r.action == action)
-            .collect();
-        assert!(made.is_empty(), "{action}: {made:?}");
-    }
     assert_eq!(
         world
             .parameter_value(STANDBY_REGION, &synced)
@@ -786,6 +784,62 @@ async fn scheduled_copies_stand_aside_while_a_failover_holds_the_lock() {
         "the standby's copy is untouched"
     );
 
+    // A drill started now is refused before it builds anything, and says which run it waits for.
+    let drill_started = world
+        .start(&drill, &world.name("drill"), &json!({"env": world.env}))
+        .await;
+    let drilled = world
+        .wait_without_checks(&drill_started, Duration::from_secs(120))
+        .await;
+    assert_eq!(drilled.status, "FAILED", "{:?}", drilled.output);
+    assert_eq!(drilled.error.as_deref(), Some("FailoverInProgress"));
+    let cause = drilled.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains(arn.as_str()) && cause.contains("a drill waits"),
+        "{cause}"
+    );
+    assert_eq!(drilled.times_entered("CreateDrillDatabases"), 0);
+    // Readiness, asked now, says a failover runs (a warning: it holds the lock, and is running).
+    let readiness = world
+        .invoke_function("readiness", &json!({"env": world.env}))
+        .await;
+    let checks = readiness["checks"].as_array().cloned().unwrap_or_default();
+    let run_lock = checks
+        .iter()
+        .find(|c| c["name"] == "run-lock")
+        .unwrap_or_else(|| panic!("no run-lock check: {readiness}"));
+    assert_eq!(run_lock["status"], "warn", "{run_lock}");
+    assert!(run_lock.to_string().contains(arn.as_str()), "{run_lock}");
+    // None of them changed anything of the application's.
+    for action in [
+        "CreateDBInstanceReadReplica",
+        "RestoreDBInstanceFromDBSnapshot",
+        "CreateAutoScalingGroup",
+        "CreateImage",
+        "CopyImage",
+    ] {
+        let made: Vec<_> = world
+            .requests_since(since)
+            .0
+            .into_iter()
+            .filter(|r| r.action == action)
+            .collect();
+        assert!(made.is_empty(), "{action}: {made:?}");
+    }
+
+    // The on-call approves: the failover goes on.
+    let approved = run_cli(
+        &world,
+        &[
+            "approve",
+            arn.rsplit(':').next().unwrap(),
+            "--env",
+            &world.env,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(approved.code, 0, "{approved:?}");
     let run = world.wait(&arn, Duration::from_secs(240)).await;
     assert_succeeded(&run);
     assert!(world.lock_parameter().await.is_none());

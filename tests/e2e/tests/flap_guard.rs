@@ -10,38 +10,12 @@ use rule_harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The failover input the rule `logical_id` makes of a sample event: the rule is put on a bus of this
-/// world, the sample sent with PutEvents, and what reached the target is returned.
+/// The failover input the rule `logical_id` makes of a sample event.
 async fn rule_input(world: &World, logical_id: &str, sample_name: &str) -> Value {
-    let doc = load("template.yaml");
-    let params = parameters(
-        &doc,
-        &[
-            ("EnvName", Value::from(world.env.as_str())),
-            (
-                "HealthAlarmNames",
-                json!(["prod-primary-application-health"]),
-            ),
-            ("PrimaryRegion", Value::from(PRIMARY_REGION)),
-        ],
-    );
-    let suffix = logical_id.to_lowercase();
-    let (bus, _) = event_bus(world, STANDBY_REGION, &format!("{suffix}-bus")).await;
-    let (queue, queue_arn) = target_queue(world, STANDBY_REGION, &suffix).await;
-    install_rule(
-        world,
-        &doc,
-        logical_id,
-        &params,
-        STANDBY_REGION,
-        &bus,
-        &queue_arn,
-    )
-    .await;
-    put_sample(world, STANDBY_REGION, &bus, &sample(sample_name)).await;
-    let mut got = delivered(world, STANDBY_REGION, &queue).await;
-    assert_eq!(got.len(), 1, "{logical_id} on {sample_name}: {got:?}");
-    got.remove(0)
+    InstalledRule::new(world, logical_id)
+        .await
+        .input_for(world, &sample(sample_name))
+        .await
 }
 
 fn assert_succeeded(run: &Execution) {
@@ -55,7 +29,10 @@ fn assert_succeeded(run: &Execution) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automatic_failover_soon_after_a_switch_is_refused_and_a_manual_one_is_not() {
     let world = World::new("flap").await;
-    let pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
+    let mut pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
+    // This test is about the flap guard alone: automatic starts go ahead without an approval.
+    pilot.config["automaticFailover"] = json!({"approval": "none"});
+    world.write_config(&pilot.config).await;
     let machine = world.deploy_with("failover", &pilot.substitutions()).await;
     let alarm_input = rule_input(&world, "HealthAlarmRule", "failover-alarm.json").await;
     let health_input = rule_input(&world, "HealthIssueRule", "failover-health.json").await;

@@ -189,3 +189,66 @@ async fn a_promotion_that_never_finishes_stops_at_the_poll_bound() {
         "exactly maxAttempts polls"
     );
 }
+
+/// While a failover or failback holds the lock, the databases are theirs: promote-database reads the
+/// lock when it acts and promotes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_while_a_run_holds_the_lock_is_refused_and_promotes_nothing() {
+    let world = World::new("promote-locked").await;
+    let orders = world.seed_database("orders").await;
+    world.write_config(&world.config_document(&[&orders])).await;
+    world.delete_run_state_at_teardown();
+    let machine = world.deploy("promote-database").await;
+    let holder = format!(
+        "arn:aws:states:{STANDBY_REGION}:123456789012:execution:{}-failover:running",
+        world.env
+    );
+    let lock = pilot_light_core::config::lock_parameter_name(&world.env);
+    world
+        .put_parameter(
+            STANDBY_REGION,
+            &lock,
+            &json!({"executionId": holder, "operation": "failover", "acquiredAt": "2026-12-07T03:00:00Z"})
+                .to_string(),
+        )
+        .await;
+
+    let since = world.last_request_seq();
+    let run = world
+        .run(&machine, &world.name("run"), &json!({"env": world.env}))
+        .await;
+    assert_eq!(run.status, "FAILED");
+    assert_eq!(
+        run.error.as_deref(),
+        Some("FailoverInProgress"),
+        "{:?}",
+        run.cause
+    );
+    assert_eq!(run.times_entered("PromoteDatabases"), 0);
+    assert!(world
+        .calls_on(since, "PromoteReadReplica", &orders.replica_id)
+        .is_empty());
+    let replica = world
+        .describe_db(STANDBY_REGION, &orders.replica_id)
+        .await
+        .expect("the replica exists");
+    assert!(
+        replica
+            .read_replica_source_db_instance_identifier()
+            .is_some(),
+        "still a replica"
+    );
+
+    // The lock gone, the same promotion goes ahead.
+    world
+        .ssm(STANDBY_REGION)
+        .delete_parameter()
+        .name(&lock)
+        .send()
+        .await
+        .expect("unlock");
+    let run = world
+        .run(&machine, &world.name("run-2"), &json!({"env": world.env}))
+        .await;
+    assert_eq!(run.status, "SUCCEEDED", "{:?} {:?}", run.error, run.cause);
+}

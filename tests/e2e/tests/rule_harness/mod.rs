@@ -197,6 +197,10 @@ pub async fn install_rule(
         }
         target = target.input_transformer(t.build().unwrap());
     }
+    let constant = &targets[0]["Input"];
+    if !constant.is_null() {
+        target = target.input(resolve(constant, params).as_str().unwrap());
+    }
     events
         .put_targets()
         .rule(rule_name.as_str().unwrap())
@@ -255,5 +259,66 @@ pub async fn delivered(world: &World, region: &str, queue_url: &str) -> Vec<Valu
                 .await
                 .expect("delete message");
         }
+    }
+}
+
+/// A rule of `template.yaml` (defaults, with this world's env, the alarm name the samples use and
+/// the primary region) on a bus of this world, delivering to a queue of its own: what the rule makes
+/// of an event is what the failover state machine would be started with.
+pub struct InstalledRule {
+    bus: String,
+    queue: String,
+}
+
+/// The alarm name of the `failover-alarm*.json` samples.
+pub const SAMPLE_ALARM: &str = "prod-primary-application-health";
+
+impl InstalledRule {
+    pub async fn new(world: &World, logical_id: &str) -> Self {
+        let doc = load("template.yaml");
+        let params = parameters(
+            &doc,
+            &[
+                ("EnvName", Value::from(world.env.as_str())),
+                ("HealthAlarmNames", json!([SAMPLE_ALARM])),
+                (
+                    "PrimaryRegion",
+                    Value::from(pilot_light_e2e::PRIMARY_REGION),
+                ),
+            ],
+        );
+        let suffix = logical_id.to_lowercase();
+        let (bus, _) = event_bus(
+            world,
+            pilot_light_e2e::STANDBY_REGION,
+            &format!("{suffix}-bus"),
+        )
+        .await;
+        let (queue, queue_arn) =
+            target_queue(world, pilot_light_e2e::STANDBY_REGION, &suffix).await;
+        install_rule(
+            world,
+            &doc,
+            logical_id,
+            &params,
+            pilot_light_e2e::STANDBY_REGION,
+            &bus,
+            &queue_arn,
+        )
+        .await;
+        Self { bus, queue }
+    }
+
+    /// The inputs the rule delivered for `event` (none when it does not match).
+    pub async fn inputs_for(&self, world: &World, event: &Value) -> Vec<Value> {
+        put_sample(world, pilot_light_e2e::STANDBY_REGION, &self.bus, event).await;
+        delivered(world, pilot_light_e2e::STANDBY_REGION, &self.queue).await
+    }
+
+    /// The one input the rule delivered for `event`.
+    pub async fn input_for(&self, world: &World, event: &Value) -> Value {
+        let mut got = self.inputs_for(world, event).await;
+        assert_eq!(got.len(), 1, "one delivery for {event}: {got:?}");
+        got.remove(0)
     }
 }
