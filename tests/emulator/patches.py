@@ -1755,6 +1755,56 @@ def stepfunctions_definitions_parse_independently() -> None:
 
 
 @_once
+def stepfunctions_stop_is_immediate() -> None:
+    """StopExecution: the execution is ``ABORTED`` (with its stop date) when the call returns, as on
+    AWS; a state still in flight (a Lambda invocation, an activity wait) may finish, but no state
+    after it starts. moto 5.2.5 only asks the evaluation thread to stop and keeps answering
+    ``RUNNING`` until that thread has wound down, which is as long as the Task in flight takes (its
+    whole ``TimeoutSeconds``), and for ever when that thread never returns; and a state that fails
+    after the stop (a token wait timing out) turns the stopped run into a FAILED one. The thread
+    still winds down on its own; when it does, it records ``ExecutionAborted`` in the history and
+    leaves the status alone."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
+
+    stop = Execution.stop
+
+    @functools.wraps(stop)
+    def stop_now(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        stop(self, stop_date, error, cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            self.error = error or None
+            self.cause = cause or None
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    @functools.wraps(reflect)
+    def reflect_unless_aborted(self: Any) -> None:
+        if self.execution.exec_status == ExecutionStatus.ABORTED:
+            return
+        reflect(self)
+
+    set_error = Environment.set_error
+
+    @functools.wraps(set_error)
+    def set_error_unless_stopped(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        set_error(self, error)
+
+    Execution.stop = stop_now
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect_unless_aborted
+    Environment.set_error = set_error_unless_stopped
+
+
+@_once
 def events_target_constant_input() -> None:
     """EventBridge: a target's ``Input`` (constant JSON text) is what the target receives, in place of
     the matched event. moto 5.2.5 ignores ``Input`` and delivers the event itself."""
@@ -1785,6 +1835,7 @@ def events_target_constant_input() -> None:
 
 ALL_PATCHES: tuple[Callable[[], None], ...] = (
     stepfunctions_definitions_parse_independently,
+    stepfunctions_stop_is_immediate,
     rds_promote_read_replica_detaches,
     rds_cross_region_replica_own_parameter_group,
     names_already_taken_are_refused,

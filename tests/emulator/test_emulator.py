@@ -1372,3 +1372,58 @@ def test_a_target_with_a_constant_input_receives_it(url: str) -> None:
 
 def test_constant_inputs_fail_on_unpatched_moto(plain_url: str) -> None:
     fails_on_unpatched_moto(lambda: check_constant_input_replaces_the_event(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions: StopExecution takes effect when it returns
+
+TOKEN_WAIT_SECONDS = 20
+
+
+def check_stop_is_immediate(url: str) -> None:
+    """A run waiting for a task token (moto's evaluation thread is not woken there) is ABORTED as
+    soon as StopExecution returns, and stays so once that thread has wound down (plain moto: RUNNING
+    for the whole TimeoutSeconds, then FAILED with States.Timeout)."""
+    sfn = client(url, "stepfunctions", WEST)
+    sqs = client(url, "sqs", WEST)
+    u = uid()
+    queue = sqs.create_queue(QueueName=f"tokens-{u}")["QueueUrl"]
+    definition = {
+        "StartAt": "AwaitCallback",
+        "States": {
+            "AwaitCallback": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": TOKEN_WAIT_SECONDS,
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name=f"stop-{u}",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name=f"run-{u}")["executionArn"]
+
+    def history_types() -> list[str]:
+        return [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+
+    wait_until(lambda: "TaskSubmitted" in history_types(), 10, "the message to be sent")
+    sfn.stop_execution(executionArn=execution)
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "ABORTED", described["status"]
+    assert "stopDate" in described and "error" not in described
+
+    wait_until(lambda: "ExecutionAborted" in history_types(), TOKEN_WAIT_SECONDS + 15,
+               "the evaluation to wind down")
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_stop_execution_aborts_at_once(url: str) -> None:
+    check_stop_is_immediate(url)
+
+
+def test_stop_execution_aborts_at_once_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_stop_is_immediate(plain_url))

@@ -538,7 +538,23 @@ pub fn check_kms_keys(keys: &[KeyObservation]) -> Check {
         })
         .collect();
     if bad.is_empty() {
-        Check::pass(NAME, format!("{} key(s) exist and are enabled", keys.len()))
+        // One key named in several fields (databases, SSM sync) is one key.
+        let distinct: std::collections::BTreeSet<(&str, &str)> = keys
+            .iter()
+            .map(|k| (k.region.as_str(), k.key_id.as_str()))
+            .collect();
+        let references = if keys.len() > distinct.len() {
+            format!(" ({} references in the configuration)", keys.len())
+        } else {
+            String::new()
+        };
+        Check::pass(
+            NAME,
+            format!(
+                "{} key(s) exist and are enabled{references}",
+                distinct.len()
+            ),
+        )
     } else {
         Check::fail(
             NAME,
@@ -1005,6 +1021,17 @@ mod tests {
         assert!(missing.evidence.contains("not found"));
         let pending = check_kms_keys(&[key(Some("PendingDeletion"))]);
         assert!(pending.evidence.contains("PendingDeletion"));
+        // The same key named in five fields is one key; another region's key of the same id is two.
+        let five_references = vec![key(Some("Enabled")); 5];
+        assert_eq!(
+            check_kms_keys(&five_references).evidence,
+            "1 key(s) exist and are enabled (5 references in the configuration)"
+        );
+        let mut two_regions = five_references;
+        two_regions[0].region = "us-east-1".into();
+        assert!(check_kms_keys(&two_regions)
+            .evidence
+            .starts_with("2 key(s) exist and are enabled"));
     }
 
     #[test]

@@ -56,8 +56,8 @@ fn task_steps(run: &Execution) -> Vec<String> {
 /// How the run a case interrupts ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Interruption {
-    /// Stopped right after the step; its status once it no longer ran (moto reports a stopped run
-    /// as FAILED or ABORTED; SUCCEEDED when it ended before the stop landed).
+    /// Stopped right after the step; its status once it no longer ran (ABORTED; SUCCEEDED or FAILED
+    /// when it ended before the stop landed).
     Stopped(String),
     /// Ended on its own before the step (a poll bound hit on a loaded machine): an interruption
     /// too, but its failure path ran (un-fence, renewed failback identity), so what it made under

@@ -515,15 +515,17 @@ impl World {
 
     /// Stops an execution and waits (bounded by `within`) until it no longer runs; its status (still
     /// `RUNNING` when the bound passed). The stop is asked again every 5 s while the run still runs:
-    /// on a loaded machine the emulator may fail to serve a `StopExecution`, or take long to act on
-    /// it. Only the status is read: in the emulator, a Task the stop interrupted may go on writing
-    /// into the stopped run's history, which then cannot always be served.
+    /// on a loaded machine the emulator may fail to serve a `StopExecution`. The run is `ABORTED`
+    /// when the stop returns (as on AWS), while the Task it was in may still finish; so this also
+    /// waits, within the same bound, until the history ends with the run's last event, after which
+    /// nothing of the stopped run acts any more. A history the emulator cannot serve now is read
+    /// again.
     pub async fn stop_and_wait(&self, arn: &str, within: Duration) -> String {
         const ASK_AGAIN_AFTER: Duration = Duration::from_secs(5);
         let sfn = self.sfn();
         let deadline = Instant::now() + within;
         let mut asked: Option<Instant> = None;
-        loop {
+        let status = loop {
             if asked.is_none_or(|at| at.elapsed() >= ASK_AGAIN_AFTER) {
                 let _ = sfn.stop_execution().execution_arn(arn).send().await;
                 asked = Some(Instant::now());
@@ -535,9 +537,46 @@ impl World {
             };
             let status = described.status().as_str().to_string();
             if status != "RUNNING" || Instant::now() > deadline {
-                return status;
+                break status;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        while Instant::now() < deadline && !self.has_wound_down(arn).await {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        status
+    }
+
+    /// Whether the history of the run `arn` ends with the run's own last event (aborted, failed,
+    /// succeeded, timed out). `false` also when the history cannot be read now.
+    async fn has_wound_down(&self, arn: &str) -> bool {
+        const LAST_EVENTS: [&str; 4] = [
+            "ExecutionAborted",
+            "ExecutionFailed",
+            "ExecutionSucceeded",
+            "ExecutionTimedOut",
+        ];
+        let sfn = self.sfn();
+        let mut token = None;
+        let mut last = None;
+        loop {
+            let Ok(page) = sfn
+                .get_execution_history()
+                .execution_arn(arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+            else {
+                return false;
+            };
+            if let Some(event) = page.events().last() {
+                last = Some(event.r#type().as_str().to_string());
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return last.is_some_and(|t| LAST_EVENTS.contains(&t.as_str()));
+            }
         }
     }
 
