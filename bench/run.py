@@ -359,9 +359,14 @@ def print_table(results: dict) -> None:
     if sync:
         ours, theirs = sync["pilotLight"], sync["naive"]
         label = f"{sync['parameters']} params, {sync['changed']} changed"
-        rows.append((f"P3 SSM API calls ({label})", str(ours["apiCalls"]), str(theirs["apiCalls"]), f"{sync['apiCallRatio']:.3f}"))
-        rows.append(("P3 SSM writes", str(ours["writes"]), str(theirs["writes"]), f"{sync['writeRatio']:.3f}"))
-        rows.append(("P3 SSM sync wall time (emulator)", f"{ours['wallSeconds']:.1f} s", f"{theirs['wallSeconds']:.1f} s", f"{sync['wallTimeRatio']:.3f}"))
+        rows.append((f"P3 SSM API calls, incremental ({label})", str(ours["apiCalls"]), str(theirs["apiCalls"]), f"{sync['apiCallRatio']:.3f}"))
+        rows.append(("P3 SSM writes, incremental", str(ours["writes"]), str(theirs["writes"]), f"{sync['writeRatio']:.3f}"))
+        rows.append(("P3 SSM sync wall time, incremental (emulator)", f"{ours['wallSeconds']:.1f} s", f"{theirs['wallSeconds']:.1f} s", f"{sync['wallTimeRatio']:.3f}"))
+        full = sync.get("pilotLightFull")
+        if full:
+            rows.append(("P3 SSM API calls, full scan", str(full["apiCalls"]), str(theirs["apiCalls"]), f"{sync['fullApiCallRatio']:.3f}"))
+            rows.append(("P3 SSM writes, full scan", str(full["writes"]), str(theirs["writes"]), ratio(full["writes"], theirs["writes"])))
+            rows.append(("P3 SSM sync wall time, full scan (emulator)", f"{full['wallSeconds']:.1f} s", f"{theirs['wallSeconds']:.1f} s", ratio(full["wallSeconds"], theirs["wallSeconds"])))
     package = results.get("packageSize")
     if package:
         for name, entry in package["functions"].items():
@@ -420,10 +425,10 @@ def main() -> int:
     results.update(emulator_bench())
     if "ssmSync" in results:
         results["ssmSync"]["note"] = (
-            "Call counts are what the emulator served. moto answers DescribeParameters 10 a page "
-            "whatever MaxResults says (AWS: the 50 sync-ssm asks for), so sync-ssm's DescribeParameters "
-            "count is about 5x what AWS would see. Wall times are the emulator's: it scans every "
-            "parameter of the region for each listing page. See docs/benchmarks.md."
+            "Call counts are what the emulator served (DescribeParameters answers MaxResults a page, "
+            "as AWS: patch ssm_describe_parameters_max_results). pilotLight is the scheduled, "
+            "incremental sync; pilotLightFull the full comparison. Wall times are the emulator's: it "
+            "scans every parameter of the region for each listing page. See docs/benchmarks.md."
         )
     results["cleanDebugBuild"] = clean_debug_build()
     results["benchSeconds"] = round(time.monotonic() - began, 1)

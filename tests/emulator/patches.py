@@ -1805,6 +1805,38 @@ def stepfunctions_stop_is_immediate() -> None:
 
 
 @_once
+def ssm_describe_parameters_max_results() -> None:
+    """SSM ``DescribeParameters`` answers up to ``MaxResults`` parameters a page (1–50, as AWS);
+    moto 5.2.5 answers 10 a page whatever ``MaxResults`` says, so a caller asking for 50 makes five
+    times the calls it would make on AWS (and each page scans the whole region)."""
+    from moto.core.responses import ActionResult
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    original = SimpleSystemManagerResponse.describe_parameters
+
+    @functools.wraps(original)
+    def describe_parameters(self: Any) -> Any:
+        asked = self._get_param("MaxResults")
+        if not isinstance(asked, int) or asked < 1:
+            return original(self)
+        page_size = min(asked, 50)
+        token = str(self._get_param("NextToken") or "0").strip() or "0"
+        start = int(token)
+        found = self.ssm_backend.describe_parameters(
+            self._get_param("Filters"), self._get_param("ParameterFilters")
+        )
+        page = found[start : start + page_size]
+        response: dict[str, Any] = {
+            "Parameters": [parameter.describe_response_object(False) for parameter in page]
+        }
+        if start + page_size < len(found):
+            response["NextToken"] = str(start + page_size)
+        return ActionResult(response)
+
+    SimpleSystemManagerResponse.describe_parameters = describe_parameters
+
+
+@_once
 def events_target_constant_input() -> None:
     """EventBridge: a target's ``Input`` (constant JSON text) is what the target receives, in place of
     the matched event. moto 5.2.5 ignores ``Input`` and delivers the event itself."""
@@ -1843,6 +1875,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     ec2_launch_template_source_version,
     autoscaling_desired_within_bounds,
     events_target_constant_input,
+    ssm_describe_parameters_max_results,
     operation_durations,
     rds_data_plane,
     lambda_invoke_forwarding,

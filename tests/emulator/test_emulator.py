@@ -1427,3 +1427,38 @@ def test_stop_execution_aborts_at_once(url: str) -> None:
 
 def test_stop_execution_aborts_at_once_fails_on_unpatched_moto(plain_url: str) -> None:
     fails_on_unpatched_moto(lambda: check_stop_is_immediate(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# SSM: DescribeParameters pages of MaxResults
+
+
+def check_describe_parameters_pages(url: str) -> None:
+    ssm = client(url, "ssm", WEST)
+    root = f"/pages-{uid()}"
+    for i in range(60):
+        ssm.put_parameter(Name=f"{root}/p{i:02}", Value="v", Type="String")
+    path = [{"Key": "Path", "Option": "Recursive", "Values": [root]}]
+    pages, names, token = 0, [], None
+    while True:
+        args: dict[str, Any] = {"ParameterFilters": path, "MaxResults": 50}
+        if token:
+            args["NextToken"] = token
+        page = ssm.describe_parameters(**args)
+        pages += 1
+        names += [p["Name"] for p in page["Parameters"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sorted(names) == [f"{root}/p{i:02}" for i in range(60)]
+    assert pages == 2, f"{pages} pages of at most 50"
+    small = ssm.describe_parameters(ParameterFilters=path, MaxResults=5)
+    assert len(small["Parameters"]) == 5 and "NextToken" in small
+
+
+def test_describe_parameters_pages_of_max_results(url: str) -> None:
+    check_describe_parameters_pages(url)
+
+
+def test_describe_parameters_pages_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_describe_parameters_pages(plain_url))

@@ -378,6 +378,11 @@ pub struct SsmSyncConfig {
     /// 25) stops unless forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_mirror_deletes: Option<u32>,
+    /// A scheduled sync reads only what the source changed since the last sync; every this many
+    /// seconds (default 86400, one day) it compares every parameter of both regions instead, which
+    /// also repairs edits made directly in the target and makes `mirror`'s deletions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync_every_seconds: Option<u64>,
 }
 
 impl SsmSyncConfig {
@@ -387,6 +392,11 @@ impl SsmSyncConfig {
         let percent = self.max_mirror_delete_percent.unwrap_or(10) as usize;
         let most = self.max_mirror_deletes.unwrap_or(25) as usize;
         (target_count * percent / 100).max(1).min(most)
+    }
+
+    /// How long a scheduled sync may go on reading only the changes before it compares everything.
+    pub fn full_sync_every_seconds(&self) -> u64 {
+        self.full_sync_every_seconds.unwrap_or(86_400)
     }
 }
 
@@ -726,6 +736,16 @@ impl PilotLightConfig {
             }
         }
 
+        if self
+            .ssm_sync
+            .full_sync_every_seconds
+            .is_some_and(|s| !(60..=2_592_000).contains(&s))
+        {
+            return Err(PilotLightError::config(
+                "ssmSync.fullSyncEverySeconds",
+                "between 60 (a minute) and 2592000 (30 days)",
+            ));
+        }
         for (i, path) in self.ssm_sync.paths.iter().enumerate() {
             let at = format!("ssmSync.paths[{i}]");
             if !path.starts_with('/') {
@@ -1112,6 +1132,11 @@ mod tests {
                 with(valid(), "/ssmSync/paths", Some(json!(["app"]))),
                 "ssmSync.paths[0]",
                 "start with",
+            ),
+            (
+                with(valid(), "/ssmSync/fullSyncEverySeconds", Some(json!(10))),
+                "ssmSync.fullSyncEverySeconds",
+                "between 60",
             ),
             (
                 with(valid(), "/ssmSync/mode", Some(json!("sometimes"))),

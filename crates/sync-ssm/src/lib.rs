@@ -1,15 +1,21 @@
 //! `sync-ssm`: keeps the configured Parameter Store paths (`ssmSync.paths` of the configuration
 //! document) equal between the two regions, from the active region to the other one.
 //!
-//! * **Trigger.** A schedule (full sync of every path) and `Parameter Store Change` events (one
-//!   parameter). The input is `{env?, region?, parameterName?}`, or the EventBridge event itself
-//!   (`Scheduled Event` → full sync; `Parameter Store Change` → that parameter); `env` defaults to the
-//!   function's `PILOT_LIGHT_ENV`.
+//! * **Trigger.** A schedule (every path) and `Parameter Store Change` events (one parameter). The
+//!   input is `{env?, region?, parameterName?, full?, force?}`, or the EventBridge event itself
+//!   (`Scheduled Event` → every path; `Parameter Store Change` → that parameter); `env` defaults to
+//!   the function's `PILOT_LIGHT_ENV`.
+//! * **How much it reads** ([`scan`]). A sync of every path reads only what the source changed
+//!   since the last sync (incremental), and compares every parameter of both regions (full) when
+//!   asked (`full: true`), on the first run, after the direction changed, and once a day
+//!   (`ssmSync.fullSyncEverySeconds`).
 //! * **What it reads.** The configuration document and the run state in the handler's own region
 //!   (the standby, where the stack runs); the direction follows the run state's `activeRegion`
 //!   (`pilot_light_core::direction`): primary → standby normally, standby → primary after a failover.
-//!   Each path is read in both regions with `GetParametersByPath` (recursive, decrypted, 10 a page)
-//!   for values and `DescribeParameters` (50 a page) for description, tier and KMS key.
+//!   A full scan reads each path in both regions with `GetParametersByPath` (recursive, decrypted,
+//!   10 a page) for values and `DescribeParameters` (50 a page) for description, tier, KMS key and
+//!   modification time; an incremental one describes the source's paths and reads the values of
+//!   the changed parameters in both regions with `GetParameters` (10 names a call).
 //! * **What it writes.** Only what differs ([`plan::plan_sync`]): value, type, description, tier
 //!   (never downgraded), and the KMS key of a SecureString, which is always written with the target
 //!   region's key (`ssmSync.standbyKmsKeyId` / `primaryKmsKeyId`; default: SSM's own key). Deletes only
@@ -23,6 +29,7 @@
 //!   whose `Debug` hides them, and AWS error messages are redacted).
 
 pub mod plan;
+pub mod scan;
 
 use aws_config::SdkConfig;
 use aws_sdk_ssm::config::retry::RetryConfig;
@@ -40,6 +47,10 @@ use plan::{
     ChangeDecision, Difference, ParameterCopy, ParameterKind, ParameterValue, PutSpec, Scope,
     Skipped, SyncPlan, Tier, Write,
 };
+use scan::{
+    changed_since, decide_scan, mark_parameter_name, next_mark, parse_mark, Scan, SyncMark,
+    ThisSync,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -54,6 +65,10 @@ pub const SSM_MAX_ATTEMPTS: u32 = 8;
 const VALUES_PAGE_SIZE: i32 = 10;
 /// `DescribeParameters` answers at most 50 a page.
 const METADATA_PAGE_SIZE: i32 = 50;
+/// `GetParameters` takes at most 10 names.
+const NAMES_PER_GET: usize = 10;
+/// A `DescribeParameters` filter takes at most 50 values.
+const VALUES_PER_FILTER: usize = 50;
 /// A bound on pages of one path, so a service that always answers a next token cannot loop forever.
 const MAX_PAGES: usize = 20_000;
 
@@ -120,6 +135,9 @@ struct PlainInput {
     /// Lift `mirror` mode's deletion brake for this run (a person who checked what it deletes).
     #[serde(default)]
     force: bool,
+    /// Compare every parameter of both regions, not only what the source changed since the last sync.
+    #[serde(default)]
+    full: bool,
 }
 
 /// The parts of an EventBridge event this handler reads.
@@ -176,6 +194,8 @@ pub struct SyncRequest {
     pub selection: Selection,
     /// Lifts `mirror` mode's deletion brake (plain input `force: true` only).
     pub force: bool,
+    /// Compares everything even when an incremental scan would do (plain input `full: true` only).
+    pub full: bool,
 }
 
 /// Decodes an event without calling AWS. `InvalidInput` names the bad field; an EventBridge event of
@@ -194,6 +214,7 @@ pub fn parse_input(
                 trigger: Trigger::Schedule,
                 selection: Selection::All,
                 force: false,
+                full: false,
             },
             ("aws.ssm", "Parameter Store Change") => {
                 let detail: ParameterChangeDetail = serde_json::from_value(parsed.detail)
@@ -211,6 +232,7 @@ pub fn parse_input(
                         event_region: parsed.region,
                     },
                     force: false,
+                    full: false,
                 }
             }
             (source, kind) => {
@@ -238,6 +260,7 @@ pub fn parse_input(
                 },
             },
             force: plain.force,
+            full: plain.full,
         }
     };
     check_env(&request.env)?;
@@ -338,6 +361,15 @@ pub struct SyncOutput {
     /// Why nothing was looked at (a change event outside the paths, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+    /// How a sync of every path read: `{"kind": "full", "reason"}` or
+    /// `{"kind": "incremental", "changedSince"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<Scan>,
+    /// Parameters whose values were read in the source (all of them in a full scan, the changed
+    /// ones in an incremental one).
+    pub examined: usize,
+    /// The mark for the next sync was written (a sync of every path with no failed write).
+    pub mark_written: bool,
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
@@ -420,6 +452,9 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
         paths: scope.paths().to_vec(),
         parameter_name: None,
         ignored: None,
+        scan: None,
+        examined: 0,
+        mark_written: false,
         created: 0,
         updated: 0,
         deleted: 0,
@@ -441,38 +476,68 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
     }
     let source = clients.ssm.get(&direction.source_region)?;
     let target = clients.ssm.get(&direction.target_region)?;
+    let mut mark: Option<SyncMark> = None;
+    let this_sync = ThisSync {
+        source_region: &direction.source_region,
+        target_region: &direction.target_region,
+        paths: scope.paths(),
+        mode: sync.mode,
+    };
     let plan = match &request.selection {
         Selection::All => {
             if scope.is_empty() {
                 output.ignored = Some("no ssmSync.paths configured".into());
                 None
             } else {
-                let source_params = read_scope(&source, &scope).await?;
-                let target_params = read_scope(&target, &scope).await?;
-                check_mirror_is_safe(
-                    &scope,
-                    &source_params,
-                    &target_params,
-                    sync.mode,
-                    &direction.source_region,
-                    &direction.target_region,
-                )?;
-                let plan = plan_sync(
-                    &source_params,
-                    &target_params,
-                    &scope,
-                    sync.mode,
-                    target_key,
+                mark = parse_mark(
+                    get_value(&home, &mark_parameter_name(&request.env))
+                        .await?
+                        .as_deref(),
                 );
-                let in_scope = target_params.keys().filter(|n| scope.contains(n)).count();
-                check_mirror_deletions(
-                    &plan,
-                    in_scope,
-                    sync.allowed_mirror_deletes(in_scope),
-                    request.force,
-                    &direction.target_region,
-                )?;
-                Some(plan)
+                let scan = decide_scan(
+                    mark.as_ref(),
+                    this_sync,
+                    now_millis() as f64 / 1000.0,
+                    // Only a full scan deletes, so lifting the deletion brake asks for one.
+                    request.full || request.force,
+                    sync.full_sync_every_seconds(),
+                );
+                output.scan = Some(scan.clone());
+                if let Scan::Incremental {
+                    since_epoch_seconds,
+                    ..
+                } = scan
+                {
+                    let source_params = read_changed(&source, &scope, since_epoch_seconds).await?;
+                    let names: Vec<String> = source_params.keys().cloned().collect();
+                    let target_params = read_named(&target, &names).await?;
+                    output.examined = source_params.len();
+                    // Never deletes: a parameter gone from the source leaves no change to see.
+                    Some(plan_sync(
+                        &source_params,
+                        &target_params,
+                        &scope,
+                        SsmSyncMode::Update,
+                        target_key,
+                    ))
+                } else {
+                    Some(
+                        full_plan(
+                            &FullScan {
+                                source: &source,
+                                target: &target,
+                                scope: &scope,
+                                sync,
+                                target_key,
+                                force: request.force,
+                                source_region: &direction.source_region,
+                                target_region: &direction.target_region,
+                            },
+                            &mut output,
+                        )
+                        .await?,
+                    )
+                }
             }
         }
         Selection::One {
@@ -512,6 +577,12 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
     if let Some(plan) = plan {
         apply_plan(&target, &direction.target_region, plan, &mut output).await?;
     }
+    if let Some(scan) = &output.scan {
+        if output.failed.is_empty() {
+            let next = next_mark(mark.as_ref(), scan, this_sync, &output.started_at);
+            output.mark_written = write_mark(&home, &request.env, &next).await;
+        }
+    }
     output.status = if output.created + output.updated + output.deleted > 0 {
         StepStatus::Done
     } else {
@@ -546,6 +617,85 @@ fn log_summary(output: &SyncOutput) {
         failed = output.failed.len(),
         "sync-ssm"
     );
+}
+
+/// What a full scan needs.
+struct FullScan<'a> {
+    source: &'a aws_sdk_ssm::Client,
+    target: &'a aws_sdk_ssm::Client,
+    scope: &'a Scope,
+    sync: &'a pilot_light_core::config::SsmSyncConfig,
+    target_key: Option<&'a str>,
+    force: bool,
+    source_region: &'a str,
+    target_region: &'a str,
+}
+
+/// Reads every parameter of both regions and plans what differs, `mirror`'s brakes included.
+async fn full_plan(
+    scan: &FullScan<'_>,
+    output: &mut SyncOutput,
+) -> Result<SyncPlan, PilotLightError> {
+    let source_params = read_scope(scan.source, scan.scope).await?;
+    let target_params = read_scope(scan.target, scan.scope).await?;
+    output.examined = source_params.len();
+    check_mirror_is_safe(
+        scan.scope,
+        &source_params,
+        &target_params,
+        scan.sync.mode,
+        scan.source_region,
+        scan.target_region,
+    )?;
+    let plan = plan_sync(
+        &source_params,
+        &target_params,
+        scan.scope,
+        scan.sync.mode,
+        scan.target_key,
+    );
+    let in_scope = target_params
+        .keys()
+        .filter(|n| scan.scope.contains(n))
+        .count();
+    check_mirror_deletions(
+        &plan,
+        in_scope,
+        scan.sync.allowed_mirror_deletes(in_scope),
+        scan.force,
+        scan.target_region,
+    )?;
+    Ok(plan)
+}
+
+/// Writes the mark for the next sync in the handler's region. A mark that cannot be written is
+/// logged, not fatal: the next sync then reads from the previous mark (more than needed, never less).
+async fn write_mark(home: &aws_sdk_ssm::Client, env: &str, mark: &SyncMark) -> bool {
+    let value = match serde_json::to_string(mark) {
+        Ok(value) => value,
+        Err(_) => return false,
+    };
+    match home
+        .put_parameter()
+        .name(mark_parameter_name(env))
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(err) => {
+            let err = PilotLightError::from_sdk("PutParameter", &err);
+            tracing::warn!(
+                env = %env,
+                error_type = err.error_type(),
+                error = %err,
+                "sync-ssm: the mark for the next sync was not written; it will read from the previous one"
+            );
+            false
+        }
+    }
 }
 
 /// Makes the plan's writes one after the other. A write that throttles past the SDK's retries, or
@@ -666,6 +816,8 @@ struct Metadata {
     description: Option<String>,
     tier: Option<String>,
     key_id: Option<String>,
+    /// `LastModifiedDate`, in seconds since the epoch.
+    modified_epoch_seconds: Option<f64>,
 }
 
 /// A value as `GetParametersByPath` / `GetParameter` give it.
@@ -753,7 +905,74 @@ async fn read_path(
             break;
         }
     }
-    let filter = ParameterStringFilter::builder()
+    let metadata = describe(ssm, path_filter(path)?).await?;
+    Ok(joined(values, metadata))
+}
+
+/// Incremental: the parameters under the scope's paths that the region changed at or after
+/// `since_epoch_seconds` (by `DescribeParameters`' `LastModifiedDate`), with their values.
+async fn read_changed(
+    ssm: &aws_sdk_ssm::Client,
+    scope: &Scope,
+    since_epoch_seconds: f64,
+) -> Result<BTreeMap<String, ParameterCopy>, PilotLightError> {
+    let mut metadata = BTreeMap::new();
+    for path in scope.paths() {
+        metadata.extend(describe(ssm, path_filter(path)?).await?);
+    }
+    metadata.retain(|name, meta| {
+        scope.contains(name) && changed_since(meta.modified_epoch_seconds, since_epoch_seconds)
+    });
+    let names: Vec<String> = metadata.keys().cloned().collect();
+    let values = read_values(ssm, &names).await?;
+    Ok(joined(values, metadata))
+}
+
+/// The named parameters of one region that exist, with their values and metadata.
+async fn read_named(
+    ssm: &aws_sdk_ssm::Client,
+    names: &[String],
+) -> Result<BTreeMap<String, ParameterCopy>, PilotLightError> {
+    let values = read_values(ssm, names).await?;
+    let found: Vec<String> = values.keys().cloned().collect();
+    let mut metadata = BTreeMap::new();
+    for chunk in found.chunks(VALUES_PER_FILTER) {
+        let filter = ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .set_values(Some(chunk.to_vec()))
+            .build()
+            .map_err(|e| PilotLightError::InvalidInput {
+                field: "ssmSync.paths".into(),
+                reason: e.to_string(),
+            })?;
+        metadata.extend(describe(ssm, filter).await?);
+    }
+    Ok(joined(values, metadata))
+}
+
+/// Values of the named parameters, 10 a `GetParameters` call (names that do not exist are left out).
+async fn read_values(
+    ssm: &aws_sdk_ssm::Client,
+    names: &[String],
+) -> Result<BTreeMap<String, Valued>, PilotLightError> {
+    let mut values = BTreeMap::new();
+    for chunk in names.chunks(NAMES_PER_GET) {
+        let out = ssm
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| PilotLightError::from_sdk("GetParameters", &e))?;
+        values.extend(out.parameters().iter().filter_map(valued));
+    }
+    Ok(values)
+}
+
+/// The `DescribeParameters` filter of every parameter under `path`.
+fn path_filter(path: &str) -> Result<ParameterStringFilter, PilotLightError> {
+    ParameterStringFilter::builder()
         .key("Path")
         .option("Recursive")
         .values(path)
@@ -761,9 +980,7 @@ async fn read_path(
         .map_err(|e| PilotLightError::InvalidInput {
             field: "ssmSync.paths".into(),
             reason: e.to_string(),
-        })?;
-    let metadata = describe(ssm, filter).await?;
-    Ok(joined(values, metadata))
+        })
 }
 
 /// One parameter of one region (empty when it does not exist).
@@ -827,6 +1044,7 @@ async fn describe(
                         description: p.description().map(str::to_string),
                         tier: p.tier().map(|t| t.as_str().to_string()),
                         key_id: p.key_id().map(str::to_string),
+                        modified_epoch_seconds: p.last_modified_date().map(|d| d.as_secs_f64()),
                     },
                 );
             }
@@ -1084,6 +1302,9 @@ mod tests {
             paths: vec!["/app".into()],
             parameter_name: None,
             ignored: None,
+            scan: None,
+            examined: 0,
+            mark_written: false,
             created: 2,
             updated: 3,
             deleted: 1,

@@ -1,12 +1,15 @@
 //! The handler against mocked SSM responses, with the real `aws_sdk_ssm::Client`: the faults the
 //! emulator cannot produce. Throttling that outlasts the SDK's adaptive retries, SSM refusing a type
-//! change in place (`HierarchyTypeMismatchException`), and a validation error that quotes the value.
+//! change in place (`HierarchyTypeMismatchException`), and a validation error that quotes the value;
+//! and which calls an incremental sync makes (none that lists values by path).
 
 use aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput;
 use aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput;
 use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
+use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
 use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
 use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
+use aws_sdk_ssm::primitives::DateTime;
 use aws_sdk_ssm::types::error::{HierarchyTypeMismatchException, ParameterNotFound};
 use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterTier, ParameterType};
 use aws_sdk_ssm::Client;
@@ -17,6 +20,8 @@ use sync_ssm::{handler, Clients, SyncOutput};
 
 const PRIMARY: &str = "us-east-1";
 const STANDBY: &str = "us-west-2";
+/// The mark a sync of every path leaves for the next one.
+const MARK: &str = "/pilot-light/prod/ssm-sync";
 
 fn config_document() -> String {
     json!({
@@ -42,13 +47,14 @@ fn config() -> Rule {
         })
 }
 
-/// No run state and no lock: the primary serves and no run is moving it.
+/// No run state, no lock and no mark: the primary serves, no run is moving it, and the sync is
+/// the first (a full scan).
 fn no_state() -> Rule {
     mock!(Client::get_parameter)
         .match_requests(|r| {
             matches!(
                 r.name(),
-                Some("/pilot-light/prod/state" | "/pilot-light/prod/lock")
+                Some("/pilot-light/prod/state" | "/pilot-light/prod/lock" | MARK)
             )
         })
         .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
@@ -95,11 +101,23 @@ fn listing(params: &'static [(&'static str, &'static str, &'static str)]) -> (Ru
     (values, metadata)
 }
 
+/// The standby (home) region accepts the mark; the tests' own write rules then see only the sync's
+/// writes.
+fn mark_written() -> Rule {
+    mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some(MARK))
+        .then_output(|| PutParameterOutput::builder().version(1).build())
+}
+
 fn clients(primary: &[&Rule], standby: &[&Rule]) -> Clients {
     let retry = || aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(3);
     let primary = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, primary, |c| c
         .retry_config(retry()));
-    let standby = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, standby, |c| c
+    let mark = mark_written();
+    let standby: Vec<&Rule> = std::iter::once(&mark)
+        .chain(standby.iter().copied())
+        .collect();
+    let standby = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &standby, |c| c
         .retry_config(retry()));
     Clients {
         ssm: Regional::fixed([
@@ -269,4 +287,97 @@ async fn a_held_lock_makes_the_sync_stand_aside_without_a_read() {
     let ignored = out.ignored.expect("ignored");
     assert!(ignored.contains("failover arn:aws:states:us-west-2:1:execution:pilot-light-prod-failover:fo-9 holds the lock"), "{ignored}");
     assert_eq!((out.created, out.updated, out.deleted), (0, 0, 0));
+}
+
+/// With a fresh mark, a scheduled sync describes the source and reads only what changed since:
+/// `b` (modified after the mark) is read in both regions with `GetParameters` and written; `a`
+/// (older) is never read; nothing lists values by path (no rule for it: such a call fails the test).
+#[tokio::test]
+async fn a_sync_with_a_fresh_mark_reads_and_writes_only_what_changed() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mark_at = pilot_light_core::Timestamp::from_millis((now - 600) * 1000);
+    let mark = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some(MARK))
+        .then_output(move || {
+            let value = json!({
+                "sourceRegion": PRIMARY, "targetRegion": STANDBY,
+                "paths": ["/app/prod"], "mode": "update",
+                "changedSince": mark_at.0, "lastFullAt": mark_at.0,
+            });
+            GetParameterOutput::builder()
+                .parameter(
+                    Parameter::builder()
+                        .name(MARK)
+                        .value(value.to_string())
+                        .build(),
+                )
+                .build()
+        });
+    let state = mock!(Client::get_parameter)
+        .match_requests(|r| {
+            matches!(
+                r.name(),
+                Some("/pilot-light/prod/state" | "/pilot-light/prod/lock")
+            )
+        })
+        .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()));
+    let described = mock!(Client::describe_parameters).then_output(move || {
+        let meta = |name: &str, modified: i64| {
+            ParameterMetadata::builder()
+                .name(name)
+                .r#type(ParameterType::String)
+                .tier(ParameterTier::Standard)
+                .last_modified_date(DateTime::from_secs(modified))
+                .build()
+        };
+        DescribeParametersOutput::builder()
+            .parameters(meta("/app/prod/a", now - 3600))
+            .parameters(meta("/app/prod/b", now - 10))
+            .build()
+    });
+    let source_values = mock!(Client::get_parameters)
+        .match_requests(|r| r.names() == ["/app/prod/b".to_string()])
+        .then_output(|| {
+            GetParametersOutput::builder()
+                .parameters(
+                    Parameter::builder()
+                        .name("/app/prod/b")
+                        .r#type(ParameterType::String)
+                        .value("new")
+                        .data_type("text")
+                        .build(),
+                )
+                .build()
+        });
+    let target_values = mock!(Client::get_parameters)
+        .match_requests(|r| r.names() == ["/app/prod/b".to_string()])
+        .then_output(|| {
+            GetParametersOutput::builder()
+                .invalid_parameters("/app/prod/b")
+                .build()
+        });
+    let written = mock!(Client::put_parameter)
+        .match_requests(|r| r.name() == Some("/app/prod/b") && r.value() == Some("new"))
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let config = config();
+    let out = sync(
+        &[&described, &source_values],
+        &[&config, &state, &mark, &target_values, &written],
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        (out.created, out.updated, out.examined),
+        (1, 0, 1),
+        "{out:?}"
+    );
+    assert_eq!(written.num_calls(), 1);
+    assert_eq!(source_values.num_calls(), 1);
+    assert_eq!(target_values.num_calls(), 1);
+    assert!(out.mark_written);
+    let scan = serde_json::to_value(&out.scan).unwrap();
+    assert_eq!(scan["kind"], "incremental", "{scan}");
 }

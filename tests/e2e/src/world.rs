@@ -471,6 +471,27 @@ impl World {
             .push((region.to_string(), name.to_string()));
     }
 
+    /// Rewrites the mark sync-ssm's last sync of every path left (`/pilot-light/<env>/ssm-sync`) as
+    /// a sync beginning `CLOCK_SKEW_SECONDS` from now would leave it: everything written so far is
+    /// then older than the mark less the skew, so a test sees an incremental sync read only what
+    /// changes from now on without waiting the skew out. Returns the mark as the sync left it.
+    pub async fn move_ssm_sync_mark_ahead(&self) -> sync_ssm::scan::SyncMark {
+        let name = sync_ssm::scan::mark_parameter_name(&self.env);
+        let stored = self
+            .parameter_value(STANDBY_REGION, &name)
+            .await
+            .unwrap_or_else(|| panic!("no sync left its mark at {name}"));
+        let left: sync_ssm::scan::SyncMark =
+            serde_json::from_str(&stored).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut moved = left.clone();
+        moved.changed_since = pilot_light_core::Timestamp::from_system_time(
+            SystemTime::now() + Duration::from_secs_f64(sync_ssm::scan::CLOCK_SKEW_SECONDS),
+        );
+        let text = serde_json::to_string(&moved).expect("a mark is JSON");
+        self.put_parameter(STANDBY_REGION, &name, &text).await;
+        left
+    }
+
     /// Deploys `state-machines/<stem>.asl.json` as `template.yaml` declares it, with local ARNs.
     pub async fn deploy(&self, stem: &str) -> String {
         self.deploy_with(stem, &BTreeMap::new()).await

@@ -212,8 +212,9 @@ async fn sync(world: &World) -> Result<SyncOutput, PilotLightError> {
     sync_ssm::handler(json!({"env": world.env}), &clients(world, None)).await
 }
 
-/// The PutParameter / DeleteParameter(s) requests after `since` on this world's parameters:
-/// (action, name).
+/// The PutParameter / DeleteParameter(s) requests after `since` on this world's synced parameters:
+/// (action, name). pilot-light's own (the sync's mark, `/pilot-light/<env>/ssm-sync`) are left out:
+/// the mark is asserted through `markWritten` and by reading it.
 fn writes_since(world: &World, since: u64) -> Vec<(String, String)> {
     let prefix = format!("/{}/", world.env);
     world
@@ -236,6 +237,7 @@ fn writes_since(world: &World, since: u64) -> Vec<(String, String)> {
                 .to_string();
             (r.action, name)
         })
+        .filter(|(_, name)| !name.starts_with("/pilot-light/"))
         .collect()
 }
 
@@ -830,4 +832,119 @@ async fn the_deployed_handler_never_logs_a_secure_string_value() {
             log_path.display()
         );
     }
+}
+
+/// After a full sync, a scheduled one reads only what the source changed since: exactly the changed
+/// parameters are read (`GetParameters`, never a listing of values by path) and written. An edit made
+/// directly in the target is not a change of the source: it stays until the next full comparison,
+/// which `{"full": true}` runs at once and which repairs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_sync_writes_exactly_what_changed_and_a_full_one_repairs_the_target() {
+    let world = sync_world("pincr", json!({})).await;
+    let n = |i: usize| name(&world, &format!("p{i:02}"));
+    for i in 0..30 {
+        for region in [PRIMARY_REGION, STANDBY_REGION] {
+            put(&world, region, &seed(&n(i), ParameterType::String, "1")).await;
+        }
+    }
+    let first = sync(&world).await.expect("first sync");
+    assert_eq!(
+        serde_json::to_value(&first.scan).unwrap(),
+        json!({"kind": "full", "reason": "noMark"})
+    );
+    assert_eq!(counts(&first), (0, 0, 0, 30));
+    assert!(first.mark_written, "{first:?}");
+
+    // Only what changes from now on is then newer than the mark less the clock-skew margin.
+    let mark = world.move_ssm_sync_mark_ahead().await;
+    assert_eq!(
+        (mark.source_region.as_str(), mark.target_region.as_str()),
+        (PRIMARY_REGION, STANDBY_REGION)
+    );
+    assert_eq!(mark.paths, vec![app_path(&world)]);
+    assert_eq!(
+        mark.changed_since, first.started_at,
+        "the mark is when the sync began"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    for i in [3, 17] {
+        put(
+            &world,
+            PRIMARY_REGION,
+            &seed(&n(i), ParameterType::String, "2"),
+        )
+        .await;
+    }
+    put(
+        &world,
+        STANDBY_REGION,
+        &seed(&n(5), ParameterType::String, "edited in the target"),
+    )
+    .await;
+
+    let seq = world.last_request_seq();
+    let incremental = sync(&world).await.expect("incremental sync");
+    assert_eq!(
+        serde_json::to_value(&incremental.scan).unwrap()["kind"],
+        "incremental",
+        "{incremental:?}"
+    );
+    assert_eq!(
+        counts(&incremental),
+        (0, 2, 0, 0),
+        "{:?}",
+        incremental.changes
+    );
+    assert_eq!(incremental.examined, 2);
+    let mut written = writes_since(&world, seq);
+    written.sort();
+    assert_eq!(
+        written,
+        vec![
+            ("PutParameter".to_string(), n(3)),
+            ("PutParameter".to_string(), n(17)),
+        ]
+    );
+    // (The request log keeps scalar parameters only: `GetParameters`' list of names is not in it.)
+    let prefix = app_path(&world);
+    let listings = world
+        .requests_since(seq)
+        .0
+        .iter()
+        .filter(|r| r.action == "GetParametersByPath" && r.mentions(&prefix))
+        .count();
+    assert_eq!(listings, 0, "no listing of values by path");
+    for i in [3, 17] {
+        assert_eq!(
+            read(&world, STANDBY_REGION, &n(i)).await.unwrap().value,
+            "2"
+        );
+    }
+    assert_eq!(
+        read(&world, STANDBY_REGION, &n(5)).await.unwrap().value,
+        "edited in the target",
+        "an incremental sync does not see the target's own edits"
+    );
+
+    let seq = world.last_request_seq();
+    let full = sync_ssm::handler(
+        json!({"env": world.env, "full": true}),
+        &clients(&world, None),
+    )
+    .await
+    .expect("full sync");
+    assert_eq!(
+        serde_json::to_value(&full.scan).unwrap(),
+        json!({"kind": "full", "reason": "requested"})
+    );
+    assert_eq!(counts(&full), (0, 1, 0, 29));
+    assert_eq!(
+        writes_since(&world, seq),
+        vec![("PutParameter".to_string(), n(5))]
+    );
+    assert_eq!(
+        read(&world, STANDBY_REGION, &n(5)).await.unwrap().value,
+        "1"
+    );
 }

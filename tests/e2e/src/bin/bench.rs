@@ -11,8 +11,11 @@
 //!   execution's start to stop; the orchestration overhead is the RTO minus the recovery work
 //!   (pilot-light: the longest branch of `Recover`; baseline: its promotion and compute phases).
 //! * **P3, SSM sync**: [`DEFAULT_SSM_PARAMETERS`] parameters under one path in both regions, 1 %
-//!   of them different, synced by the real `sync-ssm` handler (in-process, its own clients) and by
-//!   a naive copy-everything sync (read every source parameter, overwrite every one in the target).
+//!   of them different, synced by the real `sync-ssm` handler (in-process, its own clients) in its
+//!   two scans: full (every parameter of both regions compared), then incremental (the scheduled
+//!   sync after it, with the same 1 % changed in the source again: only what changed is read); and
+//!   by a naive copy-everything sync (read every source parameter, overwrite every one in the
+//!   target).
 //!   API calls come from the emulator's request log; wall time from the bench's clock.
 //!
 //! Benchmarks never assert timings: a run fails only when a sync or failover does not do its job.
@@ -444,6 +447,30 @@ async fn changed_are_synced(world: &World, root: &str, changed: &[usize]) -> boo
     true
 }
 
+/// One run of the real handler, in-process with its own clients: its output and the SSM calls it made.
+struct SyncRun {
+    output: sync_ssm::SyncOutput,
+    calls: usize,
+    by_action: BTreeMap<String, usize>,
+    seconds: f64,
+}
+
+async fn run_sync(world: &World, clients: &sync_ssm::Clients, input: Value) -> SyncRun {
+    let since = world.last_request_seq();
+    let clock = Instant::now();
+    let output = sync_ssm::handler(input, clients)
+        .await
+        .unwrap_or_else(|e| panic!("sync-ssm failed: {e:?}"));
+    let seconds = clock.elapsed().as_secs_f64();
+    let (calls, by_action) = ssm_calls(world, since);
+    SyncRun {
+        output,
+        calls,
+        by_action,
+        seconds,
+    }
+}
+
 /// The naive sync: read every parameter of the source path, overwrite every one in the target.
 async fn naive_sync(world: &World, root: &str) -> usize {
     let source = world.ssm(PRIMARY_REGION);
@@ -529,20 +556,57 @@ async fn ssm_sync() -> Value {
     let seed_seconds = seeding.elapsed().as_secs_f64();
     println!("  seeded in {seed_seconds:.1} s");
 
-    let since = world.last_request_seq();
-    let clock = Instant::now();
+    // Full: every parameter of both regions compared (the first sync, and the daily one).
     let clients = sync_ssm::Clients::from_config(world.config(STANDBY_REGION), None);
-    let output = sync_ssm::handler(json!({"env": world.env}), &clients)
-        .await
-        .unwrap_or_else(|e| panic!("sync-ssm failed: {e:?}"));
-    let ours_seconds = clock.elapsed().as_secs_f64();
-    let (ours_calls, ours_by_action) = ssm_calls(&world, since);
-    let ours_ok = changed_are_synced(&world, &root, &changed).await
-        && output.updated == changed.len()
-        && output.created == 0;
+    let full = run_sync(&world, &clients, json!({"env": world.env, "full": true})).await;
+    let full_ok = changed_are_synced(&world, &root, &changed).await
+        && full.output.updated == changed.len()
+        && full.output.created == 0;
     println!(
-        "  sync-ssm: {ours_calls} SSM calls in {ours_seconds:.1} s ({} updated, {} unchanged)",
-        output.updated, output.unchanged
+        "  sync-ssm, full: {} SSM calls in {:.1} s ({} updated, {} unchanged)",
+        full.calls, full.seconds, full.output.updated, full.output.unchanged
+    );
+
+    // Incremental: the scheduled sync after it, when the source changed the same parameters again.
+    // Only what the source changes from now on is then newer than the mark less the skew margin.
+    world.move_ssm_sync_mark_ahead().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    seed_parameters(
+        world.ssm(PRIMARY_REGION),
+        &root,
+        changed.clone(),
+        source_value,
+        concurrency,
+    )
+    .await;
+    seed_parameters(
+        world.ssm(STANDBY_REGION),
+        &root,
+        changed.clone(),
+        stale,
+        concurrency,
+    )
+    .await;
+    let incremental = run_sync(&world, &clients, json!({"env": world.env})).await;
+    let incremental_kind = serde_json::to_value(&incremental.output.scan).unwrap_or_default();
+    let ours_ok = full_ok
+        && changed_are_synced(&world, &root, &changed).await
+        && incremental_kind["kind"] == "incremental"
+        && incremental.output.updated == changed.len()
+        && incremental.output.examined == changed.len()
+        && incremental.output.created == 0;
+    println!(
+        "  sync-ssm, incremental: {} SSM calls in {:.1} s ({} read, {} updated)",
+        incremental.calls,
+        incremental.seconds,
+        incremental.output.examined,
+        incremental.output.updated
+    );
+    let (ours_calls, ours_by_action, ours_seconds, output) = (
+        incremental.calls,
+        incremental.by_action.clone(),
+        incremental.seconds,
+        &incremental.output,
     );
 
     // The same starting point for the naive sync: the changed parameters stale again.
@@ -577,13 +641,26 @@ async fn ssm_sync() -> Value {
         "seedSeconds": round3(seed_seconds),
         "seedConcurrency": concurrency,
         "pilotLight": {
+            "scan": "incremental",
             "apiCalls": ours_calls,
             "writes": writes(&ours_by_action),
             "byAction": ours_by_action,
             "wallSeconds": round3(ours_seconds),
+            "read": output.examined,
             "updated": output.updated,
             "unchanged": output.unchanged,
         },
+        "pilotLightFull": {
+            "scan": "full",
+            "apiCalls": full.calls,
+            "writes": writes(&full.by_action),
+            "byAction": full.by_action,
+            "wallSeconds": round3(full.seconds),
+            "read": full.output.examined,
+            "updated": full.output.updated,
+            "unchanged": full.output.unchanged,
+        },
+        "fullApiCallRatio": round3(full.calls as f64 / naive_calls as f64),
         "naive": {
             "apiCalls": naive_calls,
             "writes": writes(&naive_by_action),
