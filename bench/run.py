@@ -4,7 +4,7 @@
   ``GET /runtime/invocation/next`` and peak RSS at that moment, release build (BENCH_SKIP_RELEASE=1:
   the debug build), against bench/baseline_handler.py (Python/boto3, the same clients). Median of
   BENCH_RUNS runs (default 10), after one untimed warm-up run of each.
-* P2 failover RTO and P3 SSM sync: the emulator half, ``cargo run -p pilot-light-e2e --bin bench``.
+* P2 recovery time (failover and failback) and P3 SSM sync: the emulator half, ``cargo run -p pilot-light-e2e --bin bench``.
 * P4 each function's arm64 zip (``make package`` leaves them in .aws-sam/zips) and, with
   BENCH_CLEAN_BUILD=1, a clean debug build of the workspace.
 
@@ -349,12 +349,14 @@ def print_table(results: dict) -> None:
             )
         rows.append(("P1 init ratio, median of functions", "", "", f"{init['initRatioMedian']:.3f}"))
         rows.append(("P1 peak RSS ratio, median of functions", "", "", f"{init['rssRatioMedian']:.3f}"))
-    failover = results.get("failover")
-    if failover:
-        ours, theirs = failover["pilotLight"]["summary"], failover["baseline"]["summary"]
-        rows.append(("P2 failover RTO (median)", f"{ours['rtoSeconds']:.2f} s", f"{theirs['rtoSeconds']:.2f} s", f"{failover['rtoRatio']:.3f}"))
-        rows.append(("P2 recovery work (longest branch / sum)", f"{ours['workSeconds']:.2f} s", f"{theirs['workSeconds']:.2f} s", ratio(ours["workSeconds"], theirs["workSeconds"])))
-        rows.append(("P2 orchestration overhead (RTO - work)", f"{ours['overheadSeconds']:.2f} s", f"{theirs['overheadSeconds']:.2f} s", ratio(ours["overheadSeconds"], theirs["overheadSeconds"])))
+    recovery = results.get("recovery")
+    if recovery:
+        for key, entry in recovery["recoveries"].items():
+            ours, theirs = entry["pilotLight"], entry["baseline"]["summary"]
+            rows.append((f"P2 {key} RTO (median)", f"{ours['rtoSeconds']:.2f} s", f"{theirs['rtoSeconds']:.2f} s", f"{entry['rtoRatio']:.3f}"))
+            rows.append((f"P2 {key} to traffic", f"{ours['toTrafficSeconds']:.2f} s", f"{theirs['toTrafficSeconds']:.2f} s", ratio(ours["toTrafficSeconds"], theirs["toTrafficSeconds"])))
+            rows.append((f"P2 {key} critical path", f"{ours['criticalPathSeconds']:.2f} s", f"{theirs['criticalPathSeconds']:.2f} s", ratio(ours["criticalPathSeconds"], theirs["criticalPathSeconds"])))
+            rows.append((f"P2 {key} overhead (RTO - critical path)", f"{ours['overheadSeconds']:.2f} s", f"{theirs['overheadSeconds']:.2f} s", ratio(ours["overheadSeconds"], theirs["overheadSeconds"])))
     sync = results.get("ssmSync")
     if sync:
         ours, theirs = sync["pilotLight"], sync["naive"]

@@ -33,11 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 E2E_PACKAGE = "pilot-light-e2e"
 #: binaries known to take longest start first, so the pool ends together
 LONGEST_FIRST = (
-    "fault_injection",
     "crash_replica_failback",
     "crash_snapshot_failback",
-    "crash_graceful_failover",
+    "fault_injection_snapshot_failback",
+    "fault_injection_replica_failback",
     "data_safety",
+    "fault_injection_graceful_failover",
+    "fault_injection_ungraceful_failover",
+    "crash_graceful_failover",
     "crash_ungraceful_failover",
     "failback",
     "bad_input",

@@ -31,6 +31,7 @@ import copy
 import functools
 import inspect
 import io
+import itertools
 import json
 import os
 import re
@@ -625,6 +626,7 @@ OPERATIONS: dict[str, str] = {
     "ec2.create_image": "pending",
     "ec2.copy_image": "pending",
     "autoscaling.launch_instance": "Pending",
+    "route53.change_resource_record_sets": "PENDING",
 }
 
 
@@ -843,7 +845,10 @@ def operation_durations() -> None:
       ``available``;
     * ``autoscaling.launch_instance`` (identifier = group name): new group instances are
       LifecycleState ``Pending`` and EC2 state ``pending``, then ``InService`` / ``running``;
-      pending instances count towards the group's capacity.
+      pending instances count towards the group's capacity;
+    * ``route53.change_resource_record_sets`` (identifier = the hosted zone's name): the change has
+      an ID of its own and is ``PENDING`` (in its answer and to ``GetChange``), then ``INSYNC``
+      (moto: every change ``INSYNC`` at once, all with one fixed ID).
 
     Identifiers match case-insensitively; prefix ``""`` matches everything; no rule = 0 s = moto's
     instant behaviour. ``/moto-api/reset`` also drops the rules and the transitions in flight.
@@ -852,6 +857,7 @@ def operation_durations() -> None:
     from moto.ec2.responses.amis import AmisResponse
     from moto.rds.models import RDSBackend
     from moto.rds.responses import RDSResponse
+    from moto.route53.responses import Route53 as Route53Response
 
     _install_server_hooks()
 
@@ -1019,6 +1025,45 @@ def operation_durations() -> None:
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     FakeAutoScalingGroup.active_instances = active_instances
+
+    # Route 53 record changes ----------------------------------------------------------------
+    # moto answers every change INSYNC with one fixed change ID. With a rule (identifier = the
+    # hosted zone's name), a change gets an ID of its own and is PENDING, in its answer and to
+    # GetChange, until its time has passed; then INSYNC. Without a rule, moto's answer stands.
+    change_numbers = itertools.count(1)
+
+    def change_key(change_id: str) -> tuple[str, str]:
+        return ("route53.change_resource_record_sets", change_id.rsplit("/", 1)[-1])
+
+    def records_changed(response: Any, result: Any, generation: int) -> None:
+        info = _result(result, "ChangeInfo")
+        if not isinstance(info, dict):
+            return
+        try:
+            zone = response.backend.get_hosted_zone(response._get_param("HostedZoneId"))
+        except Exception:
+            return
+        operation = "route53.change_resource_record_sets"
+        seconds = TRANSITIONS.seconds(operation, str(zone.name))
+        if seconds <= 0:
+            return
+        change_id = f"/change/CPL{next(change_numbers):010d}"
+
+        def start() -> None:
+            info["Id"] = change_id
+            info["Status"] = OPERATIONS[operation]
+
+        TRANSITIONS.defer(
+            generation, operation, seconds, start, lambda: None, key=change_key(change_id)
+        )
+
+    def change_read(response: Any, result: Any, generation: int) -> None:
+        info = _result(result, "ChangeInfo")
+        if isinstance(info, dict) and TRANSITIONS.is_pending(change_key(str(info.get("Id", "")))):
+            info["Status"] = OPERATIONS["route53.change_resource_record_sets"]
+
+    _wrap_after(Route53Response, "change_resource_record_sets", records_changed)
+    _wrap_after(Route53Response, "get_change", change_read)
 
     # Server: settle due transitions before each request, control route, reset ----------------
     def settle_before_request(environ: dict[str, Any]) -> None:
@@ -1805,6 +1850,86 @@ def stepfunctions_stop_is_immediate() -> None:
 
 
 @_once
+def stepfunctions_execution_history_pages() -> None:
+    """Step Functions ``GetExecutionHistory`` answers in pages, as AWS does: ``maxResults`` events a
+    page (default 100, at most 1000), a ``nextToken`` while more follow, newest first with
+    ``reverseOrder``, and without the events' input and output when ``includeExecutionData`` is
+    false. moto 5.2.5 ignores all four and answers the whole history every time, so a caller that
+    pages was never shown to, and one that watches a run for its newest events pays for all of
+    them at every look. A token names the last event its page gave (by id, so events added between
+    two pages neither repeat nor go missing); a token the server did not give is ``InvalidToken``."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    default_page, largest_page = 100, 1000
+    token_prefix = "pilot-light-history:"
+
+    def read_token(token: Any) -> tuple[bool, int] | None:
+        if token in (None, ""):
+            return None
+        text = str(token)
+        try:
+            direction, last = text[len(token_prefix):].split(":", 1)
+            if not text.startswith(token_prefix) or direction not in ("forward", "reverse"):
+                raise ValueError(text)
+            return direction == "reverse", int(last)
+        except ValueError as error:
+            raise InvalidToken(text) from error
+
+    def without_data(event: dict[str, Any]) -> dict[str, Any]:
+        trimmed = dict(event)
+        for key, details in event.items():
+            if key.endswith("EventDetails") and isinstance(details, dict):
+                trimmed[key] = {
+                    k: v for k, v in details.items() if k not in ("input", "output")
+                }
+        return trimmed
+
+    def events_now(backend: Any, arn: str) -> tuple[list[dict[str, Any]], bool]:
+        """The run's events, oldest first, and whether they are the engine's own (copy before
+        handing out). moto's history call deep-copies every event of the run at every call; a
+        page needs only its own events copied."""
+        execution = backend.describe_execution(execution_arn=arn)
+        manager = getattr(getattr(getattr(execution, "exec_worker", None), "env", None),
+                          "event_manager", None)
+        kept = getattr(manager, "_history_event_list", None)
+        mutex = getattr(manager, "_mutex", None)
+        if kept is None or mutex is None:
+            return list(backend.get_execution_history(arn).get("events") or []), False
+        with mutex:
+            return list(kept), True
+
+    def get_execution_history(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        asked = self._get_param("maxResults")
+        page_size = min(int(asked), largest_page) if asked else default_page
+        reverse = bool(self._get_param("reverseOrder"))
+        include_data = self._get_param("includeExecutionData")
+        after = read_token(self._get_param("nextToken"))
+        if after is not None and after[0] != reverse:
+            raise InvalidToken("the token was given for the other order")
+        events, shared = events_now(self.stepfunction_backend, arn)
+        if reverse:
+            events.reverse()
+        if after is not None:
+            last = after[1]
+            events = [e for e in events if (e["id"] < last if reverse else e["id"] > last)]
+        page = events[:page_size]
+        if include_data is False:
+            page = [without_data(event) for event in page]
+        elif shared:
+            page = copy.deepcopy(page)
+        response: dict[str, Any] = {"events": page}
+        if len(events) > page_size:
+            direction = "reverse" if reverse else "forward"
+            response["nextToken"] = f"{token_prefix}{direction}:{page[-1]['id']}"
+        return ActionResult(response)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
+
+
+@_once
 def ssm_describe_parameters_max_results() -> None:
     """SSM ``DescribeParameters`` answers up to ``MaxResults`` parameters a page (1–50, as AWS);
     moto 5.2.5 answers 10 a page whatever ``MaxResults`` says, so a caller asking for 50 makes five
@@ -1834,6 +1959,20 @@ def ssm_describe_parameters_max_results() -> None:
         return ActionResult(response)
 
     SimpleSystemManagerResponse.describe_parameters = describe_parameters
+
+
+@_once
+def ssm_parameter_listing_reads_a_snapshot() -> None:
+    """SSM: a listing (``DescribeParameters``, ``GetParametersByPath``) walks the region's parameter
+    dictionary while other requests may add to it; moto 5.2.5 walks the live dictionary, so a
+    concurrent ``PutParameter`` of a new name fails the listing with "dictionary changed size during
+    iteration" (a 500 AWS never gives). The walk reads the names as they are when it starts."""
+    from moto.ssm.models import ParameterDict
+
+    def names_now(self: Any) -> Any:
+        return iter(list(dict.keys(self)))
+
+    ParameterDict.__iter__ = names_now
 
 
 @_once
@@ -1868,6 +2007,7 @@ def events_target_constant_input() -> None:
 ALL_PATCHES: tuple[Callable[[], None], ...] = (
     stepfunctions_definitions_parse_independently,
     stepfunctions_stop_is_immediate,
+    stepfunctions_execution_history_pages,
     rds_promote_read_replica_detaches,
     rds_cross_region_replica_own_parameter_group,
     names_already_taken_are_refused,
@@ -1876,6 +2016,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     autoscaling_desired_within_bounds,
     events_target_constant_input,
     ssm_describe_parameters_max_results,
+    ssm_parameter_listing_reads_a_snapshot,
     operation_durations,
     rds_data_plane,
     lambda_invoke_forwarding,

@@ -4,9 +4,10 @@ The local AWS is one Python process: every test binary's worlds, their applicati
 handlers share one core through it, so its per-request cost bounds how fast ``make test`` runs.
 A profile of a crash-and-rerun run (py-spy, 30 s) put a fifth of that core in the Step Functions
 definition parser at ``CreateStateMachine`` and a tenth in the access log. (A twelfth went to
-finding the backend for a request's host, under a lock; keeping its answer let more requests into
-moto's models at once, and moto's models are not all thread-safe: SSM's DescribeParameters then
-failed on a dictionary changed by a concurrent PutParameter. That cost stays.) Each function here
+finding the backend for a request's host, under a lock; keeping the backend it found let more
+requests into moto's models at once, and moto's models are not all thread-safe: SSM's
+DescribeParameters then failed on a dictionary changed by a concurrent PutParameter. That answer is
+still looked up each time; only the list of moto's modules it reads, a directory listing, is kept.) Each function here
 removes one such cost and keeps every response the same; ``apply_speedups()`` applies them all (``patches.apply_all`` calls it), and
 ``test_speed.py`` shows that each keeps its answers.
 """
@@ -172,11 +173,32 @@ def no_access_log() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+@_once
+def moto_module_list_kept() -> None:
+    """moto's dispatcher asks, for every request and under its lock, whether the request's host
+    names one of moto's modules: ``list_of_moto_modules()`` lists moto's package directory and
+    checks each entry with ``isdir`` every time (a tenth of the emulator's CPU in a failover
+    profile). The installed package does not change while the server runs: the list is read once."""
+    from moto import backends
+
+    listed = backends.list_of_moto_modules
+    kept: list[tuple[str, ...]] = []
+
+    @functools.wraps(listed)
+    def list_of_moto_modules() -> tuple[str, ...]:
+        if not kept:
+            kept.append(tuple(listed()))
+        return kept[0]
+
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
 ALL_SPEEDUPS = (
     state_machine_validation_memo,
     state_machine_parse_cache,
     one_sns_signing_key,
     no_access_log,
+    moto_module_list_kept,
 )
 
 

@@ -161,6 +161,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def quiet_directory(log_dir: Path) -> Path:
+    """An empty directory for `cargo lambda watch` to run (and watch) in: nothing writes to it."""
+    directory = log_dir / "lambda-watch-cwd"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def start_cargo_lambda(
     port: int, moto_url: str, region: str, extra_env: list[str], log_dir: Path
 ) -> subprocess.Popen[bytes]:
@@ -196,9 +203,15 @@ def start_cargo_lambda(
     # Tests run in parallel and Map states fan out: let each function run several instances at once
     # (cargo lambda's default is one, which queues invocations behind each other). The binaries do
     # not change while a stack runs: no reloads.
+    # The watcher watches the directory it runs in, recursively, once per function instance it
+    # starts, even with --ignore-changes: in the repository (two virtualenvs, node_modules, the
+    # log directory every handler writes to) that cost seconds of CPU per cold start and more for
+    # every log line. It runs in an empty directory of its own and finds the workspace by
+    # --manifest-path.
     command = [
         *launcher, "lambda", "watch", "-A", LOOPBACK, "-P", str(port),
         "--concurrency", "4", "--ignore-changes",
+        "--manifest-path", str(REPO_ROOT / "Cargo.toml"),
     ]
     # cargo lambda splits --env-var values on commas: values with a comma go through a file.
     with_comma = [item for item in handler_env if "," in item]
@@ -216,7 +229,7 @@ def start_cargo_lambda(
     try:
         return subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=quiet_directory(log_dir),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

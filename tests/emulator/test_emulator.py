@@ -957,7 +957,11 @@ def test_stack_starts_the_lambda_runtime_and_kills_it_on_exit(tmp_path: Path, ha
         else:
             assert path[0] == str(VENV_BIN)
             assert seen["realCargo"] is None
-        assert seen["cwd"] == str(HERE.parent.parent)
+        # The watcher runs (and watches) an empty directory of its own, never the repository,
+        # and finds the workspace by its manifest.
+        assert Path(seen["cwd"]) == (tmp_path / "logs" / "lambda-watch-cwd").resolve()
+        assert list(Path(seen["cwd"]).iterdir()) == []
+        assert args[args.index("--manifest-path") + 1] == str(HERE.parent.parent / "Cargo.toml")
         assert alive(seen["pid"]) and alive(seen["child"])
 
         assert process.stdin is not None
@@ -1462,3 +1466,150 @@ def test_describe_parameters_pages_of_max_results(url: str) -> None:
 
 def test_describe_parameters_pages_fail_on_unpatched_moto(plain_url: str) -> None:
     fails_on_unpatched_moto(lambda: check_describe_parameters_pages(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions: GetExecutionHistory pages
+
+
+def check_execution_history_pages(url: str) -> None:
+    """A history of more than 100 events comes in pages: 100 by default, ``maxResults`` when
+    given, forwards or newest first, with or without the events' data; a made-up token is
+    refused (plain moto: the whole history in one page, whatever was asked)."""
+    sfn = client(url, "stepfunctions", WEST)
+    u = uid()
+    steps = 70
+    states: dict[str, Any] = {
+        f"Step{i}": {"Type": "Pass", "Result": {"step": i}, "ResultPath": "$.last",
+                     **({"Next": f"Step{i + 1}"} if i + 1 < steps else {"End": True})}
+        for i in range(steps)
+    }
+    machine = sfn.create_state_machine(
+        name=f"pages-{u}",
+        definition=json.dumps({"StartAt": "Step0", "States": states}),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"a": 1}')["executionArn"]
+    wait_until(
+        lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", 30,
+        "the run to end",
+    )
+
+    def pages(**asked: Any) -> list[list[dict[str, Any]]]:
+        found, token = [], None
+        while True:
+            page = sfn.get_execution_history(
+                executionArn=execution, **asked, **({"nextToken": token} if token else {})
+            )
+            found.append(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    default = sfn.get_execution_history(executionArn=execution)
+    assert len(default["events"]) == 100 and "nextToken" in default
+    forward = [e for page in pages(maxResults=40) for e in page]
+    ids = [e["id"] for e in forward]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 2 * steps, ids[:5]
+    assert [len(p) for p in pages(maxResults=1000)] == [len(ids)]
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=3)
+    assert [e["id"] for e in newest["events"]] == [len(ids), len(ids) - 1, len(ids) - 2]
+    assert newest["events"][0]["type"] == "ExecutionSucceeded"
+    backwards = [e["id"] for page in pages(reverseOrder=True, maxResults=70) for e in page]
+    assert backwards == list(reversed(ids))
+
+    def carries_data(events: list[dict[str, Any]]) -> bool:
+        return any(
+            "input" in details or "output" in details
+            for event in events
+            for key, details in event.items()
+            if key.endswith("EventDetails") and isinstance(details, dict)
+        )
+
+    assert carries_data(forward)
+    lean = [e for page in pages(maxResults=1000, includeExecutionData=False) for e in page]
+    assert [e["id"] for e in lean] == ids and not carries_data(lean)
+    assert any(e.get("stateExitedEventDetails", {}).get("name") == "Step3" for e in lean)
+    refused = error_of(
+        lambda: sfn.get_execution_history(executionArn=execution, nextToken="made-up")
+    )
+    assert refused.response["Error"]["Code"] == "InvalidToken"
+
+
+def test_execution_history_comes_in_pages(url: str) -> None:
+    check_execution_history_pages(url)
+
+
+def test_execution_history_pages_fail_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_execution_history_pages(plain_url))
+
+
+def check_dns_change_duration(url: str) -> None:
+    """A record change in a zone a rule names is PENDING (its own change ID) until its time has
+    passed, then INSYNC; a change in another zone is INSYNC at once."""
+    route53 = client(url, "route53", EAST)
+    n = uid()
+    seconds = 1.5
+    http("POST", f"{url}/pilot-light/durations",
+         {"operation": "route53.change_resource_record_sets", "seconds": seconds,
+          "resourcePrefix": f"dns-{n}"})
+
+    def change(zone_name: str, value: str) -> dict[str, Any]:
+        zone = route53.create_hosted_zone(Name=zone_name, CallerReference=f"{zone_name}-{value}")
+        return route53.change_resource_record_sets(
+            HostedZoneId=zone["HostedZone"]["Id"],
+            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+                "Name": f"app.{zone_name}", "Type": "CNAME", "TTL": 60,
+                "ResourceRecords": [{"Value": value}]}}]},
+        )["ChangeInfo"]
+
+    first = change(f"dns-{n}.example.com", "a.example.net")
+    second = change(f"dns-{n}b.example.com", "b.example.net")
+    other = change(f"plain-{n}.example.com", "c.example.net")
+    assert (first["Status"], second["Status"]) == ("PENDING", "PENDING")
+    assert first["Id"] != second["Id"]
+    assert route53.get_change(Id=first["Id"])["ChangeInfo"]["Status"] == "PENDING"
+    assert other["Status"] == "INSYNC"
+    assert route53.get_change(Id=other["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    time.sleep(seconds + 0.3)
+    for info in (first, second):
+        assert route53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    http("DELETE", f"{url}/pilot-light/durations?resourcePrefix=dns-{n}")
+
+
+def test_dns_changes_are_pending_for_their_duration(url: str) -> None:
+    check_dns_change_duration(url)
+
+
+def test_dns_change_duration_fails_on_unpatched_moto(plain_url: str) -> None:
+    fails_on_unpatched_moto(lambda: check_dns_change_duration(plain_url))
+
+
+# --------------------------------------------------------------------------------------------------
+# SSM: a listing walks the parameters as they were when it began
+
+
+def adds_while_listing(walk: Callable[[Any], Any]) -> tuple[list[str], list[str]]:
+    """Walks a region's parameter dictionary with ``walk`` and adds a parameter at every step, as a
+    concurrent PutParameter would; the names there before, and the names walked."""
+    from moto.ssm.models import ParameterDict
+
+    parameters = ParameterDict("123456789012", WEST)
+    for name in ("/a", "/b", "/c"):
+        parameters[name].append(name)
+    before = list(dict.keys(parameters))
+    walked = []
+    for name in walk(parameters):
+        walked.append(name)
+        parameters[f"/added-{len(walked)}"].append("new")
+    return before, walked
+
+
+def test_an_ssm_listing_is_not_broken_by_a_concurrent_put() -> None:
+    import patches
+
+    with pytest.raises(RuntimeError, match="changed size during iteration"):
+        adds_while_listing(lambda parameters: dict.__iter__(parameters))  # moto 5.2.5's walk
+    patches.ssm_parameter_listing_reads_a_snapshot()
+    before, walked = adds_while_listing(iter)
+    assert walked == before and len(before) == 3

@@ -97,6 +97,23 @@ def test_every_service_still_answers_from_its_own_backend(url: str) -> None:
         assert "HostedZones" in client(url, "route53", EAST).list_hosted_zones()
 
 
+def test_the_kept_module_list_is_the_listing_of_motos_package() -> None:
+    import os
+
+    import moto
+    from moto import backends
+
+    speed.moto_module_list_kept()
+    package = os.path.dirname(moto.__file__)
+    listed = sorted(
+        entry
+        for entry in os.listdir(package)
+        if os.path.isdir(os.path.join(package, entry)) and not entry.startswith("__")
+    )
+    assert list(backends.list_of_moto_modules()) == listed
+    assert backends.list_of_moto_modules() is backends.list_of_moto_modules()
+    assert "stepfunctions" in backends.list_of_moto_modules()
+
 def test_every_subscription_signs_with_one_key() -> None:
     from moto.sns.models import Subscription
 

@@ -11,10 +11,12 @@
 //! its own.
 
 use crate::cli::run_cli;
+pub use crate::flows::Flow;
+use crate::flows::{assert_succeeded, machine_ready_for};
 use crate::pilot_light::FailoverAndFailback as Scenario;
 use crate::world_state::{differences, WorldState};
 use crate::{Execution, World};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -24,18 +26,6 @@ const CONCURRENT_CASES: usize = 3;
 
 async fn scenario(label: &str) -> Scenario {
     Scenario::seed(label).await
-}
-
-fn graceful_failover_input(world: &World) -> Value {
-    json!({"env": world.env, "mode": "graceful"})
-}
-
-fn assert_succeeded(run: &Execution, what: &str) {
-    assert_eq!(
-        run.status, "SUCCEEDED",
-        "{what}: error {:?}: {:?}",
-        run.error, run.cause
-    );
 }
 
 /// The Task states of a run in the order they first finished.
@@ -104,6 +94,10 @@ async fn crash_after(
     let arn = world.start(machine, name, input).await;
     let sfn = world.sfn();
     let deadline = Instant::now() + Duration::from_secs(240);
+    // Each look reads the history newest first, only down to the events an earlier look saw (the
+    // emulator pages it as AWS does): the step is found within a poll of finishing, at the cost of
+    // the new events alone.
+    let mut seen = 0;
     'poll: loop {
         assert!(Instant::now() < deadline, "{step} never finished in {name}");
         let described = sfn
@@ -113,29 +107,41 @@ async fn crash_after(
             .await
             .expect("describe execution");
         let mut token = None;
-        loop {
+        let mut newest = seen;
+        let walked_to_seen = loop {
             // A page the emulator cannot serve now is read again at the next poll (bounded).
             let Ok(page) = sfn
                 .get_execution_history()
                 .execution_arn(&arn)
-                .max_results(1000)
+                .reverse_order(true)
+                .include_execution_data(false)
+                .max_results(100)
                 .set_next_token(token)
                 .send()
                 .await
             else {
-                break;
+                break false;
             };
-            let finished = page.events().iter().any(|e| {
-                e.r#type().as_str() == "TaskStateExited"
-                    && e.state_exited_event_details().map(|d| d.name()) == Some(step)
-            });
-            if finished {
-                break 'poll;
+            let mut reached_seen = false;
+            for event in page.events() {
+                if event.id() <= seen {
+                    reached_seen = true;
+                    break;
+                }
+                newest = newest.max(event.id());
+                if event.r#type().as_str() == "TaskStateExited"
+                    && event.state_exited_event_details().map(|d| d.name()) == Some(step)
+                {
+                    break 'poll;
+                }
             }
             token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
+            if reached_seen || token.is_none() {
+                break true;
             }
+        };
+        if walked_to_seen {
+            seen = newest;
         }
         if described.status().as_str() != "RUNNING" {
             return Interruption::EndedBeforeStep(described.status().as_str().to_string());
@@ -151,67 +157,25 @@ async fn unlock(world: &World) {
     assert_eq!(run.code, 0, "unlock: {run:?}");
 }
 
-/// The flows crashed: both failover modes and both failback strategies.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Flow {
-    GracefulFailover,
-    /// With the primary region lost first (its databases take no writes and replicate nothing).
-    UngracefulFailover,
-    SnapshotFailback,
-    ReplicaFailback,
+/// The world label of a crashed flow's cases (`crash-gfo`).
+fn label(flow: Flow) -> String {
+    format!("crash-{}", flow.short_name())
 }
 
-impl Flow {
-    fn label(self) -> &'static str {
-        match self {
-            Flow::GracefulFailover => "crash-gfo",
-            Flow::UngracefulFailover => "crash-ufo",
-            Flow::SnapshotFailback => "crash-sfb",
-            Flow::ReplicaFailback => "crash-rfb",
-        }
+/// Brings a fresh world to where the flow starts: a failover before a failback, the primary region
+/// lost before an ungraceful failover. Returns the flow's machine.
+async fn prepare(flow: Flow, s: &Scenario) -> String {
+    if flow == Flow::UngracefulFailover {
+        s.world.lose_region(crate::PRIMARY_REGION);
     }
-
-    fn is_failback(self) -> bool {
-        matches!(self, Flow::SnapshotFailback | Flow::ReplicaFailback)
-    }
-
-    fn input(self, world: &World) -> Value {
-        match self {
-            Flow::GracefulFailover => graceful_failover_input(world),
-            Flow::UngracefulFailover => json!({"env": world.env, "mode": "ungraceful"}),
-            Flow::SnapshotFailback => json!({"env": world.env, "strategy": "snapshot"}),
-            Flow::ReplicaFailback => json!({"env": world.env, "strategy": "replica"}),
-        }
-    }
-
-    /// Brings a fresh world to where the flow starts: a failover before a failback, the primary
-    /// region lost before an ungraceful failover. Returns the flow's machine.
-    async fn prepare(self, s: &Scenario) -> String {
-        let world = &s.world;
-        if self.is_failback() {
-            let run = world
-                .run(
-                    &s.failover,
-                    &world.name("fo"),
-                    &graceful_failover_input(world),
-                )
-                .await;
-            assert_succeeded(&run, "failover before the failback");
-            s.failback.clone()
-        } else {
-            if self == Flow::UngracefulFailover {
-                world.lose_region(crate::PRIMARY_REGION);
-            }
-            s.failover.clone()
-        }
-    }
+    machine_ready_for(flow, s).await.to_string()
 }
 
 /// The uninterrupted run: its steps and the end state.
 async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
-    let s = scenario(&format!("{}-base", flow.label())).await;
+    let s = scenario(&format!("{}-base", label(flow))).await;
     s.world.set_scenario(&format!("{flow:?} uninterrupted"));
-    let machine = flow.prepare(&s).await;
+    let machine = prepare(flow, &s).await;
     let run = s
         .world
         .run(&machine, &s.world.name("flow"), &flow.input(&s.world))
@@ -222,10 +186,10 @@ async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
 
 /// One case: crash `flow` right after `step`, unlock, re-run; the differences from `expected`.
 async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldState>) -> String {
-    let s = scenario(flow.label()).await;
+    let s = scenario(&label(flow)).await;
     let world = &s.world;
     world.set_scenario(&format!("{flow:?} crashed after {step}"));
-    let machine = flow.prepare(&s).await;
+    let machine = prepare(flow, &s).await;
     let (machine, input) = (&machine, flow.input(world));
     let stopped = crash_after(
         world,

@@ -577,28 +577,22 @@ impl World {
             "ExecutionSucceeded",
             "ExecutionTimedOut",
         ];
-        let sfn = self.sfn();
-        let mut token = None;
-        let mut last = None;
-        loop {
-            let Ok(page) = sfn
-                .get_execution_history()
-                .execution_arn(arn)
-                .max_results(1000)
-                .set_next_token(token)
-                .send()
-                .await
-            else {
-                return false;
-            };
-            if let Some(event) = page.events().last() {
-                last = Some(event.r#type().as_str().to_string());
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return last.is_some_and(|t| LAST_EVENTS.contains(&t.as_str()));
-            }
-        }
+        // The newest event alone: the emulator pages the history newest first, as AWS does.
+        let Ok(page) = self
+            .sfn()
+            .get_execution_history()
+            .execution_arn(arn)
+            .reverse_order(true)
+            .include_execution_data(false)
+            .max_results(1)
+            .send()
+            .await
+        else {
+            return false;
+        };
+        page.events()
+            .first()
+            .is_some_and(|event| LAST_EVENTS.contains(&event.r#type().as_str()))
     }
 
     /// Starts an execution; returns its ARN. [`World::wait`] checks the invariants

@@ -2,14 +2,16 @@
 //! what it writes into `bench/results.json`). Two figures, each against a baseline run in the same
 //! process on the same emulator:
 //!
-//! * **P2, failover RTO**: a pilot light with one database and one compute group, promotion
-//!   [`DEFAULT_PROMOTION_SECONDS`] and instance launch [`DEFAULT_LAUNCH_SECONDS`] in the emulator,
-//!   failed over by `state-machines/failover.asl.json` (databases, compute and functions in
-//!   parallel) and, in a world of its own with the same seed and durations, by
-//!   `bench/baseline-failover.asl.json` (the reference system's shape: promote and poll, then the
-//!   launch template, scale and poll, one after the other) calling the same handlers. RTO is the
-//!   execution's start to stop; the orchestration overhead is the RTO minus the recovery work
-//!   (pilot-light: the longest branch of `Recover`; baseline: its promotion and compute phases).
+//! * **P2, recovery time on a realistic pilot light**: two databases and two compute groups, the
+//!   emulator's operations taking the proportions of real AWS (promotion : instance launch to
+//!   InService : DNS change INSYNC = 6 : 3 : 1, promotion [`DEFAULT_PROMOTION_SECONDS`]), recovered
+//!   by pilot-light's state machines and, in a world of their own seeded the same way, by a
+//!   baseline calling the same handlers: `bench/baseline-failover.asl.json` for a failover (the
+//!   reference system's shape: each database promoted and awaited, then each group, then DNS) and
+//!   the failback machine with every Map over the databases one database at a time. Ungraceful and
+//!   graceful failover, snapshot and replica failback. RTO is the execution's start to stop; the
+//!   critical path is the longest `Recover` branch plus the DNS wait (pilot-light's failover) or
+//!   the recovery phases added up; the orchestration overhead is RTO minus the critical path.
 //! * **P3, SSM sync**: [`DEFAULT_SSM_PARAMETERS`] parameters under one path in both regions, 1 %
 //!   of them different, synced by the real `sync-ssm` handler (in-process, its own clients) in its
 //!   two scans: full (every parameter of both regions compared), then incremental (the scheduled
@@ -21,10 +23,12 @@
 //! Benchmarks never assert timings: a run fails only when a sync or failover does not do its job.
 //!
 //! Usage: `bench [OUT.json]` (default `bench/emulator-results.json`). Environment:
-//! `BENCH_ONLY=failover|ssm`, `BENCH_FAILOVER_RUNS` (3), `BENCH_PROMOTION_SECONDS`,
-//! `BENCH_LAUNCH_SECONDS`, `BENCH_SSM_PARAMETERS`, `BENCH_SSM_CONCURRENCY` (seeding only).
+//! `BENCH_ONLY=failover|ssm`, `BENCH_FAILOVER_RUNS` (3), `BENCH_FAILBACK_RUNS` (1),
+//! `BENCH_PROMOTION_SECONDS` (18), `BENCH_LAUNCH_SECONDS` (half a promotion), `BENCH_DNS_SECONDS`
+//! (a sixth), `BENCH_SSM_PARAMETERS`, `BENCH_SSM_CONCURRENCY` (seeding only).
 
 use aws_sdk_ssm::types::ParameterType;
+use pilot_light_e2e::flows::Flow;
 use pilot_light_e2e::pilot_light::SeededPilotLight;
 use pilot_light_e2e::template::{self, StateMachineSpec};
 use pilot_light_e2e::{repo_root, Execution, World, ACCOUNT_ID, PRIMARY_REGION, STANDBY_REGION};
@@ -33,10 +37,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Promotion takes ten instance launches: scaled down from "minutes" to seconds, 1 s ≈ 30 s.
-const DEFAULT_PROMOTION_SECONDS: f64 = 20.0;
-const DEFAULT_LAUNCH_SECONDS: f64 = 2.0;
+/// The pilot light P2 recovers: several databases and tiers, as real ones have.
+const BENCH_DATABASES: [&str; 2] = ["orders", "billing"];
+const BENCH_GROUPS: [&str; 2] = ["web", "worker"];
+/// A promotion of "minutes" scaled to seconds; launch and DNS follow in the proportions of
+/// [`Durations`].
+const DEFAULT_PROMOTION_SECONDS: f64 = 18.0;
 const DEFAULT_FAILOVER_RUNS: usize = 3;
+const DEFAULT_FAILBACK_RUNS: usize = 1;
+/// The configuration's poll interval the seeded pilot light uses (`poll.intervalSeconds`).
+const POLL_INTERVAL_SECONDS: u64 = 1;
 const DEFAULT_SSM_PARAMETERS: usize = 10_000;
 /// One parameter in a hundred differs between the regions.
 const CHANGED_EVERY: usize = 100;
@@ -44,12 +54,34 @@ const DEFAULT_SSM_CONCURRENCY: usize = 16;
 /// The baseline state machine, rendered with the failover's placeholders.
 const BASELINE_ASL: &str = "bench/baseline-failover.asl.json";
 const FAILOVER_ASL: &str = "state-machines/failover.asl.json";
+const FAILBACK_ASL: &str = "state-machines/failback.asl.json";
 /// The parallel state whose branches are pilot-light's recovery work.
 const RECOVER_STATE: &str = "Recover";
+/// The failover's DNS switch and its wait for the change to be INSYNC.
+const FAILOVER_DNS_STATES: [&str; 4] = ["SwitchTraffic", "WaitForDns", "CheckDns", "IsDnsDone"];
 /// The baseline's recovery work: these run one after the other.
-const BASELINE_WORK_STATES: [&str; 2] = ["PromoteDatabases", "RecoverCompute"];
-/// How long one failover may take before the bench gives up on it.
-const FAILOVER_TIMEOUT: Duration = Duration::from_secs(600);
+const BASELINE_FAILOVER_PHASES: [(&str, &[&str]); 3] = [
+    ("PromoteDatabases", &["PromoteDatabases"]),
+    ("RecoverCompute", &["RecoverCompute"]),
+    (
+        "Dns",
+        &["SwitchTraffic", "WaitForDns", "CheckDns", "IsDnsDone"],
+    ),
+];
+const BASELINE_DNS_STATES: [&str; 4] = ["SwitchTraffic", "WaitForDns", "CheckDns", "IsDnsDone"];
+/// A failback's recovery work, one phase after the other (a strategy runs only its own database
+/// phases).
+const FAILBACK_PHASES: [(&str, &[&str]); 6] = [
+    ("ReseedBySnapshot", &["ReseedBySnapshot"]),
+    ("PrepareReverseReplicas", &["PrepareReverseReplicas"]),
+    ("PromoteReverseReplicas", &["PromoteReverseReplicas"]),
+    ("RecoverPrimary", &["RecoverPrimary"]),
+    ("Dns", &["SwitchTrafficBack", "WaitForDns", "CheckDns"]),
+    ("Reprotect", &["Reprotect"]),
+];
+const FAILBACK_DNS_STATES: [&str; 3] = ["SwitchTrafficBack", "WaitForDns", "CheckDns"];
+/// How long one run may take before the bench gives up on it.
+const RUN_TIMEOUT: Duration = Duration::from_secs(900);
 
 #[tokio::main]
 async fn main() {
@@ -60,7 +92,7 @@ async fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let mut results = Map::new();
     if only.is_empty() || only == "failover" {
-        results.insert("failover".into(), failover_rto().await);
+        results.insert("recovery".into(), recovery_times().await);
     }
     if only.is_empty() || only == "ssm" {
         results.insert("ssmSync".into(), ssm_sync().await);
@@ -98,12 +130,15 @@ fn median(values: &[f64]) -> f64 {
 }
 
 // ------------------------------------------------------------------------------------------------
-// P2: failover RTO
+// P2: recovery time on a realistic pilot light
 
 /// What one execution's history says about its shape.
 struct Measured {
     rto: f64,
-    /// The recovery work: the longest `Recover` branch, or the baseline's phases added up.
+    /// Start of the run to the end of its DNS wait: traffic is on the recovered region.
+    to_traffic: Option<f64>,
+    /// The recovery work: the longest `Recover` branch plus the DNS wait (failover), or the
+    /// recovery phases one after the other (the baseline, failback).
     work: f64,
     work_label: String,
     phases: BTreeMap<String, f64>,
@@ -118,8 +153,9 @@ impl Measured {
     fn to_json(&self) -> Value {
         json!({
             "rtoSeconds": round3(self.rto),
-            "workSeconds": round3(self.work),
-            "work": self.work_label,
+            "toTrafficSeconds": self.to_traffic.map(round3),
+            "criticalPathSeconds": round3(self.work),
+            "criticalPath": self.work_label,
             "overheadSeconds": round3(self.overhead()),
             "phasesSeconds": self.phases.iter().map(|(k, v)| (k.clone(), json!(round3(*v)))).collect::<Map<_, _>>(),
             "statesEntered": self.states_entered,
@@ -139,13 +175,21 @@ fn window(run: &Execution, states: &[String]) -> Option<(SystemTime, SystemTime)
     Some((entered, exited))
 }
 
+fn window_seconds(run: &Execution, states: &[&str]) -> Option<f64> {
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+    window(run, &states).map(|(from, to)| seconds_between(from, to))
+}
+
+/// Seconds from the run's first event to the last exit from any of `states`.
+fn seconds_until(run: &Execution, states: &[&str]) -> Option<f64> {
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+    let began = run.history.first()?.timestamp;
+    window(run, &states).map(|(_, to)| seconds_between(began, to))
+}
+
 /// The top-level state names of each branch of the failover's `Recover` state, read from the ASL.
 fn recover_branches() -> Vec<(String, Vec<String>)> {
-    let path = repo_root().join(FAILOVER_ASL);
-    let asl: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .expect("failover ASL is JSON");
+    let asl = read_asl(FAILOVER_ASL);
     asl["States"][RECOVER_STATE]["Branches"]
         .as_array()
         .expect("Recover has branches")
@@ -161,24 +205,43 @@ fn recover_branches() -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn measure_pilot_light(run: &Execution, branches: &[(String, Vec<String>)]) -> Measured {
+fn read_asl(relative: &str) -> Value {
+    let path = repo_root().join(relative);
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// pilot-light's failover: the critical path is its longest `Recover` branch, then the DNS wait
+/// (the only AWS work after `Recover`).
+fn measure_failover(run: &Execution, branches: &[(String, Vec<String>)]) -> Measured {
     let mut phases = BTreeMap::new();
     for (label, states) in branches {
         if let Some((from, to)) = window(run, states) {
             phases.insert(label.clone(), seconds_between(from, to));
         }
     }
-    if let Some((from, to)) = window(run, &[RECOVER_STATE.to_string()]) {
-        phases.insert(RECOVER_STATE.to_string(), seconds_between(from, to));
+    if let Some(recover) = window_seconds(run, &[RECOVER_STATE]) {
+        phases.insert(RECOVER_STATE.to_string(), recover);
     }
-    let (work_label, work) = phases
+    let longest = phases
         .iter()
         .filter(|(k, _)| k.as_str() != RECOVER_STATE)
         .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(k, v)| (format!("longest Recover branch ({k})"), *v))
-        .unwrap_or_else(|| ("no Recover branch ran".into(), 0.0));
+        .map(|(k, v)| (k.clone(), *v));
+    let dns = window_seconds(run, &FAILOVER_DNS_STATES).unwrap_or(0.0);
+    phases.insert("Dns".into(), dns);
+    let (work_label, work) = match longest {
+        Some((branch, seconds)) => (
+            format!("longest Recover branch ({branch}) + DNS"),
+            seconds + dns,
+        ),
+        None => ("no Recover branch ran".into(), dns),
+    };
     Measured {
         rto: run.elapsed.as_secs_f64(),
+        to_traffic: seconds_until(run, &FAILOVER_DNS_STATES),
         work,
         work_label,
         phases,
@@ -186,17 +249,26 @@ fn measure_pilot_light(run: &Execution, branches: &[(String, Vec<String>)]) -> M
     }
 }
 
-fn measure_baseline(run: &Execution) -> Measured {
+/// A run whose recovery phases run one after the other: its critical path is their sum.
+fn measure_phases(run: &Execution, phases_of: &[(&str, &[&str])], dns: &[&str]) -> Measured {
     let mut phases = BTreeMap::new();
-    for state in BASELINE_WORK_STATES {
-        if let Some((from, to)) = window(run, &[state.to_string()]) {
-            phases.insert(state.to_string(), seconds_between(from, to));
+    for (label, states) in phases_of {
+        if let Some(seconds) = window_seconds(run, states) {
+            phases.insert(label.to_string(), seconds);
         }
     }
     Measured {
         rto: run.elapsed.as_secs_f64(),
+        to_traffic: seconds_until(run, dns),
         work: phases.values().sum(),
-        work_label: format!("{} one after the other", BASELINE_WORK_STATES.join(" + ")),
+        work_label: format!(
+            "{} one after the other",
+            phases_of
+                .iter()
+                .map(|(label, _)| *label)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
         phases,
         states_entered: count_entered(run),
     }
@@ -209,35 +281,99 @@ fn count_entered(run: &Execution) -> usize {
         .count()
 }
 
-/// A world with the bench's pilot light (one database, one compute group) and durations.
-async fn seeded_world(label: &str, promotion: f64, launch: f64) -> (World, SeededPilotLight) {
+/// The emulator's operation durations for one bench world: promotion : instance launch to
+/// InService : DNS change INSYNC = 6 : 3 : 1 (published figures: a cross-region replica promotion
+/// takes minutes, an instance launch to healthy 1–3 minutes, a Route 53 change up to 60 s). The
+/// other long RDS operations of a failback (snapshot, copy, restore, new replica) take a
+/// promotion's time.
+#[derive(Clone, Copy)]
+struct Durations {
+    promotion: f64,
+    launch: f64,
+    dns: f64,
+}
+
+impl Durations {
+    fn from_env() -> Self {
+        let promotion = env_number("BENCH_PROMOTION_SECONDS", DEFAULT_PROMOTION_SECONDS);
+        Self {
+            promotion,
+            launch: env_number("BENCH_LAUNCH_SECONDS", promotion / 2.0),
+            dns: env_number("BENCH_DNS_SECONDS", promotion / 6.0),
+        }
+    }
+
+    fn operations(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("rds.promote_read_replica", self.promotion),
+            ("rds.create_db_snapshot", self.promotion),
+            ("rds.copy_db_snapshot", self.promotion),
+            ("rds.restore_db_instance_from_db_snapshot", self.promotion),
+            ("rds.create_db_instance_read_replica", self.promotion),
+            ("autoscaling.launch_instance", self.launch),
+            ("route53.change_resource_record_sets", self.dns),
+        ]
+    }
+
+    fn apply(&self, world: &World) {
+        for (operation, seconds) in self.operations() {
+            world.set_duration(operation, seconds);
+        }
+    }
+
+    fn to_json(self) -> Value {
+        self.operations()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect::<Map<_, _>>()
+            .into()
+    }
+}
+
+/// A world with the bench's pilot light (two databases, two compute groups), its replicas caught
+/// up, the failover and failback machines deployed.
+async fn seeded_world(label: &str) -> (World, SeededPilotLight) {
     let world = World::new(label).await;
-    let pilot = world.seed_pilot_light(&["orders"], &["web"]).await;
-    world.set_duration("rds.promote_read_replica", promotion);
-    world.set_duration("autoscaling.launch_instance", launch);
+    let pilot = world
+        .seed_pilot_light(&BENCH_DATABASES, &BENCH_GROUPS)
+        .await;
+    for db in &pilot.databases {
+        world
+            .replica_caught_up(STANDBY_REGION, &db.replica_id)
+            .await;
+    }
     (world, pilot)
 }
 
-/// Deploys `bench/baseline-failover.asl.json` with the failover's `DefinitionSubstitutions` (the
-/// same handler ARNs the harness gives the real failover), deleted again at the world's teardown.
-async fn deploy_baseline(world: &World, values: &BTreeMap<String, String>) -> String {
+/// Deploys the ASL at `definition_uri` with the `DefinitionSubstitutions` `template.yaml` gives the
+/// state machine `like` (the same handler ARNs the harness gives the real one), after `adjust`;
+/// deleted again at the world's teardown.
+async fn deploy_variant(
+    world: &World,
+    values: &BTreeMap<String, String>,
+    like: &str,
+    definition_uri: &str,
+    adjust: fn(&mut Value),
+) -> String {
     let specs = template::load().expect("template.yaml");
-    let failover = specs
+    let original = specs
         .iter()
-        .find(|s| s.definition_uri == FAILOVER_ASL)
-        .expect("template.yaml deploys the failover state machine");
+        .find(|s| s.definition_uri == like)
+        .unwrap_or_else(|| panic!("template.yaml deploys no {like}"));
     let spec = StateMachineSpec {
-        logical_id: "BenchBaselineFailover".into(),
-        definition_uri: BASELINE_ASL.into(),
-        substitutions: failover.substitutions.clone(),
+        logical_id: format!("Bench{}", original.logical_id),
+        definition_uri: definition_uri.into(),
+        substitutions: original.substitutions.clone(),
     };
-    let definition =
+    let rendered =
         template::render(&spec, STANDBY_REGION, values).expect("render the baseline definition");
+    let mut definition: Value = serde_json::from_str(&rendered).expect("rendered ASL is JSON");
+    adjust(&mut definition);
     let arn = world
         .sfn()
         .create_state_machine()
-        .name(world.name("baseline-failover"))
-        .definition(definition)
+        .name(world.name("baseline"))
+        .definition(definition.to_string())
         .role_arn(format!(
             "arn:aws:iam::{ACCOUNT_ID}:role/{}-state-machine",
             world.env
@@ -260,11 +396,37 @@ async fn deploy_baseline(world: &World, values: &BTreeMap<String, String>) -> St
     arn
 }
 
-async fn run_to_end(world: &World, machine: &str, name: &str) -> Execution {
-    let started = world
-        .start(machine, &world.name(name), &json!({"env": world.env}))
-        .await;
-    let run = world.wait(&started, FAILOVER_TIMEOUT).await;
+/// Every `Map` over the configuration's databases runs one database at a time: the failback
+/// baseline, as a failback that restores one database after the other.
+fn one_database_at_a_time(definition: &mut Value) {
+    fn visit(states: &mut Value) {
+        let Some(states) = states.as_object_mut() else {
+            return;
+        };
+        for state in states.values_mut() {
+            if state["Type"] == "Map" && state["ItemsPath"] == "$.begin.config.databases" {
+                state["MaxConcurrency"] = json!(1);
+            }
+            for key in ["ItemProcessor", "Iterator"] {
+                if state.get(key).is_some() {
+                    visit(&mut state[key]["States"]);
+                }
+            }
+            if let Some(branches) = state.get_mut("Branches").and_then(Value::as_array_mut) {
+                for branch in branches {
+                    visit(&mut branch["States"]);
+                }
+            }
+        }
+    }
+    visit(&mut definition["States"]);
+}
+
+fn unchanged(_: &mut Value) {}
+
+async fn run_to_end(world: &World, machine: &str, name: &str, input: &Value) -> Execution {
+    let started = world.start(machine, &world.name(name), input).await;
+    let run = world.wait(&started, RUN_TIMEOUT).await;
     if run.status != "SUCCEEDED" {
         eprintln!(
             "bench: {name} ended {}: {:?} {:?}",
@@ -275,94 +437,162 @@ async fn run_to_end(world: &World, machine: &str, name: &str) -> Execution {
     run
 }
 
-async fn failover_rto() -> Value {
-    let promotion = env_number("BENCH_PROMOTION_SECONDS", DEFAULT_PROMOTION_SECONDS);
-    let launch = env_number("BENCH_LAUNCH_SECONDS", DEFAULT_LAUNCH_SECONDS);
-    let runs = env_number("BENCH_FAILOVER_RUNS", DEFAULT_FAILOVER_RUNS).max(1);
-    let branches = recover_branches();
-    println!(
-        "P2 failover RTO: 1 database, 1 compute group; promotion {promotion} s, instance launch {launch} s; {runs} run(s) each"
-    );
-    // `cargo lambda watch` starts a handler's process on its first invoke (seconds each, on 2
-    // cores): one untimed failover first, so every measured run finds its handlers running.
-    let warm_up = {
-        let (world, pilot) = seeded_world("benchwarm", 0.0, 0.0).await;
-        let machine = world.deploy_with("failover", &pilot.substitutions()).await;
-        run_to_end(&world, &machine, "warm-up").await.elapsed
-    };
-    println!(
-        "  warm-up failover (every handler's first invoke), not measured: {:.2} s",
-        warm_up.as_secs_f64()
-    );
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut report_rto = Vec::new();
-    for i in 1..=runs {
-        // Alternate which goes first, so neither always runs on a warmer emulator.
-        for pilot_light_first in [i % 2 == 1, i % 2 == 0] {
-            if pilot_light_first {
-                let (world, pilot) = seeded_world("benchfo", promotion, launch).await;
-                let machine = world.deploy_with("failover", &pilot.substitutions()).await;
-                let run = run_to_end(&world, &machine, "failover").await;
-                let measured = measure_pilot_light(&run, &branches);
-                println!(
-                    "  run {i} pilot-light: RTO {:.2} s, {} {:.2} s, overhead {:.2} s",
-                    measured.rto,
-                    measured.work_label,
-                    measured.work,
-                    measured.overhead()
-                );
-                if let Some(rto) = run.output.as_ref().and_then(|o| o["rtoSeconds"].as_f64()) {
-                    report_rto.push(rto);
-                }
-                ours.push(measured);
+/// What P2 recovers with (a flow), and against what.
+trait Recovery {
+    fn baseline_description(self) -> &'static str;
+    async fn run(self, durations: Durations, baseline: bool) -> Measured;
+}
+
+impl Recovery for Flow {
+    fn baseline_description(self) -> &'static str {
+        if self.is_failback() {
+            "state-machines/failback.asl.json with every Map over the databases at MaxConcurrency 1 (one database restored at a time)"
+        } else {
+            BASELINE_ASL
+        }
+    }
+
+    /// One measured run of pilot-light (`baseline` false) or of its baseline, in a world of its own.
+    async fn run(self, durations: Durations, baseline: bool) -> Measured {
+        let label = format!(
+            "bench{}{}",
+            &self.key()[..4].to_lowercase(),
+            if baseline { "seq" } else { "pl" }
+        );
+        let (world, pilot) = seeded_world(&label).await;
+        let values = pilot.substitutions();
+        if self.is_failback() {
+            // The failover the failback undoes runs at emulator speed: it is not measured.
+            let failover = world.deploy_with("failover", &values).await;
+            let input = Flow::GracefulFailover.input(&world);
+            run_to_end(&world, &failover, "failover", &input).await;
+            let machine = if baseline {
+                deploy_variant(
+                    &world,
+                    &values,
+                    FAILBACK_ASL,
+                    FAILBACK_ASL,
+                    one_database_at_a_time,
+                )
+                .await
             } else {
-                let (world, pilot) = seeded_world("benchseq", promotion, launch).await;
-                let machine = deploy_baseline(&world, &pilot.substitutions()).await;
-                let run = run_to_end(&world, &machine, "baseline").await;
-                let measured = measure_baseline(&run);
-                println!(
-                    "  run {i} baseline:    RTO {:.2} s, {} {:.2} s, overhead {:.2} s",
-                    measured.rto,
-                    measured.work_label,
-                    measured.work,
-                    measured.overhead()
-                );
-                theirs.push(measured);
+                world.deploy_with("failback", &values).await
+            };
+            durations.apply(&world);
+            let run = run_to_end(&world, &machine, "failback", &self.input(&world)).await;
+            measure_phases(&run, &FAILBACK_PHASES, &FAILBACK_DNS_STATES)
+        } else {
+            let machine = if baseline {
+                deploy_variant(&world, &values, FAILOVER_ASL, BASELINE_ASL, unchanged).await
+            } else {
+                world.deploy_with("failover", &values).await
+            };
+            durations.apply(&world);
+            if baseline {
+                let run =
+                    run_to_end(&world, &machine, "baseline", &json!({"env": world.env})).await;
+                measure_phases(&run, &BASELINE_FAILOVER_PHASES, &BASELINE_DNS_STATES)
+            } else {
+                let run = run_to_end(&world, &machine, "failover", &self.input(&world)).await;
+                measure_failover(&run, &recover_branches())
             }
         }
     }
-    let summary = |runs: &[Measured]| {
-        json!({
-            "rtoSeconds": round3(median(&runs.iter().map(|m| m.rto).collect::<Vec<_>>())),
-            "workSeconds": round3(median(&runs.iter().map(|m| m.work).collect::<Vec<_>>())),
-            "overheadSeconds": round3(median(&runs.iter().map(|m| m.overhead()).collect::<Vec<_>>())),
-            "runs": runs.iter().map(Measured::to_json).collect::<Vec<_>>(),
-        })
-    };
-    let rto_ours = median(&ours.iter().map(|m| m.rto).collect::<Vec<_>>());
-    let rto_theirs = median(&theirs.iter().map(|m| m.rto).collect::<Vec<_>>());
+}
+
+fn summary(runs: &[Measured]) -> Value {
+    let of = |f: &dyn Fn(&Measured) -> f64| round3(median(&runs.iter().map(f).collect::<Vec<_>>()));
+    json!({
+        "rtoSeconds": of(&|m| m.rto),
+        "toTrafficSeconds": of(&|m| m.to_traffic.unwrap_or(f64::NAN)),
+        "criticalPathSeconds": of(&|m| m.work),
+        "overheadSeconds": of(&|m| m.overhead()),
+        "runs": runs.iter().map(Measured::to_json).collect::<Vec<_>>(),
+    })
+}
+
+async fn recovery_time(recovery: Flow, durations: Durations, runs: usize) -> Value {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 1..=runs {
+        // Alternate which goes first, so neither always runs on a warmer emulator.
+        for baseline in [i % 2 == 0, i % 2 == 1] {
+            let measured = recovery.run(durations, baseline).await;
+            println!(
+                "  {:<22} run {i} {:<11}: RTO {:6.2} s, to traffic {:6.2} s, critical path {:6.2} s ({}), overhead {:5.2} s",
+                recovery.key(),
+                if baseline { "baseline" } else { "pilot-light" },
+                measured.rto,
+                measured.to_traffic.unwrap_or(f64::NAN),
+                measured.work,
+                measured.work_label,
+                measured.overhead()
+            );
+            if baseline {
+                theirs.push(measured);
+            } else {
+                ours.push(measured);
+            }
+        }
+    }
+    let rto = |runs: &[Measured]| median(&runs.iter().map(|m| m.rto).collect::<Vec<_>>());
+    json!({
+        "runs": runs,
+        "pilotLight": summary(&ours),
+        "baseline": {"stateMachine": recovery.baseline_description(), "summary": summary(&theirs)},
+        "rtoRatio": round3(rto(&ours) / rto(&theirs)),
+    })
+}
+
+async fn recovery_times() -> Value {
+    let durations = Durations::from_env();
+    let failover_runs = env_number("BENCH_FAILOVER_RUNS", DEFAULT_FAILOVER_RUNS).max(1);
+    let failback_runs = env_number("BENCH_FAILBACK_RUNS", DEFAULT_FAILBACK_RUNS).max(1);
+    println!(
+        "P2 recovery time: {} databases, {} compute groups; promotion {} s, instance launch {} s, DNS change {} s; polls every {POLL_INTERVAL_SECONDS} s; {failover_runs} failover and {failback_runs} failback run(s) each",
+        BENCH_DATABASES.len(),
+        BENCH_GROUPS.len(),
+        durations.promotion,
+        durations.launch,
+        durations.dns
+    );
+    // `cargo lambda watch` starts a handler's process on its first invoke: one untimed failover
+    // and failback first, so every measured run finds its handlers running.
+    let warm_up = Instant::now();
+    {
+        let (world, pilot) = seeded_world("benchwarm").await;
+        let values = pilot.substitutions();
+        let failover = world.deploy_with("failover", &values).await;
+        let failback = world.deploy_with("failback", &values).await;
+        let input = Flow::GracefulFailover.input(&world);
+        run_to_end(&world, &failover, "warm-fo", &input).await;
+        let input = Flow::SnapshotFailback.input(&world);
+        run_to_end(&world, &failback, "warm-fb", &input).await;
+    }
+    println!(
+        "  warm-up failover and failback (every handler's first invoke), not measured: {:.2} s",
+        warm_up.elapsed().as_secs_f64()
+    );
+    let mut results = Map::new();
+    for (recovery, runs) in [
+        (Flow::UngracefulFailover, failover_runs),
+        (Flow::GracefulFailover, failover_runs),
+        (Flow::SnapshotFailback, failback_runs),
+        (Flow::ReplicaFailback, failback_runs),
+    ] {
+        results.insert(
+            recovery.key().into(),
+            recovery_time(recovery, durations, runs).await,
+        );
+    }
     json!({
         "unit": "seconds",
         "statistic": "median",
-        "runs": runs,
-        "databases": 1,
-        "computeGroups": 1,
-        "durationsSeconds": {
-            "rds.promote_read_replica": promotion,
-            "autoscaling.launch_instance": launch,
-        },
-        "pollIntervalSeconds": 1,
-        "warmUpSeconds": round3(warm_up.as_secs_f64()),
-        "pilotLight": {
-            "stateMachine": FAILOVER_ASL,
-            "reportRtoSeconds": if report_rto.is_empty() { Value::Null } else { json!(round3(median(&report_rto))) },
-            "summary": summary(&ours),
-        },
-        "baseline": {
-            "stateMachine": BASELINE_ASL,
-            "summary": summary(&theirs),
-        },
-        "rtoRatio": round3(rto_ours / rto_theirs),
+        "databases": BENCH_DATABASES.len(),
+        "computeGroups": BENCH_GROUPS.len(),
+        "durationsSeconds": durations.to_json(),
+        "pollIntervalSeconds": POLL_INTERVAL_SECONDS,
+        "warmUpSeconds": round3(warm_up.elapsed().as_secs_f64()),
+        "recoveries": results,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Fault injection: every AWS operation failover and failback use, failing on its bad day.
+//! Fault injection: every AWS operation failover and failback use, failing on its bad day
+//! (`tests/fault_injection_*.rs`, one binary per flow).
 //!
 //! An uninterrupted run in a world of its own lists the operations the flow uses (the emulator's
 //! request log; Step Functions' own calls left out) and its end state. Then a world seeded alike
@@ -12,61 +13,19 @@
 //! every fault must have been served, and the end state must equal the uninterrupted run's. A case
 //! is one (operation, kind); the test prints "N of N fault cases survived".
 //!
-//! Fault rules match by operation, not by world: the tests of this file take turns.
+//! Fault rules match by operation, not by world: each flow runs in a test binary of its own, so
+//! that it has an emulator of its own (and the four run at the same time).
 
-use pilot_light_e2e::faults::{FaultKind, Operation, ServedFault};
-use pilot_light_e2e::pilot_light::FailoverAndFailback as Scenario;
-use pilot_light_e2e::world_state::{differences, WorldState};
-use pilot_light_e2e::{Execution, World};
-use serde_json::{json, Value};
+use crate::faults::{FaultKind, Operation, ServedFault};
+pub use crate::flows::Flow;
+use crate::flows::{assert_succeeded, machine_ready_for};
+use crate::pilot_light::FailoverAndFailback as Scenario;
+use crate::world_state::{differences, WorldState};
+use crate::Execution;
 use std::time::Duration;
-use tokio::sync::Mutex;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 async fn scenario(label: &str) -> Scenario {
     Scenario::seed(label).await
-}
-
-/// Both failover modes and both failback strategies.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Flow {
-    GracefulFailover,
-    UngracefulFailover,
-    SnapshotFailback,
-    ReplicaFailback,
-}
-
-impl Flow {
-    fn label(self) -> &'static str {
-        match self {
-            Flow::GracefulFailover => "fault-gfo",
-            Flow::UngracefulFailover => "fault-ufo",
-            Flow::SnapshotFailback => "fault-sfb",
-            Flow::ReplicaFailback => "fault-rfb",
-        }
-    }
-
-    fn is_failback(self) -> bool {
-        matches!(self, Flow::SnapshotFailback | Flow::ReplicaFailback)
-    }
-}
-
-fn input(flow: Flow, world: &World) -> Value {
-    match flow {
-        Flow::GracefulFailover => json!({"env": world.env, "mode": "graceful"}),
-        Flow::UngracefulFailover => json!({"env": world.env, "mode": "ungraceful"}),
-        Flow::SnapshotFailback => json!({"env": world.env, "strategy": "snapshot"}),
-        Flow::ReplicaFailback => json!({"env": world.env, "strategy": "replica"}),
-    }
-}
-
-fn assert_succeeded(run: &Execution, what: &str) {
-    assert_eq!(
-        run.status, "SUCCEEDED",
-        "{what}: error {:?}: {:?}",
-        run.error, run.cause
-    );
 }
 
 /// Runs `flow` in `s` (a failover first when the flow is failback), with `faults` armed for the
@@ -77,21 +36,7 @@ async fn run_flow(
     faults: Option<&[Operation]>,
 ) -> (Execution, Vec<Operation>, Vec<ServedFault>) {
     let world = &s.world;
-    if flow.is_failback() {
-        let run = world
-            .run(
-                &s.failover,
-                &world.name("fo"),
-                &input(Flow::GracefulFailover, world),
-            )
-            .await;
-        assert_succeeded(&run, "failover before the failback");
-    }
-    let machine = if flow.is_failback() {
-        &s.failback
-    } else {
-        &s.failover
-    };
+    let machine = machine_ready_for(flow, s).await;
     if let Some(operations) = faults {
         // Rules match in the order they were added: each operation's first call is throttled, its
         // second gets a 5xx, its third times out, its fourth is applied and its answer lost.
@@ -101,7 +46,7 @@ async fn run_flow(
     }
     let before = world.last_request_seq();
     let arn = world
-        .start(machine, &world.name("flow"), &input(flow, world))
+        .start(machine, &world.name("flow"), &flow.input(world))
         .await;
     world
         .wait_without_checks(&arn, Duration::from_secs(600))
@@ -115,9 +60,10 @@ async fn run_flow(
     (run, used, served)
 }
 
-async fn every_operation_survives_every_fault_kind(flow: Flow) {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let label = flow.label();
+/// The suite for one flow: the unfaulted run, then the faulted one; every fault served and
+/// survived, and the same end state.
+pub async fn every_operation_survives_every_fault_kind(flow: Flow) {
+    let label = format!("fault-{}", flow.short_name());
     let base = scenario(&format!("{label}-base")).await;
     let (run, operations, _) = run_flow(&base, flow, None).await;
     assert_succeeded(&run, "the unfaulted run");
@@ -171,28 +117,4 @@ async fn every_operation_survives_every_fault_kind(flow: Flow) {
     );
     assert_eq!(cases, operations.len() * FaultKind::ALL.len());
     assert_eq!(survived, cases, "{}", lines.join("\n"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_failover_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
-) {
-    every_operation_survives_every_fault_kind(Flow::GracefulFailover).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ungraceful_failover_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
-) {
-    every_operation_survives_every_fault_kind(Flow::UngracefulFailover).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshot_failback_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
-) {
-    every_operation_survives_every_fault_kind(Flow::SnapshotFailback).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replica_failback_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
-) {
-    every_operation_survives_every_fault_kind(Flow::ReplicaFailback).await;
 }

@@ -1,0 +1,10 @@
+//! Fault injection of a replica failback: every operation it uses fails once in each way (see
+//! `pilot_light_e2e::fault_suite`).
+
+use pilot_light_e2e::fault_suite::{every_operation_survives_every_fault_kind, Flow};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_failback_survives_throttling_5xx_timeouts_and_lost_answers_of_every_operation_it_uses(
+) {
+    every_operation_survives_every_fault_kind(Flow::ReplicaFailback).await;
+}
