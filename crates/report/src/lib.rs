@@ -359,9 +359,7 @@ impl HistoryEvent {
             previous_event_id: event.previous_event_id(),
             event_type: event.r#type().as_str().to_string(),
             state_name,
-            input: entered
-                .and_then(|d| d.input())
-                .and_then(|i| serde_json::from_str(i).ok()),
+            input: entered.and_then(|d| d.input()).and_then(item_fields),
             timestamp_millis: event.timestamp().to_millis().unwrap_or_default(),
         }
     }
@@ -641,6 +639,30 @@ pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
     }
     steps.sort_by_key(|(entered_id, step)| (step.entered_millis, *entered_id));
     steps.into_iter().map(|(_, step)| step).collect()
+}
+
+/// The fields of a state's input [`item_label`] reads (`database`, `group`, `hook`, `name`), parsed
+/// without building the rest: every state's input carries the whole configuration, and a failover's
+/// history has hundreds of them. `None` when the input is not a JSON object.
+pub fn item_fields(input: &str) -> Option<Value> {
+    #[derive(Deserialize)]
+    struct ItemFields {
+        database: Option<Value>,
+        group: Option<Value>,
+        hook: Option<Value>,
+        name: Option<Value>,
+    }
+    let fields: ItemFields = serde_json::from_str(input).ok()?;
+    let kept: serde_json::Map<String, Value> = [
+        ("database", fields.database),
+        ("group", fields.group),
+        ("hook", fields.hook),
+        ("name", fields.name),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_string(), value?)))
+    .collect();
+    Some(Value::Object(kept))
 }
 
 /// The item a state worked on, from its input: `database.name`, `group.name`, or `name`. Only a
@@ -1889,7 +1911,30 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(item_label(&input).as_deref(), expected, "{input}");
+            // The history reader keeps only the fields the label needs, and labels alike.
+            let kept = item_fields(&input.to_string());
+            assert_eq!(
+                kept.as_ref().and_then(item_label).as_deref(),
+                expected,
+                "{input}"
+            );
         }
+    }
+
+    #[test]
+    fn item_fields_keep_only_what_names_the_item() {
+        let input = json!({
+            "database": {"name": "orders", "identifier": "db-1"},
+            "begin": {"config": {"databases": [{"name": "billing"}]}},
+            "env": "prod"
+        });
+        assert_eq!(
+            item_fields(&input.to_string()),
+            Some(json!({"database": {"name": "orders", "identifier": "db-1"}}))
+        );
+        assert_eq!(item_fields(r#"{"env": "prod"}"#), Some(json!({})));
+        assert_eq!(item_fields("[1, 2]"), None);
+        assert_eq!(item_fields("not json"), None);
     }
 
     #[test]
