@@ -38,7 +38,8 @@ pub use config::PilotLightConfig;
 pub use error::PilotLightError;
 pub use step::{execution_token, parse_step_input, StepStatus, Timestamp};
 
-/// The tag key every resource pilot-light manages carries; IAM conditions use it (DESIGN.md §3).
+/// The tag key every resource pilot-light manages carries; IAM conditions use it
+/// (`docs/architecture.md`, least privilege).
 pub const ENV_TAG_KEY: &str = "pilot-light:env";
 
 /// Group tag a fence writes (`scale-asg`): the min size the group had before it was fenced. A group

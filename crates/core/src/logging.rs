@@ -1,4 +1,4 @@
-//! JSON logs for every handler (DESIGN.md §7). Secret values are never logged: handlers log resource
+//! JSON logs for every handler. Secret values are never logged: handlers log resource
 //! ids and statuses, never parameter values.
 
 use tracing_subscriber::EnvFilter;

@@ -1,5 +1,5 @@
 //! Static checks of the state machines and the template, without the emulator: the rules of
-//! DESIGN.md §5 (every Task has a timeout, Retry and Catch; every loop is bounded) and the
+//! `docs/architecture.md` (every Task has a timeout, Retry and Catch; every loop is bounded) and the
 //! cross-references between ASL, template and crates (every `${X}` is substituted, every `CodeUri` is
 //! a crate, every `ErrorEquals` name is one a handler or the service can raise).
 

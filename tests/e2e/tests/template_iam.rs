@@ -1,5 +1,5 @@
 //! IAM audit of `template.yaml` and `forwarder.yaml`, without the emulator: least privilege as
-//! DESIGN.md §3 states it, checked on every policy statement the templates grant.
+//! `docs/architecture.md` states it, checked on every policy statement the templates grant.
 //!
 //! * No mutating action on `Resource: "*"`: `*` is for read calls (Describe/List/Get) only, plus the
 //!   few actions AWS documents as having no resource-level permissions at all (listed below, each
