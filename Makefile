@@ -1,6 +1,9 @@
 # pilot-light: everything a fresh machine needs is installed from here.
-#   make demo   run the promote-database state machine on the local two-region AWS and print the timeline
-#   make test   every test: static checks, emulator patches (pytest), unit, mocked-SDK and end-to-end
+#   make demo   the local demo: a full failover and failback on the local two-region AWS, with the report
+#   make test   every test: lint (fmt, clippy -D warnings), static checks, emulator patches (pytest),
+#               unit, mocked-SDK and end-to-end
+#   make lint   cargo fmt --check and cargo clippy -D warnings (part of make test)
+#   make state-machines  regenerate state-machines/*.asl.json from their builder (xtask)
 #   make check  static checks only: ASL schema, cfn-lint, sam validate --lint, cross-references, IAM audit
 #   make package  release build of every function for Lambda (sam build, arm64); not part of make test
 #   make bench  handler init, failover RTO, SSM sync, package size against baselines → bench/results.json; not part of make test
@@ -25,7 +28,7 @@ SAM := $(CURDIR)/$(SAM_VENV)/bin/sam
 SAM_ENV := AWS_REGION=us-west-2 AWS_DEFAULT_REGION=us-west-2 AWS_ACCESS_KEY_ID=none \
 	AWS_SECRET_ACCESS_KEY=none SAM_CLI_TELEMETRY=0 SAM_CLI_CONTACT_TELEMETRY=0
 
-.PHONY: all venv sam-venv build test test-emulator test-rust check test-static package demo bench lint fmt clean
+.PHONY: state-machines all venv sam-venv build test test-emulator test-rust check test-static package demo bench lint fmt clean
 
 all: build
 
@@ -67,19 +70,22 @@ test-rust: build
 
 # Static checks, no emulator: every state machine against the States Language schema (as written, and
 # after substitution in static_checks), the templates with cfn-lint and `sam validate --lint`, the
-# cross-references between ASL, template and crates (static_checks) and the IAM audit (template_iam).
+# cross-references between ASL, template and crates (static_checks), the IAM audit (template_iam) and
+# that the committed state machines are what their builder generates (xtask).
 check: $(VENV_STAMP) $(NODE_STAMP) $(SAM_STAMP)
 	@for f in state-machines/*.asl.json; do node_modules/.bin/asl-validator --json-path "$$f" || exit 1; done
 	AWS_DEFAULT_REGION=us-west-2 $(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/cfn-lint forwarder.yaml
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
 	cargo test --quiet --workspace --test static_checks --test template_iam
+	cargo run --quiet -p xtask -- state-machines --check
 	@echo "check: template.yaml, forwarder.yaml and $$(ls state-machines/*.asl.json | wc -l) state machines clean"
 
 # The old name of `check`.
 test-static: check
 
-test: check test-emulator test-rust
+# Lint first: a formatting slip or a clippy warning fails in a minute, not after the end-to-end runs.
+test: lint check test-emulator test-rust
 
 # Release build of every function for Lambda: `sam build` (cargo lambda build --release --arm64, zig
 # from the venv) into .aws-sam/build, in a target directory of its own (release artifacts never mix
@@ -111,6 +117,11 @@ demo: build
 # BENCH_CLEAN_BUILD=1 (also time a clean debug build).
 bench: build
 	$(VENV)/bin/python bench/run.py
+
+# The state machines are generated from Rust (xtask/src/machines); the JSON files are committed for
+# readers and for SAM. Edit the builder, then run this; `make check` fails when they differ.
+state-machines:
+	cargo run --quiet -p xtask -- state-machines
 
 lint:
 	cargo fmt --all -- --check

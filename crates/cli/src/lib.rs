@@ -3,8 +3,10 @@
 //! turns every error into one line and an exit code scripts can rely on ([`exit`]).
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use pilot_light_core::execution_history::{
+    build_timeline, format_duration, HistoryEvent, TimelineStep,
+};
 use pilot_light_core::PilotLightError;
-use report::{build_timeline, format_duration, HistoryEvent, TimelineStep};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -144,8 +146,8 @@ impl Kind {
 
     pub fn state_machine_name(self, env: &str) -> String {
         match self {
-            Self::Failover => readiness::failover_state_machine_name(env),
-            Self::Failback => readiness::failback_state_machine_name(env),
+            Self::Failover => pilot_light_domain::readiness::failover_state_machine_name(env),
+            Self::Failback => pilot_light_domain::readiness::failback_state_machine_name(env),
         }
     }
 }
@@ -335,14 +337,16 @@ pub async fn describe(
         .as_ref()
         .and_then(|o| o.get("rtoSeconds"))
         .and_then(Value::as_f64)
-        .unwrap_or_else(|| report::seconds_between(started, stopped.unwrap_or(now)));
+        .unwrap_or_else(|| {
+            pilot_light_core::execution_history::seconds_between(started, stopped.unwrap_or(now))
+        });
     Ok(ExecutionReport {
         execution_arn: execution_arn.to_string(),
         state_machine_arn: described.state_machine_arn().to_string(),
         name: described.name().unwrap_or_default().to_string(),
         status: described.status().as_str().to_string(),
-        started_at: report::timestamp_from_millis(started),
-        stopped_at: stopped.map(report::timestamp_from_millis),
+        started_at: pilot_light_core::execution_history::timestamp_from_millis(started),
+        stopped_at: stopped.map(pilot_light_core::execution_history::timestamp_from_millis),
         rto_seconds,
         steps: build_timeline(&events),
         error: described.error().map(str::to_string),
@@ -406,7 +410,7 @@ pub fn render_timeline(report: &ExecutionReport) -> String {
             report
                 .cause
                 .as_deref()
-                .map(report::summarise_cause)
+                .map(pilot_light_core::execution_history::summarise_cause)
                 .unwrap_or_default()
         ));
     }
@@ -469,7 +473,7 @@ impl Progress {
                 let item = event
                     .input
                     .as_ref()
-                    .and_then(report::item_label)
+                    .and_then(pilot_light_core::execution_history::item_label)
                     .map(|i| format!(" [{i}]"))
                     .unwrap_or_default();
                 lines.push((
@@ -531,7 +535,10 @@ fn failure_text(event: &aws_sdk_sfn::types::HistoryEvent) -> Option<String> {
         event.r#type().as_str(),
         error.unwrap_or("error"),
         cause
-            .map(|c| format!(" — {}", one_line(&report::summarise_cause(c))))
+            .map(|c| format!(
+                " — {}",
+                one_line(&pilot_light_core::execution_history::summarise_cause(c))
+            ))
             .unwrap_or_default()
     ))
 }

@@ -240,8 +240,8 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
 async fn status(cli: &Cli) -> Result<i32, CliError> {
     let env = require_env(cli.env.as_deref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
-    let clients = readiness::Clients::from_config(config);
-    let report = readiness::run_checks(&clients, &env, &region)
+    let clients = pilot_light_domain::readiness::Clients::from_config(config);
+    let report = pilot_light_domain::readiness::run_checks(&clients, &env, &region)
         .await
         .map_err(|e| explain(&e, &env, &region))?;
     match cli.output {
@@ -249,19 +249,21 @@ async fn status(cli: &Cli) -> Result<i32, CliError> {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Output::Text => print!("{}", readiness::render_text(&report)),
+        Output::Text => print!("{}", pilot_light_domain::readiness::render_text(&report)),
     }
-    Ok(if report.overall == readiness::CheckStatus::Fail {
-        exit::NOT_OK
-    } else {
-        exit::OK
-    })
+    Ok(
+        if report.overall == pilot_light_domain::readiness::CheckStatus::Fail {
+            exit::NOT_OK
+        } else {
+            exit::OK
+        },
+    )
 }
 
 async fn unlock(cli: &Cli) -> Result<i32, CliError> {
     let env = require_env(cli.env.as_deref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
-    let clients = readiness::Clients::from_config(config);
+    let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let explained = |e: PilotLightError| explain(&e, &env, &region);
     let ssm = clients.ssm.get(&region).map_err(explained)?;
     let name = lock_parameter_name(&env);
@@ -343,7 +345,7 @@ async fn answer_approval(
 ) -> Result<i32, CliError> {
     let env = require_env(cli.env.as_deref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
-    let clients = readiness::Clients::from_config(config);
+    let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let explained = |e: PilotLightError| explain(&e, &env, &region);
     let ssm = clients.ssm.get(&region).map_err(explained)?;
     let name = approval_parameter_name(&env);
@@ -415,7 +417,7 @@ async fn start_and_follow(
     let env = require_env(cli.env.as_deref())?;
     let name = execution_name(kind, &env, options.ticket.as_deref(), SystemTime::now())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
-    let clients = readiness::Clients::from_config(config);
+    let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let sfn = clients
         .sfn
         .get(&region)
@@ -424,7 +426,7 @@ async fn start_and_follow(
         Some(arn) => arn.clone(),
         None => {
             let wanted = kind.state_machine_name(&env);
-            readiness::find_state_machine(&clients, &region, &wanted)
+            pilot_light_domain::readiness::find_state_machine(&clients, &region, &wanted)
                 .await
                 .map_err(|e| explain(&e, &env, &region))?
                 .ok_or_else(|| {
@@ -550,7 +552,7 @@ fn finish(cli: &Cli, report: &ExecutionReport) -> i32 {
 async fn report_command(cli: &Cli, execution: &str, live: bool) -> Result<i32, CliError> {
     // An ARN names its own region; a name needs the env's state machines in --region.
     let (arn, region, env) = if execution.starts_with("arn:") {
-        let region = report::arn_region(execution, "states")
+        let region = pilot_light_core::execution_history::arn_region(execution, "states")
             .map_err(|reason| CliError::new(format!("execution: {reason}")))?
             .to_string();
         (
@@ -564,7 +566,7 @@ async fn report_command(cli: &Cli, execution: &str, live: bool) -> Result<i32, C
         (String::new(), region, env)
     };
     let (config, _) = sdk_config(Some(&region)).await?;
-    let clients = readiness::Clients::from_config(config);
+    let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let sfn = clients
         .sfn
         .get(&region)
@@ -572,10 +574,13 @@ async fn report_command(cli: &Cli, execution: &str, live: bool) -> Result<i32, C
     let arn = if arn.is_empty() {
         let mut found = None;
         for kind in [Kind::Failover, Kind::Failback] {
-            if let Some(machine) =
-                readiness::find_state_machine(&clients, &region, &kind.state_machine_name(&env))
-                    .await
-                    .map_err(|e| explain(&e, &env, &region))?
+            if let Some(machine) = pilot_light_domain::readiness::find_state_machine(
+                &clients,
+                &region,
+                &kind.state_machine_name(&env),
+            )
+            .await
+            .map_err(|e| explain(&e, &env, &region))?
             {
                 let candidate = execution_arn(&machine, execution);
                 if describe(&sfn, &candidate, &region).await.is_ok() {

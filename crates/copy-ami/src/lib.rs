@@ -20,13 +20,14 @@
 //! deterministic name and source tags. Nothing here waits: the state machine polls `status`.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::types::{Filter, Image, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use pilot_light_core::config::{
     config_parameter_name, lock_parameter_name, state_parameter_name, AmiPolicy, AmiSource,
-    ComputeGroupConfig, PollPolicy, Side, TagFilter,
+    ComputeGroupConfig, PollPolicy, Side,
 };
 use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::images::{describe_own_images, newest_first, pick_newest_tagged, ImageView};
 use pilot_light_core::lock::{held_lock, standing_aside};
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
@@ -337,95 +338,16 @@ pub fn choose_instance(instances: &[InstanceObservation]) -> Option<&InstanceObs
         .min_by(|a, b| a.instance_id.cmp(&b.instance_id))
 }
 
-/// An image as the decisions see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageObservation {
-    pub image_id: String,
-    pub name: Option<String>,
-    /// `available`, `pending`, `failed`, …
-    pub state: String,
-    /// ISO 8601 (`2026-11-22T02:13:04.000Z`); these sort as text.
-    pub creation_date: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    pub snapshot_ids: Vec<String>,
-}
-
-impl ImageObservation {
-    fn from_image(image: &Image) -> Self {
-        Self {
-            image_id: image.image_id().unwrap_or_default().to_string(),
-            name: image.name().map(str::to_string),
-            state: image
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "unknown".into()),
-            creation_date: image.creation_date().map(str::to_string),
-            tags: image
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
-            snapshot_ids: image
-                .block_device_mappings()
-                .iter()
-                .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        }
-    }
-
-    fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
-    }
-
-    /// Gone, or never going to be usable.
-    fn is_failed(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "failed" | "error" | "invalid" | "deregistered" | "transient"
-        )
-    }
-}
-
-/// Newest first: later creation date, ties broken by the higher image id (the order
-/// `update-launch-template` uses to choose, so "newest" means the same everywhere).
-fn newest_first(a: &ImageObservation, b: &ImageObservation) -> std::cmp::Ordering {
-    (b.creation_date.as_deref(), b.image_id.as_str())
-        .cmp(&(a.creation_date.as_deref(), a.image_id.as_str()))
-}
-
-/// The newest `available` image carrying `tag` (images baked elsewhere: `source: tag`).
-pub fn pick_newest_tagged<'a>(
-    images: &'a [ImageObservation],
-    tag: &TagFilter,
-) -> Option<&'a ImageObservation> {
-    let mut candidates: Vec<&ImageObservation> = images
-        .iter()
-        .filter(|i| {
-            i.state == "available"
-                && !i.image_id.is_empty()
-                && i.tag(&tag.key) == Some(tag.value.as_str())
-        })
-        .collect();
-    candidates.sort_by(|a, b| newest_first(a, b));
-    candidates.first().copied()
-}
-
 /// An image an earlier attempt already made (same execution, or same source), unless it failed.
-pub fn reusable_image(images: &[ImageObservation]) -> Option<&ImageObservation> {
-    let mut usable: Vec<&ImageObservation> = images.iter().filter(|i| !i.is_failed()).collect();
-    usable.sort_by(|a, b| newest_first(a, b));
-    usable.first().copied()
+pub fn reusable_image(images: &[ImageView]) -> Option<&ImageView> {
+    images
+        .iter()
+        .filter(|i| !i.is_failed())
+        .min_by(|a, b| newest_first(a, b))
 }
 
 /// `done` when available, `inProgress` while pending; anything else cannot become available.
-pub fn image_progress(image: &ImageObservation) -> Result<StepStatus, PilotLightError> {
+pub fn image_progress(image: &ImageView) -> Result<StepStatus, PilotLightError> {
     match image.state.as_str() {
         "available" => Ok(StepStatus::Done),
         "pending" => Ok(StepStatus::InProgress),
@@ -448,12 +370,8 @@ pub struct PrunePlan {
 
 /// Keeps the newest `keep` available images; of the others, keeps those a launch template uses
 /// and those still pending, and deregisters the rest (older available ones and failed ones).
-pub fn plan_prune(
-    images: &[ImageObservation],
-    keep: usize,
-    referenced: &BTreeSet<String>,
-) -> PrunePlan {
-    let mut sorted: Vec<&ImageObservation> = images
+pub fn plan_prune(images: &[ImageView], keep: usize, referenced: &BTreeSet<String>) -> PrunePlan {
+    let mut sorted: Vec<&ImageView> = images
         .iter()
         .filter(|i| !i.image_id.is_empty() && i.state != "deregistered")
         .collect();
@@ -754,7 +672,7 @@ pub async fn create(
     let region = input.region.as_str();
     let group = &input.group;
 
-    let output = |status, image: &ImageObservation, instance_id: Option<String>| CreateOutput {
+    let output = |status, image: &ImageView, instance_id: Option<String>| CreateOutput {
         action: input.action,
         status,
         group: group.name.clone(),
@@ -773,7 +691,7 @@ pub async fn create(
     match input.policy.source {
         AmiSource::Tag => {
             let tag = &group.ami_tag;
-            let images = describe_images(
+            let images = describe_own_images(
                 &ec2,
                 vec![tag_filter(&tag.key, &tag.value)],
                 "DescribeImages",
@@ -797,7 +715,7 @@ pub async fn create(
         }
         AmiSource::Instance => {
             // A retried create finds the image its first attempt made.
-            let made = describe_images(
+            let made = describe_own_images(
                 &ec2,
                 vec![
                     tag_filter(EXECUTION_TAG_KEY, &clip(&input.execution_id, MAX_TAG_VALUE)),
@@ -892,13 +810,12 @@ pub async fn create(
                 no_reboot = input.policy.no_reboot,
                 "copy-ami create (instance): CreateImage"
             );
-            let image = ImageObservation {
+            let image = ImageView {
                 image_id,
                 name: Some(name),
                 state: "pending".into(),
-                creation_date: None,
                 tags: tags.into_iter().collect(),
-                snapshot_ids: vec![],
+                ..ImageView::default()
             };
             Ok(output(
                 StepStatus::Started,
@@ -966,7 +883,7 @@ pub async fn copy(input: CopyInput, clients: &Clients) -> Result<CopyOutput, Pil
 
     // Observe: a copy of this source (by its tags, or by its deterministic name when an earlier
     // attempt stopped before tagging it).
-    let by_tags = describe_images(
+    let by_tags = describe_own_images(
         &target,
         vec![
             tag_filter(SOURCE_IMAGE_TAG_KEY, &input.source_image_id),
@@ -976,13 +893,13 @@ pub async fn copy(input: CopyInput, clients: &Clients) -> Result<CopyOutput, Pil
         "DescribeImages",
     )
     .await?;
-    let by_name = describe_images(
+    let by_name = describe_own_images(
         &target,
         vec![Filter::builder().name("name").values(&name).build()],
         "DescribeImages",
     )
     .await?;
-    let mut found: Vec<ImageObservation> = by_tags;
+    let mut found: Vec<ImageView> = by_tags;
     for image in by_name {
         if let Some(other) = image.tag(SOURCE_IMAGE_TAG_KEY) {
             if other != input.source_image_id {
@@ -1121,7 +1038,7 @@ pub async fn prune(input: PruneInput, clients: &Clients) -> Result<PruneOutput, 
     }
     let ec2 = clients.ec2.get(&input.region)?;
     let group = &input.group;
-    let images = describe_images(
+    let images = describe_own_images(
         &ec2,
         vec![
             tag_filter(ENV_TAG_KEY, &input.env),
@@ -1227,41 +1144,12 @@ fn is_image_gone(code: Option<&str>) -> bool {
 
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
 
-/// Images the account owns that match every filter (any state).
-async fn describe_images(
-    ec2: &aws_sdk_ec2::Client,
-    filters: Vec<Filter>,
-    operation: &str,
-) -> Result<Vec<ImageObservation>, PilotLightError> {
-    let mut images = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = ec2
-            .describe_images()
-            .owners("self")
-            .set_filters(Some(filters.clone()))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|err| PilotLightError::from_sdk(operation, &err))?;
-        images.extend(page.images().iter().map(ImageObservation::from_image));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(images)
-}
-
 /// One image by id; a missing or deregistered one is `ResourceNotFound` (kind `Image`).
 async fn describe_image(
     ec2: &aws_sdk_ec2::Client,
     image_id: &str,
     region: &str,
-) -> Result<ImageObservation, PilotLightError> {
+) -> Result<ImageView, PilotLightError> {
     let missing = || PilotLightError::ResourceNotFound {
         kind: "Image".into(),
         id: image_id.to_string(),
@@ -1280,7 +1168,7 @@ async fn describe_image(
         .images()
         .iter()
         .find(|i| i.image_id() == Some(image_id))
-        .map(ImageObservation::from_image)
+        .map(ImageView::from)
         .ok_or_else(missing)
 }
 
@@ -1405,7 +1293,7 @@ async fn orphaned_snapshots(
     let image_ids: Vec<String> = image_ids.into_iter().collect();
     let mut existing = BTreeSet::new();
     for chunk in image_ids.chunks(FILTER_CHUNK) {
-        let found = describe_images(
+        let found = describe_own_images(
             ec2,
             vec![Filter::builder()
                 .name("image-id")
@@ -1585,7 +1473,7 @@ async fn observe_group_instances(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pilot_light_core::config::{CapacityPolicy, GroupRef, RegionPair};
+    use pilot_light_core::config::{CapacityPolicy, GroupRef, RegionPair, TagFilter};
 
     fn observed(id: &str, lifecycle: &str, health: &str, ec2: Option<&str>) -> InstanceObservation {
         InstanceObservation {
@@ -1657,14 +1545,15 @@ mod tests {
         }
     }
 
-    fn image(id: &str, state: &str, created: &str) -> ImageObservation {
-        ImageObservation {
+    fn image(id: &str, state: &str, created: &str) -> ImageView {
+        ImageView {
             image_id: id.into(),
             name: Some(format!("n-{id}")),
             state: state.into(),
             creation_date: Some(created.into()),
             tags: BTreeMap::from([("pilot-light:group".to_string(), "web".to_string())]),
             snapshot_ids: vec![format!("snap-{id}")],
+            ..ImageView::default()
         }
     }
 
@@ -1676,11 +1565,11 @@ mod tests {
     fn prune_keeps_the_newest_and_what_templates_use() {
         let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let eight: Vec<ImageObservation> = (1..=8)
+        let eight: Vec<ImageView> = (1..=8)
             .map(|d| image(&format!("ami-{d}"), "available", &day(d)))
             .collect();
         // (images, keep, referenced, expected plan)
-        let cases: Vec<(Vec<ImageObservation>, usize, BTreeSet<String>, PrunePlan)> = vec![
+        let cases: Vec<(Vec<ImageView>, usize, BTreeSet<String>, PrunePlan)> = vec![
             (vec![], 3, set(&[]), PrunePlan::default()),
             (
                 eight.clone(),
@@ -1756,35 +1645,8 @@ mod tests {
     }
 
     #[test]
-    fn newest_tagged_available_image_is_the_source() {
-        let tag = TagFilter {
-            key: "pilot-light:group".into(),
-            value: "web".into(),
-        };
-        let mut other = image("ami-other", "available", &day(9));
-        other.tags.insert("pilot-light:group".into(), "api".into());
-        let cases: Vec<(Vec<ImageObservation>, Option<&str>)> = vec![
-            (vec![], None),
-            (
-                vec![
-                    image("ami-1", "available", &day(1)),
-                    image("ami-2", "available", &day(2)),
-                    image("ami-3", "pending", &day(3)),
-                    other.clone(),
-                ],
-                Some("ami-2"),
-            ),
-            (vec![image("ami-3", "pending", &day(3))], None),
-        ];
-        for (images, expected) in cases {
-            let got = pick_newest_tagged(&images, &tag).map(|i| i.image_id.as_str());
-            assert_eq!(got, expected, "{images:?}");
-        }
-    }
-
-    #[test]
     fn an_earlier_attempts_image_is_reused_unless_it_failed() {
-        let cases: Vec<(Vec<ImageObservation>, Option<&str>)> = vec![
+        let cases: Vec<(Vec<ImageView>, Option<&str>)> = vec![
             (vec![], None),
             (vec![image("ami-1", "failed", &day(1))], None),
             (

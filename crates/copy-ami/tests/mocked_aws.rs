@@ -2,6 +2,7 @@
 //! the real SDK clients: instances in `Terminating`, `Terminating:Wait`, `Pending:Wait`, `Standby`
 //! (the emulator's Auto Scaling has no lifecycle hooks), throttling, a snapshot still in use. And
 //! every sample event in `events/copy-ami/` decodes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as AsgInstance, LifecycleState};

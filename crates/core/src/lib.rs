@@ -7,11 +7,15 @@
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
 //! * `db_instances` (feature `rds`): DB instances as `DescribeDBInstances` lists them, with tags.
 //! * [`direction`]: which way the AMI pipeline and the SSM sync copy (from the active region).
+//! * [`execution_history`]: an execution's events and the timeline of its steps (feature `sfn`:
+//!   read from Step Functions).
 //! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
 //! * [`logging`]: JSON logs.
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
+//! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
+//! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
 //!   the standby never received), found by their tags.
@@ -25,12 +29,15 @@ pub mod converge;
 pub mod db_instances;
 pub mod direction;
 pub mod error;
+pub mod execution_history;
 pub mod hooks;
+pub mod images;
 pub mod kept;
 pub mod lock;
 pub mod logging;
 pub mod parameters;
 pub mod production_shape;
+pub mod ssm_plan;
 pub mod step;
 
 pub use clients::Regional;

@@ -1,6 +1,7 @@
 //! The sweep's safety and the handler's faults against mocked AWS answers (shapes the emulator
 //! cannot produce: a live resource wrongly tagged, another env's drill, throttling, a busy group),
 //! with the real SDK clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_autoscaling::operation::delete_auto_scaling_group::DeleteAutoScalingGroupOutput;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;

@@ -1,5 +1,6 @@
 //! The handler's error paths against mocked RDS responses (faults the emulator cannot produce:
 //! throttling, odd states), with the real `aws_sdk_rds::Client`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_rds::operation::describe_db_instances::{

@@ -1,7 +1,8 @@
 //! Lambda entry point of `readiness`: build the clients once, then serve invocations.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use readiness::{handler, Clients};
+use pilot_light_domain::readiness::Clients;
+use readiness::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,6 +1,7 @@
 //! The handler against mocked Step Functions and SNS responses, with the real clients: the call shapes
 //! (history read with execution data, structured SNS message, subject) and the faults the emulator
 //! cannot produce (SNS 5xx, throttling).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;

@@ -1,5 +1,6 @@
 //! Every sample event in `events/report/` decodes and validates, and together they cover every
 //! action.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use report::{parse_input, ReportInput};
 use std::collections::BTreeSet;

@@ -1,5 +1,6 @@
 //! What the emulator cannot show: throttling, 5xx and odd states against mocked RDS responses, with
 //! the real `aws_sdk_rds::Client`. A refusal changes nothing (no mutating call reaches RDS).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;

@@ -1,5 +1,6 @@
 //! Every sample event in `events/resize-database/` decodes and validates, and together they cover
 //! every action and both sides.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use resize_database::{parse_input, ACTIONS};
 use std::collections::BTreeSet;

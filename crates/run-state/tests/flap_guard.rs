@@ -1,5 +1,6 @@
 //! The flap guard's decision on a table: which failovers are refused, given what started them, when
 //! the active region last changed and the configured minimum. Pure: no AWS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use pilot_light_core::{PilotLightConfig, Timestamp};
 use run_state::{flap_guard, parse_input, FailoverTrigger, RunState, RunStateInput};

@@ -1,5 +1,6 @@
 //! The handler against mocked SSM responses, with the real `aws_sdk_ssm::Client`: faults the emulator
 //! cannot produce (throttling, concurrent updates, a lock race) and the calls that must not be made.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput;
 use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};

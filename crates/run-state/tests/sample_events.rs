@@ -1,5 +1,6 @@
 //! Every sample event in `events/run-state/` decodes and validates, and together they cover every
 //! action.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use run_state::{parse_input, ACTIONS};
 use std::collections::BTreeSet;

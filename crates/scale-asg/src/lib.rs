@@ -22,7 +22,8 @@
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
-use pilot_light_core::config::{CapacityPolicy, ComputeGroupConfig};
+use pilot_light_core::capacity_record::failover_capacity;
+use pilot_light_core::config::ComputeGroupConfig;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,20 +229,6 @@ impl GroupObservation {
                 .collect(),
         }
     }
-}
-
-/// The failover target of a group: the absolute target when configured, else `targetPercent` of
-/// the recorded primary capacity (rounded up), else the minimum; never below the minimum.
-pub fn decide_target(policy: &CapacityPolicy, recorded: Option<u32>) -> u32 {
-    let wanted = match (policy.target, recorded) {
-        (Some(target), _) => target,
-        (None, Some(recorded)) => {
-            let scaled = (u64::from(recorded) * u64::from(policy.target_percent)).div_ceil(100);
-            u32::try_from(scaled).unwrap_or(u32::MAX)
-        }
-        (None, None) => policy.minimum,
-    };
-    wanted.max(policy.minimum)
 }
 
 /// What `scale` should ask for.
@@ -461,7 +448,7 @@ pub async fn handler(
 
     match input.action {
         ScaleAction::Scale => {
-            let requested = decide_target(&input.group.capacity, recorded);
+            let requested = failover_capacity(&input.group.capacity, recorded);
             let plan = plan_scale(obs.desired, requested, obs.max_size);
             out.target = Some(plan.target);
             out.requested_target = Some(requested);
@@ -502,7 +489,7 @@ pub async fn handler(
             let target = input.target.unwrap_or_else(|| {
                 plan_scale(
                     obs.desired,
-                    decide_target(&input.group.capacity, recorded),
+                    failover_capacity(&input.group.capacity, recorded),
                     obs.max_size,
                 )
                 .target
@@ -849,42 +836,6 @@ async fn count_healthy_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy(percent: u32, target: Option<u32>, minimum: u32) -> CapacityPolicy {
-        CapacityPolicy {
-            target_percent: percent,
-            target,
-            minimum,
-        }
-    }
-
-    #[test]
-    fn targets() {
-        let cases: Vec<(CapacityPolicy, Option<u32>, u32)> = vec![
-            // Percentage of the recorded capacity, rounded up.
-            (policy(100, None, 1), Some(4), 4),
-            (policy(50, None, 1), Some(4), 2),
-            (policy(50, None, 1), Some(5), 3),
-            (policy(30, None, 1), Some(10), 3),
-            (policy(34, None, 1), Some(10), 4),
-            (policy(200, None, 1), Some(3), 6),
-            // Never below the minimum.
-            (policy(10, None, 2), Some(4), 2),
-            (policy(100, None, 1), Some(0), 1),
-            // Nothing recorded: the minimum.
-            (policy(100, None, 2), None, 2),
-            (policy(100, None, 0), None, 0),
-            // An absolute target wins over the percentage, not over the minimum.
-            (policy(50, Some(6), 1), Some(10), 6),
-            (policy(50, Some(6), 1), None, 6),
-            (policy(50, Some(1), 3), Some(10), 3),
-            // No overflow on absurd numbers.
-            (policy(1000, None, 1), Some(u32::MAX), u32::MAX),
-        ];
-        for (p, recorded, expected) in cases {
-            assert_eq!(decide_target(&p, recorded), expected, "{p:?} {recorded:?}");
-        }
-    }
 
     #[test]
     fn the_min_a_fence_took_is_put_back_once_and_never_above_max() {

@@ -1,6 +1,7 @@
 //! The handler's call shapes and error paths against mocked Auto Scaling and ELBv2 responses (faults
 //! the emulator cannot produce: throttling, scaling activities in the way, groups being deleted,
 //! unhealthy targets), with the real SDK clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput;
 use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;

@@ -1,5 +1,6 @@
 //! What the emulator cannot show: throttling and refusals against mocked RDS responses, with the real
 //! `aws_sdk_rds::Client`. A refusal must change nothing (no mutating call reaches RDS).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_rds::operation::delete_db_instance::{DeleteDBInstanceError, DeleteDbInstanceOutput};
 use aws_sdk_rds::operation::describe_db_instances::{

@@ -1,5 +1,6 @@
 //! Every sample event in `events/snapshot-restore/` decodes and validates, and together they cover
 //! every action.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use snapshot_restore::{parse_input, ACTIONS};
 use std::collections::BTreeSet;

@@ -1,6 +1,7 @@
 //! The handler against mocked Route 53 responses, with the real client: what the emulator cannot
 //! produce (`PENDING` changes, throttling, `PriorRequestNotComplete`), the shape of the UPSERT, and
 //! "observe everything before changing anything".
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_route53::operation::change_resource_record_sets::{
     ChangeResourceRecordSetsError, ChangeResourceRecordSetsInput, ChangeResourceRecordSetsOutput,

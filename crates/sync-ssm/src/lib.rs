@@ -28,7 +28,7 @@
 //! * **Logs.** Names, counts and differences; never a value (values are [`plan::ParameterValue`],
 //!   whose `Debug` hides them, and AWS error messages are redacted).
 
-pub mod plan;
+pub use pilot_light_core::ssm_plan as plan;
 pub mod scan;
 
 use aws_config::SdkConfig;

@@ -2,6 +2,7 @@
 //! emulator cannot produce. Throttling that outlasts the SDK's adaptive retries, SSM refusing a type
 //! change in place (`HierarchyTypeMismatchException`), and a validation error that quotes the value;
 //! and which calls an incremental sync makes (none that lists values by path).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput;
 use aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput;

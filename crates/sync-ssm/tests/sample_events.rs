@@ -1,5 +1,6 @@
 //! Every sample event in `events/sync-ssm/` decodes, and together they cover every trigger and both
 //! selections (all paths, one parameter).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use std::collections::BTreeSet;
 use sync_ssm::{parse_input, Selection};

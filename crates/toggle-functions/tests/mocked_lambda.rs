@@ -1,6 +1,7 @@
 //! The handler against mocked Lambda and EventBridge responses, with the real clients: faults the
 //! emulator cannot produce (throttling, a busy mapping, transitional states), call shapes, and
 //! "observe everything before changing anything".
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_eventbridge::operation::describe_rule::{DescribeRuleError, DescribeRuleOutput};
 use aws_sdk_eventbridge::operation::disable_rule::DisableRuleOutput;

@@ -12,18 +12,15 @@
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, Image, InstanceType, LaunchTemplateVersion, RequestLaunchTemplateData,
-    ResponseLaunchTemplateData,
+    InstanceType, LaunchTemplateVersion, RequestLaunchTemplateData, ResponseLaunchTemplateData,
 };
-use pilot_light_core::config::{ComputeGroupConfig, TagFilter};
+use pilot_light_core::config::ComputeGroupConfig;
+use pilot_light_core::images::{find_own_tagged_images, pick_newest_tagged, ImageView};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["update"];
-
-/// At most this many pages of a paginated describe call are read (a bound, not an expectation).
-const MAX_PAGES: usize = 100;
 
 /// EC2 refuses version descriptions longer than this.
 const MAX_VERSION_DESCRIPTION: usize = 255;
@@ -91,64 +88,6 @@ pub struct UpdateLaunchTemplateOutput {
     pub finished_at: Timestamp,
     /// Ids of the resources looked at or changed: the launch template and the image.
     pub resources: Vec<String>,
-}
-
-/// An image found by the group's tag, reduced to what the choice needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageCandidate {
-    pub image_id: String,
-    /// `available`, `pending`, `failed`, …
-    pub state: String,
-    /// `x86_64`, `arm64`, …; `None` when EC2 did not say.
-    pub architecture: Option<String>,
-    /// ISO 8601 (`2026-11-22T02:13:04.000Z`); these sort as text.
-    pub creation_date: Option<String>,
-    pub tags: Vec<(String, String)>,
-}
-
-impl ImageCandidate {
-    fn from_image(image: &Image) -> Self {
-        Self {
-            image_id: image.image_id().unwrap_or_default().to_string(),
-            state: image
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "unknown".into()),
-            architecture: image.architecture().map(|a| a.as_str().to_string()),
-            creation_date: image.creation_date().map(str::to_string),
-            tags: image
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    fn has_tag(&self, tag: &TagFilter) -> bool {
-        self.tags
-            .iter()
-            .any(|(k, v)| *k == tag.key && *v == tag.value)
-    }
-}
-
-/// The newest `available` image carrying `tag`: latest creation date, ties broken by image id so the
-/// choice is the same on every run. Pending, failed and untagged images never win.
-pub fn pick_newest_image<'a>(
-    images: &'a [ImageCandidate],
-    tag: &TagFilter,
-) -> Option<&'a ImageCandidate> {
-    images
-        .iter()
-        .filter(|i| i.state == "available" && !i.image_id.is_empty() && i.has_tag(tag))
-        .max_by(|a, b| {
-            (a.creation_date.as_deref(), a.image_id.as_str())
-                .cmp(&(b.creation_date.as_deref(), b.image_id.as_str()))
-        })
 }
 
 /// One launch template version, reduced to what the decisions need.
@@ -222,7 +161,7 @@ pub fn decide_update(template: &TemplateObservation, image_id: &str) -> Template
 /// The image must run on the instance type: its architecture must be one the type supports. An
 /// image or a type that does not state its architecture is not refused (AWS always states both).
 pub fn check_architecture(
-    image: &ImageCandidate,
+    image: &ImageView,
     instance_type: &str,
     supported: &[String],
 ) -> Result<(), PilotLightError> {
@@ -275,8 +214,8 @@ pub async fn handler(
     let tag = &input.group.ami_tag;
 
     let template = observe_template(&ec2, template_name, region).await?;
-    let images = find_tagged_images(&ec2, tag).await?;
-    let image = pick_newest_image(&images, tag).ok_or_else(|| PilotLightError::ImageNotFound {
+    let images = find_own_tagged_images(&ec2, tag).await?;
+    let image = pick_newest_tagged(&images, tag).ok_or_else(|| PilotLightError::ImageNotFound {
         tag: format!("{}={}", tag.key, tag.value),
         region: region.to_string(),
     })?;
@@ -462,39 +401,6 @@ fn same_but_image(
     without_image(a) == without_image(b)
 }
 
-/// Every image the account owns that carries the tag (any state; the choice filters).
-async fn find_tagged_images(
-    ec2: &aws_sdk_ec2::Client,
-    tag: &TagFilter,
-) -> Result<Vec<ImageCandidate>, PilotLightError> {
-    let mut images = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = ec2
-            .describe_images()
-            .owners("self")
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{}", tag.key))
-                    .values(&tag.value)
-                    .build(),
-            )
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|err| PilotLightError::from_sdk("DescribeImages", &err))?;
-        images.extend(page.images().iter().map(ImageCandidate::from_image));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(images)
-}
-
 /// The architectures an instance type supports. An instance type EC2 does not know is
 /// `InvalidState`: the template cannot launch anything.
 async fn supported_architectures(
@@ -578,84 +484,12 @@ async fn make_default(
 mod tests {
     use super::*;
 
-    fn tag() -> TagFilter {
-        TagFilter {
-            key: "pilot-light:group".into(),
-            value: "web".into(),
-        }
-    }
-
-    fn image(id: &str, state: &str, created: &str, tagged: bool) -> ImageCandidate {
-        ImageCandidate {
+    fn image(id: &str) -> ImageView {
+        ImageView {
             image_id: id.into(),
-            state: state.into(),
+            state: "available".into(),
             architecture: Some("x86_64".into()),
-            creation_date: Some(created.into()),
-            tags: if tagged {
-                vec![("pilot-light:group".into(), "web".into())]
-            } else {
-                vec![("pilot-light:group".into(), "api".into())]
-            },
-        }
-    }
-
-    #[test]
-    fn newest_available_tagged_image_wins() {
-        let cases: Vec<(Vec<ImageCandidate>, Option<&str>)> = vec![
-            (vec![], None),
-            (
-                vec![
-                    image("ami-old", "available", "2026-11-01T00:00:00.000Z", true),
-                    image("ami-new", "available", "2026-11-20T00:00:00.000Z", true),
-                ],
-                Some("ami-new"),
-            ),
-            // Order of the answer does not matter.
-            (
-                vec![
-                    image("ami-new", "available", "2026-11-20T00:00:00.000Z", true),
-                    image("ami-old", "available", "2026-11-01T00:00:00.000Z", true),
-                ],
-                Some("ami-new"),
-            ),
-            // A newer pending (or failed) image is not ready.
-            (
-                vec![
-                    image("ami-old", "available", "2026-11-01T00:00:00.000Z", true),
-                    image("ami-pending", "pending", "2026-11-20T00:00:00.000Z", true),
-                    image("ami-failed", "failed", "2026-11-21T00:00:00.000Z", true),
-                ],
-                Some("ami-old"),
-            ),
-            // A newer image with another value of the tag is another group's.
-            (
-                vec![
-                    image("ami-web", "available", "2026-11-01T00:00:00.000Z", true),
-                    image("ami-api", "available", "2026-11-20T00:00:00.000Z", false),
-                ],
-                Some("ami-web"),
-            ),
-            (
-                vec![image(
-                    "ami-pending",
-                    "pending",
-                    "2026-11-20T00:00:00.000Z",
-                    true,
-                )],
-                None,
-            ),
-            // Same creation time: the higher id, on every run.
-            (
-                vec![
-                    image("ami-b", "available", "2026-11-20T00:00:00.000Z", true),
-                    image("ami-a", "available", "2026-11-20T00:00:00.000Z", true),
-                ],
-                Some("ami-b"),
-            ),
-        ];
-        for (images, expected) in cases {
-            let got = pick_newest_image(&images, &tag()).map(|i| i.image_id.as_str());
-            assert_eq!(got, expected, "{images:?}");
+            ..ImageView::default()
         }
     }
 
@@ -765,9 +599,9 @@ mod tests {
 
     #[test]
     fn architecture_checks() {
-        let with_arch = |arch: Option<&str>| ImageCandidate {
+        let with_arch = |arch: Option<&str>| ImageView {
             architecture: arch.map(str::to_string),
-            ..image("ami-1", "available", "2026-11-20T00:00:00.000Z", true)
+            ..image("ami-1")
         };
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         // (image architecture, instance type, its architectures, expected)

@@ -1,5 +1,6 @@
 //! The handler's call shapes and error paths against mocked EC2 responses (faults the emulator
 //! cannot produce: throttling, arm64 images, odd answers), with the real `aws_sdk_ec2::Client`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is its job
 
 use aws_sdk_ec2::operation::create_launch_template_version::CreateLaunchTemplateVersionOutput;
 use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;

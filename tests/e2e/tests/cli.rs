@@ -639,14 +639,18 @@ async fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_check_notifies_only_when_the_result_changes() {
     let (world, pilot, _) = healthy_world("clischedule").await;
-    let mut clients = readiness::Clients::from_config(world.config(STANDBY_REGION));
+    let mut clients =
+        pilot_light_domain::readiness::Clients::from_config(world.config(STANDBY_REGION));
     clients.topic_arn = Some(pilot.topic.topic_arn.clone());
     let event = json!({"env": world.env, "detail-type": "Scheduled Event", "source": "aws.events"});
-    let parameter = readiness::readiness_parameter_name(&world.env);
+    let parameter = pilot_light_domain::readiness::readiness_parameter_name(&world.env);
 
     // First run, all passing: recorded, nothing published.
     let first = readiness::handler(event.clone(), &clients).await.unwrap();
-    assert_eq!(first.report.overall, readiness::CheckStatus::Pass);
+    assert_eq!(
+        first.report.overall,
+        pilot_light_domain::readiness::CheckStatus::Pass
+    );
     assert!(first.published.is_empty());
     let recorded = world
         .parameter_value(STANDBY_REGION, &parameter)
@@ -679,7 +683,10 @@ async fn the_scheduled_check_notifies_only_when_the_result_changes() {
         .await
         .unwrap();
     let second = readiness::handler(event.clone(), &clients).await.unwrap();
-    assert_eq!(second.report.overall, readiness::CheckStatus::Fail);
+    assert_eq!(
+        second.report.overall,
+        pilot_light_domain::readiness::CheckStatus::Fail
+    );
     assert_eq!(second.published.len(), 1);
     let third = readiness::handler(event.clone(), &clients).await.unwrap();
     assert!(third.published.is_empty(), "unchanged: no second message");

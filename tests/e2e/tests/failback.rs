@@ -428,8 +428,8 @@ async fn two_full_cycles_by_snapshot_then_by_replica_end_in_the_original_topolog
         "{}",
         kept[0]
     );
-    let status = readiness::run_checks(
-        &readiness::Clients::from_config(world.config(STANDBY_REGION)),
+    let status = pilot_light_domain::readiness::run_checks(
+        &pilot_light_domain::readiness::Clients::from_config(world.config(STANDBY_REGION)),
         &world.env,
         STANDBY_REGION,
     )
@@ -440,7 +440,11 @@ async fn two_full_cycles_by_snapshot_then_by_replica_end_in_the_original_topolog
         .iter()
         .find(|c| c.name == format!("kept-old-primary:{kept_id}"))
         .unwrap_or_else(|| panic!("status names the kept old primary: {:#?}", status.checks));
-    assert_eq!(warning.status, readiness::CheckStatus::Warn, "{warning:?}");
+    assert_eq!(
+        warning.status,
+        pilot_light_domain::readiness::CheckStatus::Warn,
+        "{warning:?}"
+    );
     let snapshot_window = fenced_window(&by_snapshot, "FenceStandbyForSnapshot", "RestorePrimary");
 
     // ---- cycle 2: failover again (the re-created replica is promoted), failback by replica

@@ -1,4 +1,4 @@
-//! `make demo`: the drill — a failover and a failback of a whole pilot light on the local two-region
+//! `make demo`: the local demo — a failover and a failback of a whole pilot light on the local two-region
 //! AWS, step by step.
 //!
 //! Starts the emulator and `cargo lambda watch`, seeds a pilot light (two databases with their

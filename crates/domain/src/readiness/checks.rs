@@ -5,11 +5,11 @@
 use pilot_light_core::config::{
     CapacityPolicy, ComputeGroupConfig, DatabaseConfig, Side, TagFilter,
 };
+use pilot_light_core::images::{pick_newest_tagged, ImageView};
 use pilot_light_core::kept::{
     classify_kept, epoch_millis, retire_command, KeptInstance, ListedInstance, RUNBOOK_SECTION,
 };
 use serde::{Deserialize, Serialize};
-use update_launch_template::{pick_newest_image, ImageCandidate};
 
 /// The result of one check. Ordered: `pass < warn < fail`, so the overall result is the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -309,12 +309,12 @@ pub fn check_replica_lag(db: &DatabaseConfig, latest_lag: Option<f64>, max_secon
 pub fn check_ami_age(
     group: &ComputeGroupConfig,
     region: &str,
-    images: &[ImageCandidate],
+    images: &[ImageView],
     now_epoch_seconds: i64,
     max_age_seconds: u64,
 ) -> Check {
     let name = format!("ami-age:{}", group.name);
-    let Some(newest) = pick_newest_image(images, &group.ami_tag) else {
+    let Some(newest) = pick_newest_tagged(images, &group.ami_tag) else {
         return Check::fail(
             name,
             format!(
@@ -469,9 +469,9 @@ pub fn check_capacity(
     }
 }
 
-/// The capacity failover asks for: `scale-asg`'s rule.
+/// The capacity failover asks for: the rule `scale-asg` applies.
 pub fn requested_capacity(policy: &CapacityPolicy, recorded: Option<u32>) -> u32 {
-    scale_asg::decide_target(policy, recorded)
+    pilot_light_core::capacity_record::failover_capacity(policy, recorded)
 }
 
 /// The SSM sync's plan between the regions: no write pending.
@@ -741,6 +741,7 @@ fn tag_text(tag: &TagFilter) -> String {
 mod tests {
     use super::*;
     use pilot_light_core::config::GroupRef;
+    use std::collections::BTreeMap;
 
     fn db() -> DatabaseConfig {
         DatabaseConfig::identifiers_only("orders", "orders-db", "orders-db-dr")
@@ -845,17 +846,17 @@ mod tests {
         }
     }
 
-    fn image(id: &str, state: &str, created: &str, tagged: bool) -> ImageCandidate {
-        ImageCandidate {
+    fn image(id: &str, state: &str, created: &str, tagged: bool) -> ImageView {
+        ImageView {
             image_id: id.into(),
             state: state.into(),
-            architecture: Some("x86_64".into()),
             creation_date: Some(created.into()),
             tags: if tagged {
-                vec![("app".into(), "web".into())]
+                BTreeMap::from([("app".to_string(), "web".to_string())])
             } else {
-                vec![]
+                BTreeMap::new()
             },
+            ..ImageView::default()
         }
     }
 
@@ -863,7 +864,7 @@ mod tests {
     fn ami_age_takes_the_newest_available_tagged_image() {
         let now = parse_epoch_seconds("2026-01-10T00:00:00.000Z").unwrap();
         let day = 86_400;
-        let cases: Vec<(Vec<ImageCandidate>, CheckStatus, &str)> = vec![
+        let cases: Vec<(Vec<ImageView>, CheckStatus, &str)> = vec![
             (vec![], CheckStatus::Fail, "no available AMI"),
             (
                 vec![image(

@@ -8,7 +8,7 @@
 //! (a failover would ask for more than needed, which is safe). While the standby serves, the record is the one from before the failover, kept
 //! for the failback: its age is not held against it.
 
-use crate::checks::{format_age, parse_epoch_seconds, Check};
+use super::checks::{format_age, parse_epoch_seconds, Check};
 use pilot_light_core::capacity_record::CapacityRecord;
 use std::collections::BTreeMap;
 
@@ -165,7 +165,7 @@ fn sizes(record: &CapacityRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckStatus;
+    use crate::readiness::checks::CheckStatus;
     use pilot_light_core::capacity_record::GroupCapacity;
     use pilot_light_core::Timestamp;
 

@@ -9,8 +9,8 @@
 //!
 //! The compute, function and state-machine checks follow the same move (see `run_checks`).
 
-use crate::checks::{Check, ReplicaObservation, PASSING_DB_STATES};
-use crate::Clients;
+use super::checks::{Check, ReplicaObservation, PASSING_DB_STATES};
+use super::Clients;
 use pilot_light_core::config::{DatabaseConfig, PilotLightConfig};
 
 /// What the primary region said about the configured primary instance: `Ok(None)` when it answered
@@ -130,7 +130,7 @@ pub async fn database_checks(clients: &Clients, config: &PilotLightConfig) -> Ve
     let (primary, standby) = (&config.regions.primary, &config.regions.standby);
     let mut found = Vec::new();
     for db in &config.databases {
-        let serving = match crate::observe_replica(clients, standby, &db.replica_instance_id).await
+        let serving = match super::observe_replica(clients, standby, &db.replica_instance_id).await
         {
             Ok(observed) => observed,
             Err(err) => {
@@ -144,7 +144,7 @@ pub async fn database_checks(clients: &Clients, config: &PilotLightConfig) -> Ve
             standby,
             serving.as_ref(),
         ));
-        let old_primary = crate::observe_replica(clients, primary, &db.primary_instance_id)
+        let old_primary = super::observe_replica(clients, primary, &db.primary_instance_id)
             .await
             .map_err(|err| err.to_string());
         found.push(check_failback_database(
@@ -160,7 +160,7 @@ pub async fn database_checks(clients: &Clients, config: &PilotLightConfig) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckStatus;
+    use crate::readiness::checks::CheckStatus;
 
     fn db(primary_key: Option<&str>) -> DatabaseConfig {
         serde_json::from_value(serde_json::json!({

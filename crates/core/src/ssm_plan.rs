@@ -5,8 +5,8 @@
 //! Values are wrapped in [`ParameterValue`], whose `Debug` never shows the value: a plan, a write or a
 //! parameter can be logged with `{:?}` without leaking a SecureString.
 
-use pilot_light_core::config::SsmSyncMode;
-use pilot_light_core::PilotLightError;
+use crate::config::SsmSyncMode;
+use crate::PilotLightError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -475,7 +475,7 @@ pub fn redact_value(message: &str, value: &ParameterValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pilot_light_core::config::SsmSyncConfig;
+    use crate::config::SsmSyncConfig;
 
     fn param(name: &str, kind: ParameterKind, value: &str) -> ParameterCopy {
         ParameterCopy {

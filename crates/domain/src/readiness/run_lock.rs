@@ -3,7 +3,7 @@
 //! failback and makes the scheduled copies stand aside, until someone frees it: readiness says so.
 //! No lock: no check.
 
-use crate::checks::Check;
+use super::checks::Check;
 use pilot_light_core::lock::HeldLock;
 
 pub const CHECK_NAME: &str = "run-lock";
@@ -81,7 +81,7 @@ pub fn check_run_lock(env: &str, lock: &HeldLock, holder: &HolderSeen) -> Check 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckStatus;
+    use crate::readiness::checks::CheckStatus;
 
     #[test]
     fn a_lock_is_judged_by_its_execution() {
