@@ -234,27 +234,23 @@ mod tests {
     use super::*;
     use pilot_light_domain::readiness::{Check, NextMove};
 
+    /// A report of one check per status, named `c0`, `c1`, …
     fn report(statuses: &[CheckStatus]) -> ReadinessReport {
-        let checks: Vec<Check> = statuses
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Check {
-                name: format!("c{i}"),
-                status: *s,
-                evidence: "seen".into(),
-                action: (*s != CheckStatus::Pass).then(|| "do".to_string()),
-            })
-            .collect();
-        ReadinessReport {
-            env: "prod".into(),
-            primary_region: "us-east-1".into(),
-            standby_region: "us-west-2".into(),
-            active_region: None,
-            next_move: NextMove::Failover,
-            overall: checks::overall(&checks),
-            checks,
-            checked_at: Timestamp("2026-01-01T00:00:00Z".into()),
+        let named = |(i, status): (usize, &CheckStatus)| match status {
+            CheckStatus::Pass => Check::pass(format!("c{i}"), "seen"),
+            _ => Check::fail(format!("c{i}"), "seen", "do"),
+        };
+        let mut checks: Vec<Check> = statuses.iter().enumerate().map(named).collect();
+        for (check, status) in checks.iter_mut().zip(statuses) {
+            check.status = *status;
         }
+        ReadinessReport::new(
+            "prod",
+            ("us-east-1", "us-west-2"),
+            None,
+            NextMove::Failover,
+            checks,
+        )
     }
 
     #[test]

@@ -55,7 +55,6 @@ const MAX_EMF_VALUES: usize = 100;
 /// SNS messages are at most 256 KiB; stay well below with the whole structured message.
 const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 
-
 /// At most this many pages of DB instances (100 each) are read when looking for kept old primaries.
 const MAX_INSTANCE_PAGES: usize = 100;
 

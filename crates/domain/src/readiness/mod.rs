@@ -122,6 +122,27 @@ pub struct ReadinessReport {
 }
 
 impl ReadinessReport {
+    /// The report of `checks`, made now; the overall result is the worst check's.
+    pub fn new(
+        env: &str,
+        regions: (&str, &str),
+        active_region: Option<String>,
+        next_move: NextMove,
+        checks: Vec<Check>,
+    ) -> Self {
+        let (primary, standby) = regions;
+        Self {
+            env: env.to_string(),
+            primary_region: primary.to_string(),
+            standby_region: standby.to_string(),
+            active_region,
+            next_move,
+            overall: checks::overall(&checks),
+            checks,
+            checked_at: Timestamp::now(),
+        }
+    }
+
     /// The names of the checks that failed.
     pub fn failing(&self) -> Vec<&str> {
         self.checks
@@ -450,16 +471,13 @@ pub async fn run_checks(
         Err(err) => found.push(Check::unknown("state-machine", err)),
     }
 
-    Ok(ReadinessReport {
-        env: env.to_string(),
-        primary_region: primary,
-        standby_region: standby,
-        active_region: state.active_region,
-        next_move: next,
-        overall: checks::overall(&found),
-        checks: found,
-        checked_at: Timestamp::now(),
-    })
+    Ok(ReadinessReport::new(
+        env,
+        (&primary, &standby),
+        state.active_region,
+        next,
+        found,
+    ))
 }
 
 /// `run-lock`, when a run holds the lock: whether its execution still runs.
@@ -1250,26 +1268,14 @@ mod tests {
     use super::*;
 
     fn report(statuses: &[CheckStatus]) -> ReadinessReport {
-        let checks: Vec<Check> = statuses
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Check {
-                name: format!("c{i}"),
-                status: *s,
-                evidence: "seen".into(),
-                action: (*s != CheckStatus::Pass).then(|| "do".to_string()),
-            })
-            .collect();
-        ReadinessReport {
-            env: "prod".into(),
-            primary_region: "us-east-1".into(),
-            standby_region: "us-west-2".into(),
-            active_region: None,
-            next_move: NextMove::Failover,
-            overall: checks::overall(&checks),
-            checks,
-            checked_at: Timestamp("2026-01-01T00:00:00Z".into()),
-        }
+        let checks = statuses.iter().enumerate().map(|(i, s)| Check {
+            name: format!("c{i}"),
+            status: *s,
+            evidence: "seen".into(),
+            action: (*s != CheckStatus::Pass).then(|| "do".to_string()),
+        });
+        let regions = ("us-east-1", "us-west-2");
+        ReadinessReport::new("prod", regions, None, NextMove::Failover, checks.collect())
     }
 
     #[test]
