@@ -3,8 +3,10 @@
 //! commands); `proceedingUnanswered` says the window closed unanswered and the failover goes ahead.
 //! A denied or abandoned failover ends through `notifyFailure` like every other failure.
 
-use super::{check_arn, check_token, fit_subject, send, structured_message, topic, Clients};
-use super::{Published, ReportAction};
+use crate::aws::send;
+use crate::input::{check_arn, check_token, topic};
+use crate::render::{fit_subject, structured_message};
+use crate::{Clients, Published, ReportAction};
 use pilot_light_core::automatic_failover::{ApprovalRequest, WhenUnanswered};
 use pilot_light_core::{PilotLightError, StepStatus};
 use serde::{Deserialize, Serialize};

@@ -8,10 +8,8 @@
 //! `denied`, `waiting` (with the seconds to wait), or, once the window closed unanswered,
 //! `proceedUnanswered` / `abandonUnanswered`. Nothing here waits: the state machine's Wait state does.
 
-use super::{
-    load_config, put_parameter, read_document, read_lock, to_json, Answer, LockView, Put,
-    RunStateAction, Target,
-};
+use crate::aws::{load_config, put_parameter, read_document, read_lock, to_json, Put, Target};
+use crate::{Answer, LockView, RunStateAction};
 use pilot_light_core::automatic_failover::{
     approval_outcome, approval_parameter_name, ApprovalOutcome, ApprovalRequest,
 };

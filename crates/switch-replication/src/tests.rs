@@ -1,5 +1,5 @@
-//! Table tests of the pure decisions, and the handler on mocked S3 for what the emulator cannot
-//! produce (throttling, a primary that does not answer).
+//! The handler on mocked S3, for what the emulator cannot produce (throttling, a primary that does
+//! not answer), and the sample events. The table tests of the pure decisions are in `decide`.
 
 use super::*;
 use aws_sdk_s3::operation::get_bucket_replication::GetBucketReplicationError;
@@ -8,193 +8,14 @@ use aws_sdk_s3::operation::put_bucket_replication::{
     PutBucketReplicationInput, PutBucketReplicationOutput,
 };
 use aws_sdk_s3::operation::put_bucket_versioning::PutBucketVersioningOutput;
+use aws_sdk_s3::types::{BucketVersioningStatus, ReplicationRuleStatus};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-fn rule(id: &str, enabled: bool, destination: &str) -> RuleView {
-    RuleView {
-        id: Some(id.into()),
-        enabled,
-        destination_bucket: Some(destination.into()),
-    }
-}
-
-fn view(role: &str, rules: Vec<RuleView>) -> ReplicationView {
-    ReplicationView {
-        role: role.into(),
-        rules,
-    }
-}
-
 const REVERSE: &str = "arn:aws:iam::123456789012:role/reverse";
 const FORWARD: &str = "arn:aws:iam::123456789012:role/forward";
-
-#[test]
-fn ensure_decisions() {
-    let put = |role_changed, enable: Vec<usize>, add| {
-        Ok(EnsureRule::Put {
-            role_changed,
-            enable,
-            add,
-        })
-    };
-    let cases: Vec<(&str, Option<ReplicationView>, Result<EnsureRule, String>)> = vec![
-        ("no configuration: add", None, put(true, vec![], true)),
-        (
-            "an enabled rule under the role: nothing",
-            Some(view(REVERSE, vec![rule("a", true, "primary")])),
-            Ok(EnsureRule::Present { index: 0 }),
-        ),
-        (
-            "a disabled rule under the role: enable it",
-            Some(view(
-                REVERSE,
-                vec![rule("x", true, "other"), rule("a", false, "primary")],
-            )),
-            put(false, vec![1], false),
-        ),
-        (
-            "rules elsewhere under the role: add ours",
-            Some(view(REVERSE, vec![rule("x", true, "other")])),
-            put(false, vec![], true),
-        ),
-        (
-            "our rule under the one-way role (the reference's bug): the role is replaced",
-            Some(view(FORWARD, vec![rule("a", true, "primary")])),
-            put(true, vec![0], false),
-        ),
-        (
-            "another role serving other destinations: refused",
-            Some(view(FORWARD, vec![rule("x", true, "other")])),
-            Err(String::new()),
-        ),
-    ];
-    for (name, current, want) in cases {
-        let got = decide_ensure(current.as_ref(), REVERSE, "primary");
-        match (&got, &want) {
-            (Err(reason), Err(_)) => assert!(reason.contains("will not"), "{name}: {reason}"),
-            _ => assert_eq!(got, want, "{name}"),
-        }
-    }
-}
-
-#[test]
-fn disable_and_remove_decisions() {
-    let mixed = view(
-        FORWARD,
-        vec![
-            rule("a", true, "standby"),
-            rule("b", false, "standby"),
-            rule("c", true, "archive"),
-        ],
-    );
-    assert_eq!(decide_disable(Some(&mixed), "standby"), vec![0]);
-    assert_eq!(decide_disable(Some(&mixed), "nowhere"), Vec::<usize>::new());
-    assert_eq!(decide_disable(None, "standby"), Vec::<usize>::new());
-
-    assert_eq!(decide_remove(None, "standby"), RemoveRules::Nothing);
-    assert_eq!(decide_remove(Some(&mixed), "nowhere"), RemoveRules::Nothing);
-    assert_eq!(
-        decide_remove(Some(&mixed), "standby"),
-        RemoveRules::Keep { keep: vec![2] }
-    );
-    let only_ours = view(REVERSE, vec![rule("a", true, "primary")]);
-    assert_eq!(
-        decide_remove(Some(&only_ours), "primary"),
-        RemoveRules::DeleteConfiguration
-    );
-}
-
-#[test]
-fn reverse_rule_ids_record_when_the_standby_took_over() {
-    let millis = 1_772_368_496_789; // 2026-03-01T12:34:56.789Z
-    let id = reverse_rule_id("assets", millis);
-    assert_eq!(id, "pilot-light-reverse-assets-20260301T123456Z");
-    assert!(id.len() <= 255);
-    assert_eq!(
-        since_from_rule_id("assets", &id),
-        Some(1_772_368_496_000),
-        "whole seconds, never later than the event"
-    );
-    for other in [
-        "pilot-light-reverse-other-20260301T123456Z",
-        "pilot-light-reverse-assets-2026-03-01",
-        "pilot-light-reverse-assets-20260301T1234Z",
-        "custom-rule",
-        "pilot-light-forward-assets",
-    ] {
-        assert_eq!(since_from_rule_id("assets", other), None, "{other}");
-    }
-}
-
-#[test]
-fn the_window_starts_at_the_earliest_known_time() {
-    assert_eq!(
-        choose_since(Some(5), Some(3)),
-        (Some(3), SinceSource::ReverseRule)
-    );
-    assert_eq!(
-        choose_since(Some(3), Some(5)),
-        (Some(3), SinceSource::Input)
-    );
-    assert_eq!(choose_since(Some(3), None), (Some(3), SinceSource::Input));
-    assert_eq!(
-        choose_since(None, Some(5)),
-        (Some(5), SinceSource::ReverseRule)
-    );
-    assert_eq!(choose_since(None, None), (None, SinceSource::WholeBucket));
-}
-
-#[test]
-fn objects_compare_by_key_and_etag_and_a_newer_primary_wins() {
-    let standby = StandbyObject {
-        key: "a".into(),
-        etag: "\"abc\"".into(),
-        size: 3,
-        last_modified_millis: 100,
-    };
-    let primary = |etag: &str, at: i64, source: Option<&str>| PrimaryObject {
-        etag: etag.into(),
-        last_modified_millis: at,
-        source_etag: source.map(str::to_string),
-    };
-    let cases = [
-        (None, Replication::Missing),
-        (Some(primary("\"abc\"", 50, None)), Replication::Replicated),
-        (Some(primary("abc", 150, None)), Replication::Replicated),
-        (Some(primary("\"zzz\"", 50, None)), Replication::Differs),
-        (
-            Some(primary("\"zzz\"", 150, None)),
-            Replication::PrimaryNewer,
-        ),
-        (
-            Some(primary("\"multipart-2\"", 150, Some("abc"))),
-            Replication::Replicated,
-        ),
-        (
-            Some(primary("\"multipart-2\"", 50, Some("other"))),
-            Replication::Differs,
-        ),
-    ];
-    for (theirs, want) in cases {
-        assert_eq!(classify(&standby, theirs.as_ref()), want, "{theirs:?}");
-    }
-}
-
-#[test]
-fn small_helpers() {
-    assert_eq!(bucket_name_of("arn:aws:s3:::assets-usw2"), "assets-usw2");
-    assert_eq!(bucket_name_of("assets-usw2"), "assets-usw2");
-    assert_eq!(
-        copy_source("b", "dir/a file+ü.txt"),
-        "b/dir/a%20file%2B%C3%BC.txt"
-    );
-    assert_eq!(partition_of("us-west-2"), "aws");
-    assert_eq!(partition_of("cn-north-1"), "aws-cn");
-    assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
-}
 
 // ------------------------------------------------------------------------------------------------
 // The handler on mocked S3
