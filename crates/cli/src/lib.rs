@@ -4,7 +4,7 @@
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::execution_history::{
-    build_timeline, format_duration, HistoryEvent, TimelineStep,
+    build_timeline, fetch_history, format_duration, HistoryEvent, TimelineStep,
 };
 use pilot_light_core::PilotLightError;
 use serde::Serialize;
@@ -270,34 +270,6 @@ where
     PilotLightError::from_sdk(operation, err)
 }
 
-/// The whole history of an execution (all pages), as the SDK gives it.
-pub async fn read_history(
-    sfn: &aws_sdk_sfn::Client,
-    execution_arn: &str,
-) -> Result<Vec<aws_sdk_sfn::types::HistoryEvent>, PilotLightError> {
-    let mut events = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..100 {
-        let page = sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sfn_error("GetExecutionHistory", &e))?;
-        events.extend(page.events().iter().cloned());
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(events)
-}
-
 /// Describes an execution and builds its timeline from its history (with `report`'s code, so the
 /// CLI and the execution's own report agree). Unknown → `ResourceNotFound` (kind `Execution`).
 pub async fn describe(
@@ -322,7 +294,7 @@ pub async fn describe(
             },
             _ => sfn_error("DescribeExecution", &err),
         })?;
-    let history = read_history(sfn, execution_arn).await?;
+    let history = fetch_history(sfn, execution_arn, region).await?;
     let events: Vec<HistoryEvent> = history.iter().map(HistoryEvent::from_sfn).collect();
     let started = described.start_date().to_millis().unwrap_or_default();
     let stopped = described.stop_date().and_then(|d| d.to_millis().ok());
@@ -572,7 +544,7 @@ pub async fn follow(
             })?;
         let started = described.start_date().to_millis().unwrap_or_default();
         let running = *described.status() == ExecutionStatus::Running;
-        let history = read_history(sfn, execution_arn).await?;
+        let history = fetch_history(sfn, execution_arn, region).await?;
         for line in progress.lines(&history, started) {
             print(&line);
         }
