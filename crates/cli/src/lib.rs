@@ -209,19 +209,15 @@ pub fn check_region(region: &str) -> Result<(), CliError> {
         .map_err(|reason| CliError::new(format!("--region: {reason}")))
 }
 
-/// Checks an env name given on the command line.
+/// Checks an env name given on the command line: the rule the handlers and the configuration
+/// apply ([`pilot_light_core::env_name`]), so a name the CLI accepts is never refused later.
 pub fn check_env(env: &str) -> Result<(), CliError> {
-    let ok = !env.is_empty()
-        && env.len() <= 32
-        && env.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && env
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if pilot_light_core::env_name::is_env_name(env) {
         Ok(())
     } else {
         Err(CliError::new(format!(
-            "--env `{env}` must be 1–32 letters, digits, `-` or `_`"
+            "--env `{env}`: {}",
+            pilot_light_core::env_name::ENV_NAME_RULE
         )))
     }
 }
@@ -659,6 +655,10 @@ mod tests {
         assert!(check_env("prod-1").is_ok());
         assert!(check_env("").is_err());
         assert!(check_env("a b").is_err());
+        assert!(
+            check_env("Prod_1").is_err(),
+            "refused by the handlers: refused here"
+        );
     }
 
     #[test]

@@ -838,20 +838,14 @@ fn check_region(field: &str, value: &str) -> Result<(), PilotLightError> {
     validate_region(value).map_err(|reason| PilotLightError::config(field, reason))
 }
 
-/// Environment names are part of parameter names and tags: lower-case letters, digits, hyphens.
+/// The configuration's `env` ([`crate::env_name`]).
 fn check_env_name(field: &str, value: &str) -> Result<(), PilotLightError> {
-    let ok = !value.is_empty()
-        && value.len() <= 32
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.starts_with('-');
-    if ok {
+    if crate::env_name::is_env_name(value) {
         Ok(())
     } else {
         Err(PilotLightError::config(
             field,
-            "1–32 lower-case letters, digits or hyphens, not starting with a hyphen",
+            crate::env_name::ENV_NAME_RULE,
         ))
     }
 }

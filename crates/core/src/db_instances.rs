@@ -1,5 +1,5 @@
-//! DB instances as `DescribeDBInstances` lists them (feature `rds`): every instance of a region with
-//! its tags, among which the failback report and `readiness` find the kept instances a failback
+//! DB instances as `DescribeDBInstances` gives them (feature `rds`): one instance by identifier
+//! ([`describe_instance`]), and every instance of a region with its tags, among which the failback report and `readiness` find the kept instances a failback
 //! renamed aside (the decisions are in [`crate::kept`]).
 
 use crate::kept::ListedInstance;
@@ -34,6 +34,35 @@ pub fn listed_instance(instance: &DbInstance, region: &str) -> ListedInstance {
             .latest_restorable_time()
             .and_then(|t| t.to_millis().ok())
             .map(|millis| Timestamp::from_millis(millis).0),
+    }
+}
+
+/// The one instance named `instance_id` (`rds` is its region's client): `None` when RDS has no
+/// instance with exactly that identifier (`DBInstanceNotFound`, or a listing without it). Every
+/// handler that looks at one instance describes it here; each reads what its decision needs.
+pub async fn describe_instance(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<Option<DbInstance>, PilotLightError> {
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .db_instances()
+            .iter()
+            .find(|i| i.db_instance_identifier() == Some(instance_id))
+            .cloned()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
     }
 }
 

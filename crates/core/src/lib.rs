@@ -16,6 +16,7 @@
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
+//! * [`env_name`]: the one rule for an environment name (config, handler input, CLI `--env`).
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
 //!   the standby never received), found by their tags.
@@ -28,6 +29,7 @@ pub mod converge;
 #[cfg(feature = "rds")]
 pub mod db_instances;
 pub mod direction;
+pub mod env_name;
 pub mod error;
 pub mod execution_history;
 pub mod hooks;

@@ -460,26 +460,10 @@ async fn describe_db(
     rds: &aws_sdk_rds::Client,
     id: &str,
 ) -> Result<Option<DbView>, PilotLightError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .db_instances()
-            .iter()
-            .find(|i| i.db_instance_identifier() == Some(id))
-            .map(DbView::of)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
-    }
+    Ok(pilot_light_core::db_instances::describe_instance(rds, id)
+        .await?
+        .as_ref()
+        .map(DbView::of))
 }
 
 fn check_database_input(input: &DatabaseInput) -> Result<(), PilotLightError> {

@@ -570,26 +570,9 @@ async fn observe(
     instance_id: &str,
     region: &str,
 ) -> Result<ReplicaObservation, PilotLightError> {
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-        .map_err(|err| {
-            PilotLightError::from_sdk_or_missing(
-                "DescribeDBInstances",
-                &err,
-                |e| e.is_db_instance_not_found_fault(),
-                || PilotLightError::ReplicaNotFound {
-                    instance_id: instance_id.to_string(),
-                    region: region.to_string(),
-                },
-            )
-        })?;
-    described
-        .db_instances()
-        .iter()
-        .find(|i| i.db_instance_identifier() == Some(instance_id))
+    pilot_light_core::db_instances::describe_instance(rds, instance_id)
+        .await?
+        .as_ref()
         .map(ReplicaObservation::from_instance)
         .ok_or_else(|| PilotLightError::ReplicaNotFound {
             instance_id: instance_id.to_string(),

@@ -459,23 +459,9 @@ async fn observe(
         id: instance_id.to_string(),
         region: region.to_string(),
     };
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-        .map_err(|err| {
-            PilotLightError::from_sdk_or_missing(
-                "DescribeDBInstances",
-                &err,
-                |e| e.is_db_instance_not_found_fault(),
-                missing,
-            )
-        })?;
-    described
-        .db_instances()
-        .iter()
-        .find(|i| i.db_instance_identifier() == Some(instance_id))
+    pilot_light_core::db_instances::describe_instance(rds, instance_id)
+        .await?
+        .as_ref()
         .map(InstanceShape::of_instance)
         .ok_or_else(missing)
 }

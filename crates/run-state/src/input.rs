@@ -128,26 +128,8 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
     Ok(input)
 }
 
-/// Environment names are part of parameter names: lower-case letters, digits, hyphens (as `core`
-/// validates the configuration's `env`). Anything else could reach another parameter path.
-pub fn check_env(env: &str) -> Result<(), PilotLightError> {
-    let ok = !env.is_empty()
-        && env.len() <= 32
-        && env
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !env.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(PilotLightError::InvalidInput {
-            field: "env".into(),
-            reason: format!(
-                "`{env}` is not an environment name (1–32 lower-case letters, digits or hyphens)"
-            ),
-        })
-    }
-}
+/// The env rule is core's ([`pilot_light_core::env_name`]).
+pub use pilot_light_core::env_name::check_env;
 
 fn check_execution_id(execution_id: &str) -> Result<(), PilotLightError> {
     if execution_id.trim().is_empty() || execution_id.len() > 1024 {

@@ -27,6 +27,7 @@
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
 use pilot_light_core::converge::observe_again_if_landed;
+use pilot_light_core::db_instances::describe_instance as describe_instance_of;
 use pilot_light_core::db_instances::instance_tags;
 use pilot_light_core::kept::replication_cut_by;
 use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
@@ -428,6 +429,15 @@ pub fn decide_clear_way(
     match (current, renamed) {
         (Some(instance), _) if instance.created_by.as_deref() == Some(execution_id) => {
             Ok(ClearWayDecision::OursAlready)
+        }
+        // Tagged by this execution but still `available` under its old name: the run stopped
+        // between the tag and the rename (a crash, a throttled ModifyDBInstance). Waiting would
+        // wait forever; the rename is asked for again.
+        (Some(instance), None)
+            if instance.renamed_by.as_deref() == Some(execution_id)
+                && instance.status == "available" =>
+        {
+            Ok(ClearWayDecision::Rename)
         }
         (Some(instance), _) if instance.renamed_by.as_deref() == Some(execution_id) => {
             Ok(ClearWayDecision::Renaming)
@@ -1011,14 +1021,25 @@ async fn clear_way(
                 replication_cut_by = ?cut_by,
                 "renaming the instance in the way; it is kept"
             );
-            rds.modify_db_instance()
+            let renaming = rds
+                .modify_db_instance()
                 .db_instance_identifier(instance_id)
                 .new_db_instance_identifier(&renamed_id)
                 .apply_immediately(true)
                 .send()
-                .await
-                .map_err(|err| PilotLightError::from_sdk("ModifyDBInstance", &err))?;
-            out.status = StepStatus::Started;
+                .await;
+            out.status = match renaming {
+                Ok(_) => StepStatus::Started,
+                // A rename asked for again while RDS begins the first one: the poll follows it.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_invalid_db_instance_state_fault()) =>
+                {
+                    StepStatus::InProgress
+                }
+                Err(err) => return Err(PilotLightError::from_sdk("ModifyDBInstance", &err)),
+            };
             out.renamed_to = Some(renamed_id);
             out.db_instance_status = Some("renaming".into());
             out.shape = Some(Some(current.shape.clone()));
@@ -1284,7 +1305,10 @@ async fn describe_instance(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<InstanceView>, PilotLightError> {
-    find_instance(rds, instance_id, InstanceView::of).await
+    Ok(describe_instance_of(rds, instance_id)
+        .await?
+        .as_ref()
+        .map(InstanceView::of))
 }
 
 /// The tags of `instance_id` (`None`: no such instance).
@@ -1292,35 +1316,10 @@ async fn describe_tags(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<std::collections::BTreeMap<String, String>>, PilotLightError> {
-    find_instance(rds, instance_id, instance_tags).await
-}
-
-/// Describes `instance_id` and reads what is needed of it with `read` (`None`: no such instance).
-async fn find_instance<T>(
-    rds: &aws_sdk_rds::Client,
-    instance_id: &str,
-    read: impl FnOnce(&DbInstance) -> T,
-) -> Result<Option<T>, PilotLightError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .db_instances()
-            .iter()
-            .find(|i| i.db_instance_identifier() == Some(instance_id))
-            .map(read)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
-    }
+    Ok(describe_instance_of(rds, instance_id)
+        .await?
+        .as_ref()
+        .map(instance_tags))
 }
 
 async fn describe_snapshot(

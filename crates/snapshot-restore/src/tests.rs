@@ -108,6 +108,10 @@ fn clear_way_renames_only_what_is_in_the_way_and_never_our_own_successor() {
             None,
             Ok(Renaming),
         ),
+        // Tagged, but the rename was never asked for (the run stopped in between): asked again.
+        (Some(renamed_by(old.clone(), EXEC)), None, Ok(Rename)),
+        // Another execution's tag does not make it ours: renamed like any instance in the way.
+        (Some(renamed_by(old.clone(), OTHER)), None, Ok(Rename)),
         (Some(instance("orders-db", "renaming")), None, Ok(Renaming)),
         (
             None,

@@ -247,3 +247,64 @@ async fn retire_racing_an_aborted_run_that_deletes_the_same_instance_polls_inste
     assert_eq!(out["dbInstanceStatus"], "deleting", "{out}");
     assert_eq!(gone.num_calls(), 1);
 }
+
+/// `clearWay` on the standby side where this execution tagged `orders-db-dr` for renaming but the
+/// rename never reached RDS (the run stopped in between): what it observes, and the rename call
+/// answering with `rename`.
+async fn clear_way_after_a_lost_rename(rename: Rule) -> (serde_json::Value, Rule, Rule) {
+    let renamed_id = snapshot_restore::renamed_instance_id("orders-db-dr", EXEC);
+    let in_the_way = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-db-dr"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance("orders-db-dr", "available", Some(EXEC)))
+                .build()
+        });
+    let nothing_renamed = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(renamed_id.as_str()))
+        .then_error(|| {
+            DescribeDBInstancesError::DbInstanceNotFoundFault(
+                DbInstanceNotFoundFault::builder().build(),
+            )
+        });
+    let tagged = mock!(Client::add_tags_to_resource).then_output(|| {
+        aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput::builder().build()
+    });
+    let out = handler(
+        event("clearWay", Some("standby")),
+        &clients(&[&in_the_way, &nothing_renamed, &tagged, &rename]),
+    )
+    .await
+    .expect("clearWay after a lost rename");
+    (serde_json::to_value(&out).unwrap(), tagged, rename)
+}
+
+#[tokio::test]
+async fn a_rename_tagged_but_never_asked_for_is_asked_for_again_not_waited_on_forever() {
+    let rename = mock!(Client::modify_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders-db-dr")
+                && r.new_db_instance_identifier()
+                    == Some(snapshot_restore::renamed_instance_id("orders-db-dr", EXEC).as_str())
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput::builder().build()
+        });
+    let (out, tagged, rename) = clear_way_after_a_lost_rename(rename).await;
+    assert_eq!(out["status"], "started", "{out}");
+    assert_eq!(tagged.num_calls(), 1);
+    assert_eq!(rename.num_calls(), 1, "the rename is asked for again");
+}
+
+#[tokio::test]
+async fn a_rename_asked_for_again_while_rds_begins_the_first_is_followed() {
+    let busy = mock!(Client::modify_db_instance).then_error(|| {
+        aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError::InvalidDbInstanceStateFault(
+            aws_sdk_rds::types::error::InvalidDbInstanceStateFault::builder().build(),
+        )
+    });
+    let (out, _, busy) = clear_way_after_a_lost_rename(busy).await;
+    assert_eq!(out["status"], "inProgress", "{out}");
+    assert_eq!(out["dbInstanceStatus"], "renaming", "{out}");
+    assert_eq!(busy.num_calls(), 1);
+}

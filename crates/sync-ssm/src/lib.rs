@@ -38,6 +38,7 @@ use pilot_light_core::config::{
     config_parameter_name, lock_parameter_name, state_parameter_name, Side, SsmSyncMode,
 };
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
+use pilot_light_core::env_name::check_env;
 use pilot_light_core::lock::{held_lock, standing_aside};
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
@@ -293,26 +294,6 @@ fn env_or_default(
             reason: "no `env` in the input and no PILOT_LIGHT_ENV in the function's environment"
                 .into(),
         })
-}
-
-/// Environment names are part of parameter names (as `core` validates the configuration's `env`).
-fn check_env(env: &str) -> Result<(), PilotLightError> {
-    let ok = !env.is_empty()
-        && env.len() <= 32
-        && !env.starts_with('-')
-        && env
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(PilotLightError::InvalidInput {
-            field: "env".into(),
-            reason: format!(
-                "`{env}` is not an environment name (1–32 lower-case letters, digits or hyphens)"
-            ),
-        })
-    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -184,6 +184,36 @@ async fn uninterrupted(flow: Flow) -> (Vec<String>, WorldState) {
     (task_steps(&run), s.world.world_state().await)
 }
 
+/// What the last `n` Task states of `run` answered (each action's answer in the state's output),
+/// to tell from a failed re-run what its handlers saw.
+fn last_step_answers(run: &Execution, n: usize) -> String {
+    let exits = run
+        .history
+        .iter()
+        .filter(|e| e.kind == "TaskStateExited")
+        .collect::<Vec<_>>();
+    exits[exits.len().saturating_sub(n)..]
+        .iter()
+        .map(|exit| {
+            let answers = exit
+                .output
+                .as_ref()
+                .and_then(Value::as_object)
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter(|(_, v)| v.get("action").is_some() && v.get("status").is_some())
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            format!("  {}: {answers}", exit.state.as_deref().unwrap_or("?"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One case: crash `flow` right after `step`, unlock, re-run; the differences from `expected`.
 async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldState>) -> String {
     let s = scenario(&label(flow)).await;
@@ -203,6 +233,14 @@ async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldS
     let rerun = world
         .run(machine, &world.name(&format!("k{index}-rerun")), &input)
         .await;
+    if rerun.status != "SUCCEEDED" {
+        println!(
+            "re-run after a crash after {step} in {}: {}; its last step answers:\n{}",
+            world.env,
+            rerun.status,
+            last_step_answers(&rerun, 3)
+        );
+    }
     assert_succeeded(&rerun, &format!("re-run after a crash after {step}"));
     let diff = differences(&expected, &world.world_state().await);
     let kept = diff.len();
@@ -220,11 +258,34 @@ async fn crash_case(flow: Flow, index: usize, step: String, expected: Arc<WorldS
     )
 }
 
+/// Names the steps to crash after, comma-separated (a step named twice is crashed twice), to look
+/// at one case closely; unset (as in `make test`), every step is crashed after once.
+pub const ONLY_STEPS: &str = "PILOT_LIGHT_CRASH_STEPS";
+
+/// The cases to run: every step, or the ones `only` names (a name the flow lacks is an error that
+/// lists the flow's steps).
+fn chosen_steps(steps: Vec<String>, only: Option<&str>) -> Vec<String> {
+    let Some(only) = only.filter(|o| !o.trim().is_empty()) else {
+        return steps;
+    };
+    only.split(',')
+        .map(str::trim)
+        .map(|name| {
+            assert!(
+                steps.iter().any(|s| s == name),
+                "{ONLY_STEPS}: {name} is not a step of this flow; its steps: {steps:?}"
+            );
+            name.to_string()
+        })
+        .collect()
+}
+
 /// Crashes `flow` after each of its steps in a world of its own, re-runs it, and asserts that every
 /// re-run ends where the uninterrupted run does.
 pub async fn crash_every_step(flow: Flow) {
     let (steps, expected) = uninterrupted(flow).await;
     assert!(steps.len() >= 8, "too few steps: {steps:?}");
+    let steps = chosen_steps(steps, std::env::var(ONLY_STEPS).ok().as_deref());
     let expected = Arc::new(expected);
     let gate = Arc::new(Semaphore::new(CONCURRENT_CASES));
     let mut cases = tokio::task::JoinSet::new();
@@ -284,6 +345,20 @@ pub async fn crash_every_step(flow: Flow) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_step_is_crashed_after_unless_some_are_named() {
+        let steps = || vec!["BeginFailback".to_string(), "RetireOldStandby".to_string()];
+        assert_eq!(chosen_steps(steps(), None), steps());
+        assert_eq!(chosen_steps(steps(), Some(" ")), steps());
+        assert_eq!(
+            chosen_steps(steps(), Some("RetireOldStandby, RetireOldStandby")),
+            vec![
+                "RetireOldStandby".to_string(),
+                "RetireOldStandby".to_string()
+            ]
+        );
+    }
 
     #[test]
     fn leftovers_are_expected_only_after_a_run_that_ended_on_its_own() {

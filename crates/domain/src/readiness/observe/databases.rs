@@ -4,6 +4,7 @@
 use crate::readiness::checks::{self, Check};
 use crate::readiness::{Clients, MAX_PAGES};
 use pilot_light_core::config::PilotLightConfig;
+use pilot_light_core::db_instances::describe_instance;
 use pilot_light_core::PilotLightError;
 use std::time::SystemTime;
 
@@ -13,32 +14,16 @@ pub(crate) async fn observe_replica(
     instance_id: &str,
 ) -> Result<Option<checks::ReplicaObservation>, PilotLightError> {
     let rds = clients.rds.get(region)?;
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .db_instances()
-            .first()
-            .map(|i| checks::ReplicaObservation {
-                status: i.db_instance_status().unwrap_or("unknown").to_string(),
-                replication_source: i
-                    .read_replica_source_db_instance_identifier()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
-                encrypted: i.storage_encrypted().unwrap_or(false),
-            })),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PilotLightError::from_sdk("DescribeDBInstances", &err)),
-    }
+    Ok(describe_instance(&rds, instance_id)
+        .await?
+        .map(|i| checks::ReplicaObservation {
+            status: i.db_instance_status().unwrap_or("unknown").to_string(),
+            replication_source: i
+                .read_replica_source_db_instance_identifier()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            encrypted: i.storage_encrypted().unwrap_or(false),
+        }))
 }
 
 /// Every DB instance of `region`, with its tags (for the kept instances a failback renamed).
@@ -97,22 +82,17 @@ pub(crate) async fn production_shape(
     let standby = &config.regions.standby;
     let observed = async {
         let rds = clients.rds.get(standby)?;
-        let described = rds
-            .describe_db_instances()
-            .db_instance_identifier(&db.replica_instance_id)
-            .send()
-            .await
-            .map_err(|err| PilotLightError::from_sdk("DescribeDBInstances", &err))?;
-        let instance = described.db_instances().first().cloned();
-        let (engine, version) = instance
-            .as_ref()
-            .map(|i| {
-                (
-                    i.engine().unwrap_or_default().to_string(),
-                    i.engine_version().unwrap_or_default().to_string(),
-                )
-            })
-            .unwrap_or_default();
+        let instance = describe_instance(&rds, &db.replica_instance_id)
+            .await?
+            .ok_or_else(|| PilotLightError::ResourceNotFound {
+                kind: "DBInstance".into(),
+                id: db.replica_instance_id.clone(),
+                region: standby.to_string(),
+            })?;
+        let (engine, version) = (
+            instance.engine().unwrap_or_default().to_string(),
+            instance.engine_version().unwrap_or_default().to_string(),
+        );
         let orderable = match &shape.instance_class {
             None => None,
             Some(class) => Some(orderable(&rds, &engine, &version, class).await?),
