@@ -4,7 +4,7 @@
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::execution_history::{
-    build_timeline, fetch_history, format_duration, HistoryEvent, TimelineStep,
+    build_timeline, describe_execution, fetch_history, format_duration, HistoryEvent, TimelineStep,
 };
 use pilot_light_core::PilotLightError;
 use serde::Serialize;
@@ -255,17 +255,6 @@ impl ExecutionReport {
     }
 }
 
-/// Maps an SFN SDK error; `ExecutionDoesNotExist` / `StateMachineDoesNotExist` name the thing.
-fn sfn_error<E>(
-    operation: &str,
-    err: &aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
-) -> PilotLightError
-where
-    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    PilotLightError::from_sdk(operation, err)
-}
-
 /// Describes an execution and builds its timeline from its history (with `report`'s code, so the
 /// CLI and the execution's own report agree). Unknown → `ResourceNotFound` (kind `Execution`).
 pub async fn describe(
@@ -273,23 +262,7 @@ pub async fn describe(
     execution_arn: &str,
     region: &str,
 ) -> Result<ExecutionReport, PilotLightError> {
-    let described = sfn
-        .describe_execution()
-        .execution_arn(execution_arn)
-        .send()
-        .await
-        .map_err(|err| match err.as_service_error() {
-            Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
-                kind: "Execution".into(),
-                id: execution_arn.to_string(),
-                region: region.to_string(),
-            },
-            Some(e) if e.is_invalid_arn() => PilotLightError::InvalidInput {
-                field: "execution".into(),
-                reason: format!("`{execution_arn}` is not an execution ARN"),
-            },
-            _ => sfn_error("DescribeExecution", &err),
-        })?;
+    let described = describe_execution(sfn, execution_arn, region, "execution").await?;
     let history = fetch_history(sfn, execution_arn, region).await?;
     let events: Vec<HistoryEvent> = history.iter().map(HistoryEvent::from_sfn).collect();
     let started = described.start_date().to_millis().unwrap_or_default();
@@ -297,10 +270,7 @@ pub async fn describe(
     let output = described
         .output()
         .and_then(|o| serde_json::from_str::<Value>(o).ok());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = pilot_light_core::step::now_millis();
     let rto_seconds = output
         .as_ref()
         .and_then(|o| o.get("rtoSeconds"))
@@ -525,19 +495,7 @@ pub async fn follow(
     let began = Instant::now();
     let mut progress = Progress::default();
     loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .map_err(|err| match err.as_service_error() {
-                Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
-                    kind: "Execution".into(),
-                    id: execution_arn.to_string(),
-                    region: region.to_string(),
-                },
-                _ => sfn_error("DescribeExecution", &err),
-            })?;
+        let described = describe_execution(sfn, execution_arn, region, "execution").await?;
         let started = described.start_date().to_millis().unwrap_or_default();
         let running = *described.status() == ExecutionStatus::Running;
         let history = fetch_history(sfn, execution_arn, region).await?;

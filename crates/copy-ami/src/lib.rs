@@ -44,6 +44,7 @@ pub use status::status;
 
 use pilot_light_core::config::{AmiPolicy, AmiSource, ComputeGroupConfig, PollPolicy, Side};
 use pilot_light_core::converge::observe_again_if_landed;
+use pilot_light_core::step::to_json_value as to_json;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -308,11 +309,4 @@ pub async fn handler(
             expected: ACTIONS.join(", "),
         }),
     }
-}
-
-fn to_json<T: Serialize>(value: T) -> Result<serde_json::Value, PilotLightError> {
-    serde_json::to_value(value).map_err(|e| PilotLightError::InvalidInput {
-        field: ".".into(),
-        reason: format!("cannot serialize the answer: {e}"),
-    })
 }

@@ -223,6 +223,33 @@ pub fn arn_region<'a>(arn: &'a str, service: &str) -> Result<&'a str, String> {
     Ok(parts[3])
 }
 
+/// Describes an execution. Not found is `ResourceNotFound` (kind `Execution`); an ARN Step
+/// Functions refuses is `InvalidInput` on `arn_field` (the input field or option that named it).
+#[cfg(feature = "sfn")]
+pub async fn describe_execution(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    region: &str,
+    arn_field: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, PilotLightError> {
+    sfn.describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|err| match err.as_service_error() {
+            Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
+                kind: "Execution".into(),
+                id: execution_arn.to_string(),
+                region: region.to_string(),
+            },
+            Some(e) if e.is_invalid_arn() => PilotLightError::InvalidInput {
+                field: arn_field.into(),
+                reason: format!("`{execution_arn}` is not an execution ARN: {e}"),
+            },
+            _ => PilotLightError::from_sdk("DescribeExecution", &err),
+        })
+}
+
 /// The whole history of an execution, page by page (works while it is still running).
 #[cfg(feature = "sfn")]
 pub async fn read_history(

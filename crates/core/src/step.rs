@@ -58,6 +58,33 @@ impl Timestamp {
     }
 }
 
+/// Milliseconds since the epoch by the system clock (0 for a clock set before it): the time stamp
+/// of the EMF metric lines and of "now" in the handlers' decisions.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// `value` as JSON (a handler's answer, a document it stores). Encoding pilot-light's own types
+/// does not fail; were it to, it is an error of the handler, never a panic.
+pub fn to_json_value<T: Serialize>(value: T) -> Result<serde_json::Value, PilotLightError> {
+    serde_json::to_value(value).map_err(encoding_error)
+}
+
+/// `value` as JSON text (a parameter's value, a notification); see [`to_json_value`].
+pub fn to_json_text<T: Serialize>(value: &T) -> Result<String, PilotLightError> {
+    serde_json::to_string(value).map_err(encoding_error)
+}
+
+fn encoding_error(err: serde_json::Error) -> PilotLightError {
+    PilotLightError::InvalidInput {
+        field: ".".into(),
+        reason: format!("cannot encode as JSON: {err}"),
+    }
+}
+
 /// Seconds since the epoch of an RFC 3339 date-time, with `Z` or a numeric offset (AWS Step
 /// Functions writes `2026-01-01T00:00:00.123Z`, other engines `2026-01-01T00:00:00.123456+00:00`);
 /// `None` when it is not one.
@@ -126,6 +153,15 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_clock_and_json_helpers() {
+        // 2026-01-01T00:00:00Z: a clock behind it is a broken clock.
+        assert!(now_millis() > 1_767_225_600_000);
+        let answer = std::collections::BTreeMap::from([("status", "done")]);
+        assert_eq!(to_json_value(&answer).unwrap(), json!({"status": "done"}));
+        assert_eq!(to_json_text(&answer).unwrap(), r#"{"status":"done"}"#);
+    }
 
     #[test]
     fn execution_tokens_are_stable_short_and_distinct() {

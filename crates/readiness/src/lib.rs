@@ -13,7 +13,6 @@ use pilot_light_domain::readiness::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::time::SystemTime;
 
 // ------------------------------------------------------------------------------------------------
 // The scheduled handler
@@ -113,11 +112,10 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<ReadinessOutput,
     let started_at = Timestamp::now();
     let (env, region) = parse_target(&event, clients)?;
     let report = run_checks(clients, &env, &region).await?;
-    let now_millis = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    println!("{}", emf_line(&report, now_millis));
+    println!(
+        "{}",
+        emf_line(&report, pilot_light_core::step::now_millis())
+    );
 
     let ssm = clients.ssm.get(&region)?;
     let parameter = readiness_parameter_name(&env);
@@ -138,11 +136,7 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<ReadinessOutput,
             .cloned()
             .collect();
         let subject = notification_subject(&report, previous_overall);
-        let document =
-            serde_json::to_string(&report).map_err(|e| PilotLightError::InvalidInput {
-                field: ".".into(),
-                reason: format!("cannot encode the report: {e}"),
-            })?;
+        let document = pilot_light_core::step::to_json_text(&report)?;
         let message = json!({
             "default": document,
             "email": render_text(&report),

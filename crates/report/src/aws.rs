@@ -3,7 +3,6 @@
 
 use crate::kept::OutputEvent;
 use crate::{Clients, Published};
-use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pilot_light_core::db_instances::list_instances;
 use pilot_light_core::execution_history::{arn_region, fetch_history};
@@ -12,31 +11,6 @@ use pilot_light_core::PilotLightError;
 
 /// At most this many pages of DB instances (100 each) are read when looking for kept old primaries.
 const MAX_INSTANCE_PAGES: usize = 100;
-
-/// `DescribeExecution` of `execution_arn`: `ResourceNotFound` when it does not exist, `InvalidInput`
-/// (`executionArn`) when the ARN is refused.
-pub(crate) async fn describe_execution(
-    sfn: &aws_sdk_sfn::Client,
-    execution_arn: &str,
-    region: &str,
-) -> Result<DescribeExecutionOutput, PilotLightError> {
-    sfn.describe_execution()
-        .execution_arn(execution_arn)
-        .send()
-        .await
-        .map_err(|err| match err.as_service_error() {
-            Some(e) if e.is_execution_does_not_exist() => PilotLightError::ResourceNotFound {
-                kind: "Execution".into(),
-                id: execution_arn.to_string(),
-                region: region.to_string(),
-            },
-            Some(e) if e.is_invalid_arn() => PilotLightError::InvalidInput {
-                field: "executionArn".into(),
-                reason: e.to_string(),
-            },
-            _ => PilotLightError::from_sdk("DescribeExecution", &err),
-        })
-}
 
 /// Every DB instance of `region` (at most [`MAX_INSTANCE_PAGES`] pages).
 pub(crate) async fn db_instances(

@@ -1,7 +1,7 @@
 //! The `publish` action: describe the execution and read its history, find a failback's kept old
 //! primaries, build the report, write its EMF lines, publish it.
 
-use crate::aws::{db_instances, describe_execution, failover_history, send};
+use crate::aws::{db_instances, failover_history, send};
 use crate::changes::summarise_changes;
 use crate::hooks::hook_outcomes;
 use crate::input::{check_arn, topic};
@@ -10,11 +10,11 @@ use crate::render::{emf_lines, recovery_time_seconds, report_message, report_sub
 use crate::{capacity, Clients, ConfigScope, PublishInput, PublishOutput, Report, ReportAction};
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::config::Side;
+use pilot_light_core::execution_history::describe_execution;
 use pilot_light_core::execution_history::{build_timeline, read_history, timestamp_from_millis};
 use pilot_light_core::kept::classify_kept;
 use pilot_light_core::{PilotLightError, StepStatus};
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 pub(crate) async fn publish(
     input: PublishInput,
@@ -24,10 +24,10 @@ pub(crate) async fn publish(
     let topic = topic(input.topic_arn.as_deref())?;
     let sfn = clients.sfn.get(region)?;
 
-    let execution = describe_execution(&sfn, &input.execution_arn, region).await?;
+    let execution = describe_execution(&sfn, &input.execution_arn, region, "executionArn").await?;
     let events = read_history(&sfn, &input.execution_arn, region).await?;
 
-    let now = now_millis();
+    let now = pilot_light_core::step::now_millis();
     let running = *execution.status() == ExecutionStatus::Running;
     let started = execution.start_date().to_millis().unwrap_or_default();
     let finished = match execution.stop_date().and_then(|d| d.to_millis().ok()) {
@@ -158,11 +158,4 @@ async fn find_kept_old_primaries(
     }
     found.sort_by(|a, b| (&a.database, &a.instance_id).cmp(&(&b.database, &b.instance_id)));
     Ok(found)
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

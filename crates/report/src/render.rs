@@ -256,7 +256,7 @@ pub(crate) fn report_message(report: &Report) -> Result<String, PilotLightError>
     let mut copy = report.clone();
     loop {
         let subject = report_subject(&copy.env, &copy.kind, &copy.outcome, copy.rto_seconds);
-        let document = serde_json::to_value(&copy).map_err(encoding_error)?;
+        let document = pilot_light_core::step::to_json_value(&copy)?;
         let message = structured_message(&subject, &document, &render_text(&copy));
         if message.len() <= MAX_MESSAGE_BYTES || copy.steps.is_empty() {
             return Ok(message);
@@ -265,13 +265,6 @@ pub(crate) fn report_message(report: &Report) -> Result<String, PilotLightError>
         let omitted = copy.steps.len() - keep + copy.steps_omitted.unwrap_or(0);
         copy.steps.truncate(keep);
         copy.steps_omitted = Some(omitted);
-    }
-}
-
-fn encoding_error(err: serde_json::Error) -> PilotLightError {
-    PilotLightError::InvalidInput {
-        field: ".".into(),
-        reason: format!("cannot encode the report: {err}"),
     }
 }
 

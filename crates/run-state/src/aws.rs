@@ -8,7 +8,6 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
 use pilot_light_core::{PilotLightConfig, PilotLightError, ENV_TAG_KEY};
-use serde::Serialize;
 
 /// Where an action works: the environment, the region and its SSM client.
 pub(crate) struct Target {
@@ -140,12 +139,7 @@ pub(crate) async fn write_state(
     }
 }
 
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, PilotLightError> {
-    serde_json::to_string(value).map_err(|err| PilotLightError::InvalidInput {
-        field: ".".into(),
-        reason: format!("cannot encode: {err}"),
-    })
-}
+pub(crate) use pilot_light_core::step::to_json_text as to_json;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Put {

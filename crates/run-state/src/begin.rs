@@ -7,7 +7,7 @@ use crate::aws::{
 };
 use crate::decide::{
     decide_begin, decide_failback, decide_lock, failback_identity, failover_identity, flap_guard,
-    judge_trigger, standby_is_active, BeginDecision,
+    judge_trigger, standby_is_active, standby_runs_here, BeginDecision,
 };
 use crate::{
     capacity, ActionResult, Answer, BeginFailbackInput, BeginFailbackResult, BeginFailoverInput,
@@ -31,15 +31,7 @@ pub(crate) async fn begin_failover(
     ];
 
     let config = load_config(target).await?;
-    if config.regions.standby != target.region {
-        return Err(PilotLightError::config(
-            "regions.standby",
-            format!(
-                "the configuration names {} as the standby, but its parameters are in {}, where the stack runs",
-                config.regions.standby, target.region
-            ),
-        ));
-    }
+    standby_runs_here(&config, &target.region)?;
     let standby = config.regions.standby.clone();
     let state = read_state(target).await?;
     let lock = read_lock(target).await?;
@@ -167,15 +159,7 @@ pub(crate) async fn begin_failback(
     let execution_id = input.execution_id.as_str();
     let lock_name = lock_parameter_name(env);
     let config = load_config(target).await?;
-    if config.regions.standby != target.region {
-        return Err(PilotLightError::config(
-            "regions.standby",
-            format!(
-                "the configuration names {} as the standby, but its parameters are in {}, where the stack runs",
-                config.regions.standby, target.region
-            ),
-        ));
-    }
+    standby_runs_here(&config, &target.region)?;
     let standby = config.regions.standby.clone();
     let capacity_record = usable_capacity_record(target).await?;
     let answer = |decision, state: Option<RunState>, lock: Option<Lock>, status| Answer {

@@ -2,6 +2,7 @@
 //! input (no AWS calls, nothing async), tested on tables.
 
 use crate::{DescribedDatabase, FailbackDecision, FailoverTrigger, LockView, RunState};
+use pilot_light_core::step::epoch_seconds;
 use pilot_light_core::{PilotLightConfig, PilotLightError, Timestamp};
 use std::collections::BTreeMap;
 
@@ -21,6 +22,26 @@ pub fn failback_identity(state: Option<&RunState>, execution_id: &str) -> (Strin
     match state.and_then(|s| s.failback_id.clone()) {
         Some(id) => (id, false),
         None => (execution_id.to_string(), true),
+    }
+}
+
+/// Failover and failback begin only in the stack of the configured standby region: its
+/// parameters are the ones the flows read and write (`ConfigInvalid` on `regions.standby`
+/// otherwise, before anything is read or taken).
+pub fn standby_runs_here(
+    config: &PilotLightConfig,
+    stack_region: &str,
+) -> Result<(), PilotLightError> {
+    if config.regions.standby == stack_region {
+        Ok(())
+    } else {
+        Err(PilotLightError::config(
+            "regions.standby",
+            format!(
+                "the configuration names {} as the standby, but its parameters are in {}, where the stack runs",
+                config.regions.standby, stack_region
+            ),
+        ))
     }
 }
 
@@ -336,7 +357,7 @@ pub fn flap_guard(
     let Some(since) = state.and_then(|s| s.since.as_ref()) else {
         return Ok(());
     };
-    let seconds_since = match (epoch_seconds(since), epoch_seconds(now)) {
+    let seconds_since = match (epoch_seconds(&since.0), epoch_seconds(&now.0)) {
         (Some(then), Some(now)) if now >= then => (now - then) as u64,
         _ => 0,
     };
@@ -374,16 +395,6 @@ pub fn judge_trigger(
         })
 }
 
-/// Seconds since the epoch of an RFC 3339 timestamp (`None`: not one).
-fn epoch_seconds(timestamp: &Timestamp) -> Option<f64> {
-    aws_smithy_types::DateTime::from_str(
-        &timestamp.0,
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .ok()
-    .map(|t| t.as_secs_f64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +429,22 @@ mod tests {
             Ok(MarkerDecision::Write(state)) => *state,
             other => panic!("{why}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn failover_and_failback_begin_only_in_the_standby_regions_stack() {
+        let config = PilotLightConfig::from_json(serde_json::json!({
+            "env": "prod",
+            "regions": {"primary": PRIMARY, "standby": STANDBY},
+            "databases": [
+                {"name": "orders", "primaryInstanceId": "orders-db", "replicaInstanceId": "orders-db-dr"}
+            ]
+        }))
+        .expect("a valid configuration");
+        assert!(standby_runs_here(&config, STANDBY).is_ok());
+        let err = standby_runs_here(&config, PRIMARY).unwrap_err();
+        assert_eq!(err.error_type(), "ConfigInvalid");
+        assert!(err.to_string().contains("regions.standby"), "{err}");
     }
 
     #[test]

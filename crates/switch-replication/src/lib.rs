@@ -43,9 +43,9 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use decide::bucket_arn;
 use pilot_light_core::config::S3ReplicationConfig;
+use pilot_light_core::step::now_millis;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::time::SystemTime;
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["failover", "failback", "listUnreplicated", "copyBack"];
@@ -350,13 +350,6 @@ fn format_millis(millis: i64) -> String {
     DateTime::from_millis(millis)
         .fmt(Format::DateTime)
         .unwrap_or_default()
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn base_output(input: &SwitchReplicationInput) -> SwitchReplicationOutput {

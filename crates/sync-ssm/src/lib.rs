@@ -40,6 +40,7 @@ use pilot_light_core::config::{
 use pilot_light_core::direction::{active_region_in_state, copy_direction};
 use pilot_light_core::env_name::check_env;
 use pilot_light_core::lock::{held_lock, standing_aside};
+use pilot_light_core::step::now_millis;
 use pilot_light_core::{
     parse_step_input, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
 };
@@ -573,13 +574,6 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<SyncOutput, Pilo
     log_summary(&output);
     println!("{}", emf_line(&output, now_millis()));
     Ok(output)
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn log_summary(output: &SyncOutput) {
