@@ -1,6 +1,10 @@
 //! Pure parts of the handler: the plan, the findings, the verdict, and input errors.
 
 use super::*;
+use crate::measure::measure_drill;
+use pilot_light_core::{execution_token, PilotLightConfig};
+use serde_json::json;
+use std::collections::BTreeSet;
 
 fn config() -> PilotLightConfig {
     PilotLightConfig::from_json(json!({
