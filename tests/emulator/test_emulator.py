@@ -1613,3 +1613,20 @@ def test_an_ssm_listing_is_not_broken_by_a_concurrent_put() -> None:
     patches.ssm_parameter_listing_reads_a_snapshot()
     before, walked = adds_while_listing(iter)
     assert walked == before and len(before) == 3
+
+
+def test_an_ssm_listing_leaves_out_a_parameter_deleted_while_it_runs() -> None:
+    import types
+
+    import patches
+    from moto.ssm.exceptions import InvalidResourceId
+    from moto.ssm.models import ssm_backends
+
+    backend = ssm_backends["123456789012"][WEST]
+    gone = types.SimpleNamespace(name="/deleted-while-listing")  # listed, then deleted by another request
+    with pytest.raises(InvalidResourceId):
+        backend._match_filters(gone, [])  # moto 5.2.5 fails the whole listing
+    patches.ssm_listing_skips_parameters_deleted_meanwhile()
+    assert backend._match_filters(gone, []) is False
+    assert backend._match_filters(None, []) is False
+

@@ -109,7 +109,11 @@ from .server import (
     _query,
     _read_body,
 )
-from .ssm import ssm_describe_parameters_max_results, ssm_parameter_listing_reads_a_snapshot
+from .ssm import (
+    ssm_describe_parameters_max_results,
+    ssm_listing_skips_parameters_deleted_meanwhile,
+    ssm_parameter_listing_reads_a_snapshot,
+)
 from .stepfunctions import (
     stepfunctions_definitions_parse_independently,
     stepfunctions_execution_history_pages,
@@ -196,6 +200,7 @@ __all__ = [
     "s3_output_xml_roots",
     "secret_canaries",
     "ssm_describe_parameters_max_results",
+    "ssm_listing_skips_parameters_deleted_meanwhile",
     "ssm_parameter_listing_reads_a_snapshot",
     "stepfunctions_definitions_parse_independently",
     "stepfunctions_execution_history_pages",
@@ -217,6 +222,7 @@ ALL_PATCHES: tuple[Callable[[], None], ...] = (
     events_target_constant_input,
     ssm_describe_parameters_max_results,
     ssm_parameter_listing_reads_a_snapshot,
+    ssm_listing_skips_parameters_deleted_meanwhile,
     operation_durations,
     rds_data_plane,
     lambda_invoke_forwarding,

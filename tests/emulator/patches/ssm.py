@@ -53,3 +53,26 @@ def ssm_parameter_listing_reads_a_snapshot() -> None:
         return iter(list(dict.keys(self)))
 
     ParameterDict.__iter__ = names_now
+
+
+@_once
+def ssm_listing_skips_parameters_deleted_meanwhile() -> None:
+    """SSM: a listing (``DescribeParameters``, ``GetParametersByPath``) that meets a parameter deleted
+    since it began leaves it out, as AWS does; moto 5.2.5 looks the parameter's tags up again while
+    filtering and fails the whole listing with ``InvalidResourceId`` when another request deleted it
+    in between (worlds of one test binary share the emulator; one tears down while another lists)."""
+    from moto.ssm.exceptions import InvalidResourceId
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original = SimpleSystemManagerBackend._match_filters
+
+    @functools.wraps(original)
+    def match_filters(self: Any, parameter: Any, filters: Any = None) -> bool:
+        if parameter is None:
+            return False
+        try:
+            return bool(original(self, parameter, filters))
+        except InvalidResourceId:
+            return False
+
+    SimpleSystemManagerBackend._match_filters = match_filters
