@@ -2,7 +2,7 @@
 //! instances), act (create, copy, tag, deregister, delete) and the mapping of SDK errors.
 
 use crate::decide::{
-    missing_tags, InstanceObservation, CREATED_BY, CREATED_BY_TAG_KEY, IMAGE_TAG_KEY,
+    missing_tags, InstanceObservation, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY, IMAGE_TAG_KEY,
 };
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -259,7 +259,7 @@ pub(crate) async fn orphaned_snapshots(
             .describe_snapshots()
             .owner_ids("self")
             .filters(tag_filter(ENV_TAG_KEY, env))
-            .filters(tag_filter(CREATED_BY_TAG_KEY, CREATED_BY))
+            .filters(tag_filter(CREATED_BY_TAG_KEY, CREATED_BY_AMI_PIPELINE))
             .set_next_token(token)
             .send()
             .await

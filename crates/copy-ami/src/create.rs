@@ -4,7 +4,7 @@
 use crate::aws::{create_image, create_tags, observe_group_instances, tag_filter};
 use crate::decide::{
     check_action, check_group, check_not_empty, choose_instance, clip, created_image_tags,
-    image_name, missing_tags, name_stamp, reusable_image, EXECUTION_TAG_KEY, MAX_DESCRIPTION,
+    image_name, missing_tags, name_stamp, reusable_image, EXECUTION_TAG, MAX_DESCRIPTION,
     MAX_TAG_VALUE, SOURCE_INSTANCE_TAG_KEY,
 };
 use crate::{Clients, CopyAmiAction, CreateInput, CreateOutput};
@@ -72,7 +72,7 @@ pub async fn create(
             let made = describe_own_images(
                 &ec2,
                 vec![
-                    tag_filter(EXECUTION_TAG_KEY, &clip(&input.execution_id, MAX_TAG_VALUE)),
+                    tag_filter(EXECUTION_TAG, &clip(&input.execution_id, MAX_TAG_VALUE)),
                     tag_filter(&group.ami_tag.key, &group.ami_tag.value),
                     tag_filter(ENV_TAG_KEY, &input.env),
                 ],

@@ -8,34 +8,11 @@ use pilot_light_core::images::{newest_first, ImageView};
 use pilot_light_core::{PilotLightConfig, PilotLightError, StepStatus, Timestamp, ENV_TAG_KEY};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Marks every image (and snapshot) this pipeline made; only these are ever pruned.
-pub const CREATED_BY_TAG_KEY: &str = "pilot-light:created-by";
-/// The value of [`CREATED_BY_TAG_KEY`].
-pub const CREATED_BY: &str = "copy-ami";
-/// The execution that made an image: how a retried `create` finds it.
-pub const EXECUTION_TAG_KEY: &str = "pilot-light:execution";
-/// When pilot-light made the image (RFC 3339 UTC).
-pub const CREATED_AT_TAG_KEY: &str = "pilot-light:created-at";
-/// On a copy: the image it was copied from.
-pub const SOURCE_IMAGE_TAG_KEY: &str = "pilot-light:source-image";
-/// On a copy: the region it was copied from.
-pub const SOURCE_REGION_TAG_KEY: &str = "pilot-light:source-region";
-/// On an image of an instance: the instance.
-pub const SOURCE_INSTANCE_TAG_KEY: &str = "pilot-light:source-instance";
-/// On a snapshot: the image it belongs to (so a snapshot left behind is found and deleted).
-pub const IMAGE_TAG_KEY: &str = "pilot-light:image";
-
-/// Tag keys pilot-light sets itself; a group's AMI tag must not be one of them.
-const RESERVED_TAG_KEYS: &[&str] = &[
-    ENV_TAG_KEY,
-    CREATED_BY_TAG_KEY,
-    EXECUTION_TAG_KEY,
-    CREATED_AT_TAG_KEY,
-    SOURCE_IMAGE_TAG_KEY,
-    SOURCE_REGION_TAG_KEY,
-    SOURCE_INSTANCE_TAG_KEY,
-    IMAGE_TAG_KEY,
-];
+use pilot_light_core::tags::is_pilot_light_tag_key;
+pub use pilot_light_core::tags::{
+    CREATED_AT_TAG_KEY, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY, EXECUTION_TAG, IMAGE_TAG_KEY,
+    SOURCE_IMAGE_TAG_KEY, SOURCE_INSTANCE_TAG_KEY, SOURCE_REGION_TAG_KEY,
+};
 
 /// EC2 limits: image names 3–128 characters, tag values 256, client tokens 64.
 pub(crate) const MAX_IMAGE_NAME: usize = 128;
@@ -192,8 +169,8 @@ pub fn created_image_tags(
     vec![
         (ENV_TAG_KEY.into(), env.into()),
         (group.ami_tag.key.clone(), group.ami_tag.value.clone()),
-        (CREATED_BY_TAG_KEY.into(), CREATED_BY.into()),
-        (EXECUTION_TAG_KEY.into(), clip(execution_id, MAX_TAG_VALUE)),
+        (CREATED_BY_TAG_KEY.into(), CREATED_BY_AMI_PIPELINE.into()),
+        (EXECUTION_TAG.into(), clip(execution_id, MAX_TAG_VALUE)),
         (CREATED_AT_TAG_KEY.into(), created_at.0.clone()),
         (SOURCE_INSTANCE_TAG_KEY.into(), instance_id.into()),
         ("Name".into(), format!("pilot-light {env} {}", group.name)),
@@ -212,7 +189,7 @@ pub fn copy_tags(
     let mut tags = vec![
         (ENV_TAG_KEY.to_string(), env.to_string()),
         (group.ami_tag.key.clone(), group.ami_tag.value.clone()),
-        (CREATED_BY_TAG_KEY.into(), CREATED_BY.into()),
+        (CREATED_BY_TAG_KEY.into(), CREATED_BY_AMI_PIPELINE.into()),
         (SOURCE_IMAGE_TAG_KEY.into(), source_image_id.into()),
         (SOURCE_REGION_TAG_KEY.into(), source_region.into()),
         (CREATED_AT_TAG_KEY.into(), created_at.0.clone()),
@@ -222,7 +199,7 @@ pub fn copy_tags(
         ),
     ];
     if let Some(execution) = execution_id.filter(|e| !e.is_empty()) {
-        tags.push((EXECUTION_TAG_KEY.into(), clip(execution, MAX_TAG_VALUE)));
+        tags.push((EXECUTION_TAG.into(), clip(execution, MAX_TAG_VALUE)));
     }
     tags
 }
@@ -237,7 +214,7 @@ pub fn missing_tags(
         .iter()
         .filter(|(k, v)| match have.get(k) {
             None => true,
-            Some(_) if k == CREATED_AT_TAG_KEY || k == EXECUTION_TAG_KEY || k == "Name" => false,
+            Some(_) if k == CREATED_AT_TAG_KEY || k == EXECUTION_TAG || k == "Name" => false,
             Some(current) => current != v,
         })
         .cloned()
@@ -270,7 +247,7 @@ pub(crate) fn check_not_empty(field: &str, value: &str) -> Result<(), PilotLight
 pub(crate) fn check_group(group: &ComputeGroupConfig) -> Result<(), PilotLightError> {
     check_not_empty("group.name", &group.name)?;
     check_not_empty("group.amiTag.key", &group.ami_tag.key)?;
-    if RESERVED_TAG_KEYS.contains(&group.ami_tag.key.as_str()) {
+    if is_pilot_light_tag_key(&group.ami_tag.key) {
         return Err(PilotLightError::InvalidInput {
             field: "group.amiTag.key".into(),
             reason: format!("`{}` is a tag pilot-light sets itself", group.ami_tag.key),
@@ -533,10 +510,10 @@ mod tests {
         assert_eq!(tags[SOURCE_IMAGE_TAG_KEY], "ami-src");
         assert_eq!(tags[SOURCE_REGION_TAG_KEY], "us-east-1");
         assert_eq!(tags[CREATED_AT_TAG_KEY], "2026-11-22T02:13:04.512Z");
-        assert_eq!(tags[CREATED_BY_TAG_KEY], CREATED_BY);
-        assert_eq!(tags[EXECUTION_TAG_KEY], "arn:exec");
+        assert_eq!(tags[CREATED_BY_TAG_KEY], CREATED_BY_AMI_PIPELINE);
+        assert_eq!(tags[EXECUTION_TAG], "arn:exec");
         let without = copy_tags("prod", &group(), "us-east-1", "ami-src", None, &at);
-        assert!(!without.iter().any(|(k, _)| k == EXECUTION_TAG_KEY));
+        assert!(!without.iter().any(|(k, _)| k == EXECUTION_TAG));
     }
 
     #[test]
@@ -544,7 +521,7 @@ mod tests {
         let wanted = vec![
             (ENV_TAG_KEY.to_string(), "prod".to_string()),
             (CREATED_AT_TAG_KEY.to_string(), "new".to_string()),
-            (EXECUTION_TAG_KEY.to_string(), "exec-2".to_string()),
+            (EXECUTION_TAG.to_string(), "exec-2".to_string()),
         ];
         let have = |pairs: &[(&str, &str)]| {
             pairs
@@ -558,7 +535,7 @@ mod tests {
                 &have(&[
                     (ENV_TAG_KEY, "prod"),
                     (CREATED_AT_TAG_KEY, "old"),
-                    (EXECUTION_TAG_KEY, "exec-1")
+                    (EXECUTION_TAG, "exec-1")
                 ]),
                 &wanted
             ),

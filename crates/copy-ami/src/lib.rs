@@ -35,7 +35,7 @@ pub use create::create;
 pub use decide::{
     choose_instance, copy_client_token, copy_tags, created_image_tags, image_name, image_progress,
     missing_tags, name_stamp, plan_copies, plan_prune, reusable_image, InstanceObservation,
-    PrunePlan, CREATED_AT_TAG_KEY, CREATED_BY, CREATED_BY_TAG_KEY, EXECUTION_TAG_KEY,
+    PrunePlan, CREATED_AT_TAG_KEY, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY, EXECUTION_TAG,
     IMAGE_TAG_KEY, SOURCE_IMAGE_TAG_KEY, SOURCE_INSTANCE_TAG_KEY, SOURCE_REGION_TAG_KEY,
 };
 pub use plan::plan;

@@ -5,7 +5,8 @@ use crate::aws::{
     delete_snapshot, deregister_image, launch_template_images, orphaned_snapshots, tag_filter,
 };
 use crate::decide::{
-    check_action, check_group, check_not_empty, plan_prune, CREATED_BY, CREATED_BY_TAG_KEY,
+    check_action, check_group, check_not_empty, plan_prune, CREATED_BY_AMI_PIPELINE,
+    CREATED_BY_TAG_KEY,
 };
 use crate::{Clients, CopyAmiAction, PruneInput, PruneOutput};
 use pilot_light_core::images::describe_own_images;
@@ -30,7 +31,7 @@ pub async fn prune(input: PruneInput, clients: &Clients) -> Result<PruneOutput, 
         &ec2,
         vec![
             tag_filter(ENV_TAG_KEY, &input.env),
-            tag_filter(CREATED_BY_TAG_KEY, CREATED_BY),
+            tag_filter(CREATED_BY_TAG_KEY, CREATED_BY_AMI_PIPELINE),
             tag_filter(&group.ami_tag.key, &group.ami_tag.value),
         ],
         "DescribeImages",

@@ -3,7 +3,8 @@
 
 use crate::aws::{describe_image, tag_snapshots};
 use crate::decide::{
-    check_action, check_not_empty, image_progress, CREATED_BY, CREATED_BY_TAG_KEY, IMAGE_TAG_KEY,
+    check_action, check_not_empty, image_progress, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY,
+    IMAGE_TAG_KEY,
 };
 use crate::{Clients, CopyAmiAction, StatusInput, StatusOutput};
 use pilot_light_core::{PilotLightError, StepStatus, Timestamp, ENV_TAG_KEY};
@@ -21,10 +22,14 @@ pub async fn status(
     let ec2 = clients.ec2.get(&input.region)?;
     let image = describe_image(&ec2, &input.image_id, &input.region).await?;
     let status = image_progress(&image)?;
-    if status == StepStatus::Done && image.tag(CREATED_BY_TAG_KEY) == Some(CREATED_BY) {
+    if status == StepStatus::Done && image.tag(CREATED_BY_TAG_KEY) == Some(CREATED_BY_AMI_PIPELINE)
+    {
         let wanted = vec![
             (ENV_TAG_KEY.to_string(), input.env.clone()),
-            (CREATED_BY_TAG_KEY.to_string(), CREATED_BY.to_string()),
+            (
+                CREATED_BY_TAG_KEY.to_string(),
+                CREATED_BY_AMI_PIPELINE.to_string(),
+            ),
             (IMAGE_TAG_KEY.to_string(), image.image_id.clone()),
         ];
         tag_snapshots(&ec2, &image.snapshot_ids, &wanted).await?;

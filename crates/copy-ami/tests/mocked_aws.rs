@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client as Ec2;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use copy_ami::{handler, Clients, CREATED_BY, CREATED_BY_TAG_KEY};
+use copy_ami::{handler, Clients, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY};
 use pilot_light_core::{PilotLightError, Regional, ENV_TAG_KEY};
 use serde_json::{json, Value};
 
@@ -201,7 +201,7 @@ async fn images_the_one_healthy_in_service_instance_with_the_policys_reboot_sett
                 && req.name().is_some_and(|n| n.starts_with("prod-web-"))
                 && tags.contains(&(ENV_TAG_KEY, "prod"))
                 && tags.contains(&("pilot-light:group", "web"))
-                && tags.contains(&(CREATED_BY_TAG_KEY, CREATED_BY))
+                && tags.contains(&(CREATED_BY_TAG_KEY, CREATED_BY_AMI_PIPELINE))
                 && tags.contains(&("pilot-light:execution", EXECUTION))
         })
         .then_output(|| CreateImageOutput::builder().image_id("ami-0new").build());
@@ -329,7 +329,7 @@ fn managed_image(id: &str, day: u32, snapshot: &str) -> Image {
         .tags(
             Tag::builder()
                 .key(CREATED_BY_TAG_KEY)
-                .value(CREATED_BY)
+                .value(CREATED_BY_AMI_PIPELINE)
                 .build(),
         )
         .tags(Tag::builder().key("pilot-light:group").value("web").build())

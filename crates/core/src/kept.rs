@@ -10,19 +10,10 @@
 use crate::config::{DatabaseConfig, Side};
 use std::collections::BTreeMap;
 
-/// On a renamed instance: the identifier it had.
-pub const RENAMED_FROM_TAG: &str = "pilot-light:renamed-from";
-/// On a renamed instance: the execution that renamed it.
-pub const RENAMED_BY_TAG: &str = "pilot-light:renamed-by";
-/// On a renamed instance: when it was renamed (RFC 3339 UTC), i.e. since when it is kept.
-pub const RENAMED_AT_TAG: &str = "pilot-light:renamed-at";
-/// On a renamed old primary: the execution whose promotion of the standby cut replication from it
-/// (the value of the promoted standby's [`PROMOTED_BY_TAG`] when the primary was renamed).
-pub const REPLICATION_CUT_BY_TAG: &str = "pilot-light:replication-cut-by";
-/// Written by `promote-replica` on the standby before it asks RDS to promote: the source's ARN.
-pub const PROMOTED_FROM_TAG: &str = "pilot-light:promoted-from";
-/// Written by `promote-replica` beside it: the execution that asked for the promotion.
-pub const PROMOTED_BY_TAG: &str = "pilot-light:promoted-by";
+pub use crate::tags::{
+    PROMOTED_BY_TAG, PROMOTED_FROM_TAG, RENAMED_AT_TAG, RENAMED_BY_TAG, RENAMED_FROM_TAG,
+    REPLICATION_CUT_BY_TAG,
+};
 
 /// The runbook section on reconciling and retiring kept instances.
 pub const RUNBOOK_SECTION: &str = "docs/runbook.md, \"Writes an ungraceful failover left behind\"";

@@ -12,12 +12,14 @@
 //! * [`error`]: the one error enum; its `error_type` names are what the state machines match.
 //! * [`step`]: the step input/output types shared with the ASL (camelCase JSON).
 //! * [`logging`]: JSON logs.
+//! * [`metrics`]: CloudWatch Embedded Metric Format lines, in the one `PilotLight` namespace.
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
 //! * [`env_name`]: the one rule for an environment name (config, handler input, CLI `--env`).
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
+//! * [`tags`]: every tag key pilot-light writes.
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
 //!   the standby never received), found by their tags.
 
@@ -37,20 +39,16 @@ pub mod images;
 pub mod kept;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod parameters;
 pub mod production_shape;
 pub mod ssm_plan;
 pub mod step;
+pub mod tags;
 
 pub use clients::Regional;
 pub use config::PilotLightConfig;
 pub use error::PilotLightError;
 pub use step::{execution_token, parse_step_input, StepStatus, Timestamp};
 
-/// The tag key every resource pilot-light manages carries; IAM conditions use it
-/// (`docs/architecture.md`, least privilege).
-pub const ENV_TAG_KEY: &str = "pilot-light:env";
-
-/// Group tag a fence writes (`scale-asg`): the min size the group had before it was fenced. A group
-/// that carries it was scaled to 0 by a pilot-light run, so its size says nothing about production.
-pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";
+pub use tags::{ENV_TAG_KEY, FENCED_MIN_SIZE_TAG};

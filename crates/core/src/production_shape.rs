@@ -46,10 +46,7 @@ pub struct ProductionShape {
     pub resize: ResizeTiming,
 }
 
-/// Tag `resize-database` writes on a standby before it first resizes it: the pilot light's own
-/// class and Multi-AZ (`instanceClass=db.t3.small multiAz=false`). Failback reads it from the promoted
-/// standby so the DR replica it re-creates is small again.
-pub const PILOT_LIGHT_SHAPE_TAG: &str = "pilot-light:pilot-light-shape";
+pub use crate::tags::PILOT_LIGHT_SHAPE_TAG;
 
 /// The value of [`PILOT_LIGHT_SHAPE_TAG`] (RDS tag values allow letters, digits, spaces, `.`, `=`).
 pub fn pilot_light_shape_tag(instance_class: Option<&str>, multi_az: Option<bool>) -> String {

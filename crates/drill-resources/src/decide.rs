@@ -6,11 +6,7 @@ use pilot_light_core::{Timestamp, ENV_TAG_KEY};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The tag every drill resource carries; its value is the drill's execution id. The sweep removes
-/// only what carries it (and this environment's tag): that is the safety of the drill.
-pub const DRILL_TAG_KEY: &str = "pilot-light:drill";
-/// The live resource a drill resource stands in for (replica id, standby group name).
-pub const DRILL_OF_TAG_KEY: &str = "pilot-light:drill-of";
+pub use pilot_light_core::tags::{DRILL_OF_TAG_KEY, DRILL_TAG_KEY};
 
 /// RDS identifiers are at most 63 characters; Auto Scaling group names at most 255.
 const MAX_DB_INSTANCE_ID: usize = 63;

@@ -9,7 +9,7 @@ use pilot_light_core::parameters::get_parameter_value as get_parameter;
 use pilot_light_core::{PilotLightError, StepStatus, Timestamp};
 use pilot_light_domain::readiness::{
     checks, readiness_parameter_name, render_text, run_checks, CheckStatus, Clients,
-    ReadinessReport, METRIC_NAMESPACE,
+    ReadinessReport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -46,23 +46,20 @@ pub struct ReadinessOutput {
 
 /// The EMF line of a run: `ReadinessFailures` and `ReadinessWarnings` (Count), dimension `Env`.
 pub fn emf_line(report: &ReadinessReport, now_millis: i64) -> Value {
-    json!({
-        "_aws": {
-            "Timestamp": now_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [["Env"]],
-                "Metrics": [
-                    {"Name": "ReadinessFailures", "Unit": "Count"},
-                    {"Name": "ReadinessWarnings", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Env": report.env,
-        "Overall": report.overall.name(),
-        "ReadinessFailures": report.count(CheckStatus::Fail),
-        "ReadinessWarnings": report.count(CheckStatus::Warn),
-    })
+    pilot_light_core::metrics::emf_line(
+        now_millis,
+        &["Env"],
+        &[
+            ("ReadinessFailures", "Count"),
+            ("ReadinessWarnings", "Count"),
+        ],
+        json!({
+            "Env": report.env,
+            "Overall": report.overall.name(),
+            "ReadinessFailures": report.count(CheckStatus::Fail),
+            "ReadinessWarnings": report.count(CheckStatus::Warn),
+        }),
+    )
 }
 
 /// The SNS subject: `pilot-light prod readiness: FAIL (2 failing, was pass)`.

@@ -8,8 +8,9 @@ use pilot_light_core::PilotLightError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+use pilot_light_core::metrics::emf_line;
 /// The CloudWatch namespace of the EMF metrics.
-pub const METRIC_NAMESPACE: &str = "PilotLight";
+pub use pilot_light_core::metrics::METRIC_NAMESPACE;
 
 /// SNS subjects must be shorter than 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -63,26 +64,20 @@ pub fn fit_subject(text: &str) -> String {
 /// and `StepDurationSeconds` (dimensions Env, Kind, State) for every step, the values of one state
 /// in one line (at most 100 per line).
 pub fn emf_lines(report: &Report, now_millis: i64) -> Vec<Value> {
-    let envelope = |dimensions: Value, metric: &str| {
-        json!({
-            "Timestamp": now_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [dimensions],
-                "Metrics": [{"Name": metric, "Unit": "Seconds"}]
-            }]
-        })
-    };
     let mut lines = Vec::new();
     if report.outcome == "succeeded" {
-        lines.push(json!({
-            "_aws": envelope(json!(["Env", "Kind"]), "RecoveryTimeSeconds"),
+        lines.push(emf_line(
+            now_millis,
+            &["Env", "Kind"],
+            &[("RecoveryTimeSeconds", "Seconds")],
+            json!({
             "Env": report.env,
             "Kind": report.kind,
             "Outcome": report.outcome,
             "ExecutionArn": report.execution_arn,
             "RecoveryTimeSeconds": report.rto_seconds,
-        }));
+            }),
+        ));
     }
     let mut by_state: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for step in &report.steps {
@@ -98,15 +93,19 @@ pub fn emf_lines(report: &Report, now_millis: i64) -> Vec<Value> {
             } else {
                 json!(chunk)
             };
-            lines.push(json!({
-                "_aws": envelope(json!(["Env", "Kind", "State"]), "StepDurationSeconds"),
+            lines.push(emf_line(
+                now_millis,
+                &["Env", "Kind", "State"],
+                &[("StepDurationSeconds", "Seconds")],
+                json!({
                 "Env": report.env,
                 "Kind": report.kind,
                 "State": state,
                 "Outcome": report.outcome,
                 "ExecutionArn": report.execution_arn,
                 "StepDurationSeconds": value,
-            }));
+                }),
+            ));
         }
     }
     lines

@@ -27,8 +27,7 @@ use pilot_light_core::production_shape::{pilot_light_shape_tag, PILOT_LIGHT_SHAP
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// Tag written on the instance just before a resize: the execution that asked for it.
-pub const RESIZED_BY_TAG: &str = "pilot-light:resized-by";
+pub use pilot_light_core::tags::RESIZED_BY_TAG;
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["resize"];

@@ -52,8 +52,6 @@ use pilot_light_core::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The execution that created a snapshot or an instance.
-pub const EXECUTION_TAG: &str = "pilot-light:execution";
 /// On a renamed instance: the identifier it had ([`RENAMED_FROM_TAG`]), the execution that renamed
 /// it ([`RENAMED_BY_TAG`]), when ([`RENAMED_AT_TAG`]) and, on an old primary, the execution whose
 /// promotion of the standby cut replication from it ([`REPLICATION_CUT_BY_TAG`]): what the failback
@@ -61,6 +59,7 @@ pub const EXECUTION_TAG: &str = "pilot-light:execution";
 pub use pilot_light_core::kept::{
     RENAMED_AT_TAG, RENAMED_BY_TAG, RENAMED_FROM_TAG, REPLICATION_CUT_BY_TAG,
 };
+pub use pilot_light_core::tags::EXECUTION_TAG;
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &[
@@ -386,7 +385,7 @@ pub(crate) fn tags(input: &SnapshotRestoreInput) -> Vec<Tag> {
             .value(&input.execution_id)
             .build(),
         Tag::builder()
-            .key("pilot-light:database")
+            .key(pilot_light_core::tags::DATABASE_TAG)
             .value(&input.database.name)
             .build(),
     ]

@@ -80,9 +80,6 @@ const VALUES_PER_FILTER: usize = 50;
 /// A bound on pages of one path, so a service that always answers a next token cannot loop forever.
 const MAX_PAGES: usize = 20_000;
 
-/// The CloudWatch namespace of the metrics (as the other handlers).
-const METRIC_NAMESPACE: &str = "PilotLight";
-
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {
     pub ssm: Regional<aws_sdk_ssm::Client>,

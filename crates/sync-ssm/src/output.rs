@@ -3,7 +3,6 @@
 use crate::plan::{Difference, Skipped};
 use crate::scan::Scan;
 use crate::Trigger;
-use crate::METRIC_NAMESPACE;
 use pilot_light_core::config::SsmSyncMode;
 use pilot_light_core::{StepStatus, Timestamp};
 use serde::Serialize;
@@ -77,22 +76,19 @@ pub struct SyncOutput {
 /// The CloudWatch Embedded Metric Format line of a run: `ParametersSynced` (writes made) and
 /// `ParameterSyncFailures`, dimension `Env`.
 pub fn emf_line(output: &SyncOutput, now_millis: i64) -> Value {
-    json!({
-        "_aws": {
-            "Timestamp": now_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [["Env"]],
-                "Metrics": [
-                    {"Name": "ParametersSynced", "Unit": "Count"},
-                    {"Name": "ParameterSyncFailures", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Env": output.env,
-        "SourceRegion": output.source_region,
-        "TargetRegion": output.target_region,
-        "ParametersSynced": output.created + output.updated + output.deleted,
-        "ParameterSyncFailures": output.failed.len(),
-    })
+    pilot_light_core::metrics::emf_line(
+        now_millis,
+        &["Env"],
+        &[
+            ("ParametersSynced", "Count"),
+            ("ParameterSyncFailures", "Count"),
+        ],
+        json!({
+            "Env": output.env,
+            "SourceRegion": output.source_region,
+            "TargetRegion": output.target_region,
+            "ParametersSynced": output.created + output.updated + output.deleted,
+            "ParameterSyncFailures": output.failed.len(),
+        }),
+    )
 }

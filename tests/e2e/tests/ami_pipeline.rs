@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, Image};
 use copy_ami::{
-    CREATED_AT_TAG_KEY, CREATED_BY, CREATED_BY_TAG_KEY, SOURCE_IMAGE_TAG_KEY,
+    CREATED_AT_TAG_KEY, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY, SOURCE_IMAGE_TAG_KEY,
     SOURCE_INSTANCE_TAG_KEY, SOURCE_REGION_TAG_KEY,
 };
 use pilot_light_core::config::state_parameter_name;
@@ -122,7 +122,7 @@ async fn pipeline_images(world: &World, group: &SeededGroup, region: &str) -> BT
         .describe_images()
         .owners("self")
         .filters(tag(ENV_TAG_KEY, &world.env))
-        .filters(tag(CREATED_BY_TAG_KEY, CREATED_BY))
+        .filters(tag(CREATED_BY_TAG_KEY, CREATED_BY_AMI_PIPELINE))
         .filters(tag(AMI_TAG_KEY, &group.ami_tag_value))
         .send()
         .await

@@ -28,7 +28,7 @@ use observe::functions::{function_check, hook_functions, record_exists, run_lock
 use observe::parameters::{kms_keys, ssm_drift};
 
 /// The CloudWatch namespace of the EMF metrics.
-pub const METRIC_NAMESPACE: &str = "PilotLight";
+pub use pilot_light_core::metrics::METRIC_NAMESPACE;
 
 /// At most this many pages of one paginated call are read.
 const MAX_PAGES: usize = 50;
