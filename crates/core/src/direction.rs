@@ -4,6 +4,7 @@
 //! parameter (`/pilot-light/<env>/state`, field `activeRegion`); these are the pure parts.
 
 use crate::config::{RegionPair, Side};
+use crate::run_state::parse_run_state;
 use crate::PilotLightError;
 
 /// The direction of a copy: from `source` (the active side) to `target`.
@@ -16,30 +17,11 @@ pub struct CopyDirection {
 }
 
 /// The `activeRegion` of a run-state parameter value (`None`: no parameter, or never written).
-/// A value that is not a JSON object is `InvalidState`: a copy must not guess its direction.
+/// A value that is not a run state is `InvalidState`: a copy must not guess its direction.
 pub fn active_region_in_state(
     state_parameter_value: Option<&str>,
 ) -> Result<Option<String>, PilotLightError> {
-    let Some(text) = state_parameter_value else {
-        return Ok(None);
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| PilotLightError::InvalidState {
-            resource: "run-state parameter".into(),
-            state: "unreadable".into(),
-            reason: format!("not JSON: {e}"),
-        })?;
-    if !value.is_object() {
-        return Err(PilotLightError::InvalidState {
-            resource: "run-state parameter".into(),
-            state: "unreadable".into(),
-            reason: "not a JSON object".into(),
-        });
-    }
-    Ok(value
-        .get("activeRegion")
-        .and_then(|r| r.as_str())
-        .map(str::to_string))
+    Ok(parse_run_state(state_parameter_value)?.and_then(|state| state.active_region))
 }
 
 /// Copies go from the active region to the other one; with no recorded active region the primary is

@@ -14,6 +14,7 @@
 //! * [`logging`]: JSON logs.
 //! * [`metrics`]: CloudWatch Embedded Metric Format lines, in the one `PilotLight` namespace.
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
+//! * [`run_state`]: the run-state and lock documents, typed once for every reader.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
@@ -42,6 +43,7 @@ pub mod logging;
 pub mod metrics;
 pub mod parameters;
 pub mod production_shape;
+pub mod run_state;
 pub mod ssm_plan;
 pub mod step;
 pub mod tags;

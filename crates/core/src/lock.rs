@@ -4,7 +4,7 @@
 //! they read the lock at the moment they would act and, while a run holds it, do nothing and say
 //! so. The next scheduled run copies in the new direction.
 
-use serde::Deserialize;
+use crate::run_state::{parse_run_state, LockView};
 
 /// Who holds the lock, as far as its document says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,32 +16,22 @@ pub struct HeldLock {
     pub acquired_at: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LockDocument {
-    execution_id: String,
-    #[serde(default)]
-    operation: String,
-    #[serde(default)]
-    acquired_at: Option<String>,
-}
-
 /// The lock held, from the lock parameter's value (`None`: no parameter, so free). A value that
 /// is not a lock document still holds it: nothing may guess that a run is over.
 pub fn held_lock(lock_parameter_value: Option<&str>) -> Option<HeldLock> {
-    let text = lock_parameter_value?;
-    Some(match serde_json::from_str::<LockDocument>(text) {
-        Ok(lock) => HeldLock {
+    match LockView::from_value(lock_parameter_value) {
+        LockView::Free => None,
+        LockView::Held(lock) => Some(HeldLock {
             execution_id: lock.execution_id,
             operation: lock.operation,
-            acquired_at: lock.acquired_at,
-        },
-        Err(_) => HeldLock {
+            acquired_at: Some(lock.acquired_at.0),
+        }),
+        LockView::Unreadable => Some(HeldLock {
             execution_id: "unreadable lock document".into(),
             operation: String::new(),
             acquired_at: None,
-        },
-    })
+        }),
+    }
 }
 
 /// What scheduled work says when it stands aside for a held lock.
@@ -97,10 +87,10 @@ pub fn drill_may_start(
     Ok(())
 }
 
-/// The `activeRegion` of a run state document (`None`: no document, or none recorded).
+/// The `activeRegion` of a run state document (`None`: no document, none recorded, or a document
+/// that is not a run state).
 pub fn active_region_of(state_parameter_value: Option<&str>) -> Option<String> {
-    let state: serde_json::Value = serde_json::from_str(state_parameter_value?).ok()?;
-    state["activeRegion"].as_str().map(str::to_string)
+    parse_run_state(state_parameter_value).ok()??.active_region
 }
 
 #[cfg(test)]

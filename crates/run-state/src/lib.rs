@@ -28,8 +28,6 @@ pub mod decide;
 mod finish;
 pub mod input;
 mod record;
-pub mod state;
-
 pub use decide::{
     capacity_needs_write, cycle_fields_after_mark_active, decide_begin, decide_failback,
     decide_lock, decide_mark_active, decide_promotion_requested, decide_release,
@@ -38,7 +36,7 @@ pub use decide::{
     BeginDecision, CycleFields, MarkActiveDecision, MarkerDecision, ReleaseDecision,
 };
 pub use input::{check_env, parse_input};
-pub use state::{Lock, LockView, RunState};
+pub use pilot_light_core::run_state::{Lock, LockView, RunState};
 
 use aws::Target;
 use capacity::CapacityRecord;

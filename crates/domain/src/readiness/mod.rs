@@ -12,11 +12,10 @@ pub mod run_lock;
 use aws_config::SdkConfig;
 use pilot_light_core::capacity_record::{capacity_parameter_name, CapacityRecord};
 use pilot_light_core::config::{config_parameter_name, state_parameter_name, PilotLightConfig};
-use pilot_light_core::direction::active_region_in_state;
 use pilot_light_core::images::find_own_tagged_images;
+use pilot_light_core::run_state::parse_run_state;
 use pilot_light_core::{PilotLightError, Regional, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -272,23 +271,8 @@ pub async fn load_run_state(
 ) -> Result<RunState, PilotLightError> {
     let ssm = clients.ssm.get(region)?;
     let text = get_parameter(&ssm, &state_parameter_name(env)).await?;
-    let active_region = active_region_in_state(text.as_deref())?;
-    let document = text
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok());
-    let field = |name: &str| {
-        document
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let (since, made_active_by) = (field("since"), field("executionId"));
-    let mut primary_capacity = document
-        .as_ref()
-        .and_then(|v| v.get("primaryCapacity").cloned())
-        .and_then(|v| serde_json::from_value::<BTreeMap<String, u32>>(v).ok())
-        .unwrap_or_default();
+    let state = parse_run_state(text.as_deref())?.unwrap_or_default();
+    let mut primary_capacity = state.primary_capacity;
     let capacity_record = get_parameter(&ssm, &capacity_parameter_name(env))
         .await?
         .and_then(|t| serde_json::from_str::<CapacityRecord>(&t).ok());
@@ -296,9 +280,9 @@ pub async fn load_run_state(
         primary_capacity.extend(record.desired());
     }
     Ok(RunState {
-        active_region,
-        since,
-        made_active_by,
+        active_region: state.active_region,
+        since: state.since.map(|t| t.0),
+        made_active_by: state.execution_id,
         primary_capacity,
         capacity_record,
     })

@@ -1,9 +1,34 @@
-//! The documents this handler keeps in SSM Parameter Store: the run state
-//! (`/pilot-light/<env>/state`) and the lock (`/pilot-light/<env>/lock`).
+//! The documents `run-state` keeps in SSM Parameter Store, typed once for every reader: the run state
+//! (`/pilot-light/<env>/state`, [`RunState`]) and the lock (`/pilot-light/<env>/lock`, [`Lock`] as
+//! [`LockView`]). `run-state` writes both; the sync, the AMI pipeline, the drill, readiness and the
+//! CLI read them here.
 
-use pilot_light_core::Timestamp;
+use crate::{PilotLightError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// A run-state parameter's value read as a [`RunState`] (`None`: no parameter). One that is not a
+/// run state (edited by hand, say) is `InvalidState`: nothing may guess which region serves.
+pub fn parse_run_state(
+    state_parameter_value: Option<&str>,
+) -> Result<Option<RunState>, PilotLightError> {
+    let Some(text) = state_parameter_value else {
+        return Ok(None);
+    };
+    let unreadable = |reason: String| PilotLightError::InvalidState {
+        resource: "run-state parameter".into(),
+        state: "unreadable".into(),
+        reason: format!("{reason}; fix or delete it by hand"),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| unreadable(format!("not JSON ({err})")))?;
+    if !value.is_object() {
+        return Err(unreadable("not a JSON object".into()));
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|err| unreadable(format!("not a run state ({err})")))
+}
 
 /// The run state of an environment (`/pilot-light/<env>/state`). Unknown fields are tolerated so a
 /// newer writer (a flap guard's bookkeeping, say) does not break an older reader.
@@ -89,7 +114,8 @@ impl LockView {
         }
     }
 
-    pub(crate) fn is_held_by(&self, execution_id: &str) -> bool {
+    /// Whether `execution_id` holds it.
+    pub fn is_held_by(&self, execution_id: &str) -> bool {
         matches!(self, Self::Held(lock) if lock.execution_id == execution_id)
     }
 
@@ -149,5 +175,22 @@ mod tests {
             assert!(text.contains(field), "{text}");
         }
         assert_eq!(serde_json::from_str::<RunState>(&text).unwrap(), cycle);
+    }
+    #[test]
+    fn a_run_state_parameter_is_read_or_refused_never_guessed() {
+        assert_eq!(parse_run_state(None).unwrap(), None);
+        let state = parse_run_state(Some(r#"{"activeRegion":"us-west-2"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.active_region.as_deref(), Some("us-west-2"));
+        for unreadable in [
+            "not json",
+            "[]",
+            r#"{"activeRegion": 3}"#,
+            r#"{"primaryCapacity": {"web": -1}}"#,
+        ] {
+            let err = parse_run_state(Some(unreadable)).unwrap_err();
+            assert_eq!(err.error_type(), "InvalidState", "{unreadable}");
+        }
     }
 }
