@@ -35,7 +35,8 @@ pub const REPLICATION_CUT_BY_TAG: &str = "pilot-light:replication-cut-by";
 /// Group tag a fence writes (`scale-asg`): the min size the group had before it was fenced. A group
 /// that carries it was scaled to 0 by a pilot-light run, so its size says nothing about production.
 pub const FENCED_MIN_SIZE_TAG: &str = "pilot-light:fenced-min-size";
-/// Group tag a fence writes beside it: the processes the fence suspended, resumed by the unfence.
+/// Group tag a fence writes beside it: the scaling processes the fence suspended, comma-separated
+/// (`scale` resumes them and removes the tag).
 pub const FENCED_SUSPENDED_PROCESSES_TAG: &str = "pilot-light:fenced-suspended-processes";
 
 /// Marks every image (and snapshot) the AMI pipeline made; only these are ever pruned. Its value

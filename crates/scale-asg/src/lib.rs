@@ -52,9 +52,7 @@ pub const ACTIONS: &[&str] = &["scale", "status", "fence"];
 /// it and removes the tag).
 pub use pilot_light_core::FENCED_MIN_SIZE_TAG;
 
-/// Group tag written by `fence`: the scaling processes it suspended, comma-separated (`scale`
-/// resumes them and removes the tag).
-pub const FENCED_SUSPENDED_PROCESSES_TAG: &str = "pilot-light:fenced-suspended-processes";
+pub use pilot_light_core::tags::FENCED_SUSPENDED_PROCESSES_TAG;
 
 /// The scaling processes a fence suspends: everything that could start an instance in a fenced
 /// group. `Terminate` stays on (the fence needs it); `HealthCheck` and `AddToLoadBalancer` start
