@@ -7,6 +7,39 @@ use crate::{PilotLightError, Timestamp};
 use aws_sdk_rds::types::DbInstance;
 use std::collections::BTreeMap;
 
+/// An instance's identifier (empty when RDS gives none).
+pub fn instance_id(instance: &DbInstance) -> String {
+    instance
+        .db_instance_identifier()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// An instance's status (`unknown` when RDS gives none).
+pub fn instance_status(instance: &DbInstance) -> String {
+    instance
+        .db_instance_status()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// The instance an instance replicates from (`None` once standalone: RDS may give an empty one).
+pub fn replication_source(instance: &DbInstance) -> Option<String> {
+    instance
+        .read_replica_source_db_instance_identifier()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The value of one of an instance's tags.
+pub fn instance_tag(instance: &DbInstance, key: &str) -> Option<String> {
+    instance
+        .tag_list()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value().map(str::to_string))
+}
+
 /// An instance's tags by key (a tag without a key or a value is left out).
 pub fn instance_tags(instance: &DbInstance) -> BTreeMap<String, String> {
     instance
@@ -20,15 +53,9 @@ pub fn instance_tags(instance: &DbInstance) -> BTreeMap<String, String> {
 /// latest restorable time.
 pub fn listed_instance(instance: &DbInstance, region: &str) -> ListedInstance {
     ListedInstance {
-        id: instance
-            .db_instance_identifier()
-            .unwrap_or_default()
-            .to_string(),
+        id: instance_id(instance),
         region: region.to_string(),
-        status: instance
-            .db_instance_status()
-            .unwrap_or("unknown")
-            .to_string(),
+        status: instance_status(instance),
         tags: instance_tags(instance),
         latest_restorable_time: instance
             .latest_restorable_time()

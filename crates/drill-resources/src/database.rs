@@ -14,6 +14,9 @@ use crate::DRILL_OF_TAG_KEY;
 use crate::DRILL_TAG_KEY;
 use aws_sdk_rds::types::{DbInstance, Tag as RdsTag};
 use pilot_light_core::config::{DatabaseConfig, DrillDatabaseSource};
+use pilot_light_core::db_instances::{
+    instance_id, instance_status, instance_tags, replication_source,
+};
 use pilot_light_core::{execution_token, PilotLightError, StepStatus, ENV_TAG_KEY};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -35,19 +38,10 @@ pub(crate) struct DbView {
 impl DbView {
     pub(crate) fn of(instance: &DbInstance) -> Self {
         Self {
-            id: instance
-                .db_instance_identifier()
-                .unwrap_or_default()
-                .to_string(),
+            id: instance_id(instance),
             arn: instance.db_instance_arn().unwrap_or_default().to_string(),
-            status: instance
-                .db_instance_status()
-                .unwrap_or("unknown")
-                .to_string(),
-            source: instance
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            status: instance_status(instance),
+            source: replication_source(instance),
             class: instance.db_instance_class().map(str::to_string),
             encrypted: instance.storage_encrypted().unwrap_or(false),
             subnet_group: instance
@@ -60,11 +54,7 @@ impl DbView {
                 .iter()
                 .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
                 .collect(),
-            tags: instance
-                .tag_list()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect(),
+            tags: instance_tags(instance),
         }
     }
 }

@@ -23,6 +23,7 @@
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, ProductionShape, Side};
 use pilot_light_core::converge::observe_again_if_landed;
+use pilot_light_core::db_instances::{instance_status, instance_tag, replication_source};
 use pilot_light_core::production_shape::{pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -142,14 +143,8 @@ impl InstanceShape {
         });
         Self {
             arn: instance.db_instance_arn().unwrap_or_default().to_string(),
-            status: instance
-                .db_instance_status()
-                .unwrap_or("unknown")
-                .to_string(),
-            replication_source: instance
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            status: instance_status(instance),
+            replication_source: replication_source(instance),
             instance_class: pending
                 .and_then(|p| p.db_instance_class())
                 .or(instance.db_instance_class())
@@ -171,11 +166,7 @@ impl InstanceShape {
             parameter_apply_status: group
                 .and_then(|g| g.parameter_apply_status())
                 .map(str::to_string),
-            resized_by: instance
-                .tag_list()
-                .iter()
-                .find(|t| t.key() == Some(RESIZED_BY_TAG))
-                .and_then(|t| t.value().map(str::to_string)),
+            resized_by: instance_tag(instance, RESIZED_BY_TAG),
             has_pending,
             has_pilot_light_shape: instance
                 .tag_list()

@@ -3,6 +3,9 @@
 
 use crate::{DatabaseShape, EXECUTION_TAG};
 use aws_sdk_rds::types::{DbInstance, DbSnapshot};
+use pilot_light_core::db_instances::{
+    instance_id, instance_status, instance_tag, replication_source,
+};
 use pilot_light_core::kept::{
     RENAMED_AT_TAG, RENAMED_BY_TAG, RENAMED_FROM_TAG, REPLICATION_CUT_BY_TAG,
 };
@@ -104,27 +107,12 @@ pub struct InstanceView {
 
 impl InstanceView {
     pub fn of(instance: &DbInstance) -> Self {
-        let tag = |key: &str| {
-            instance
-                .tag_list()
-                .iter()
-                .find(|t| t.key() == Some(key))
-                .and_then(|t| t.value().map(str::to_string))
-        };
+        let tag = |key: &str| instance_tag(instance, key);
         Self {
-            id: instance
-                .db_instance_identifier()
-                .unwrap_or_default()
-                .to_string(),
+            id: instance_id(instance),
             arn: instance.db_instance_arn().unwrap_or_default().to_string(),
-            status: instance
-                .db_instance_status()
-                .unwrap_or("unknown")
-                .to_string(),
-            replication_source: instance
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            status: instance_status(instance),
+            replication_source: replication_source(instance),
             replicas: instance.read_replica_db_instance_identifiers().to_vec(),
             encrypted: instance.storage_encrypted().unwrap_or(false),
             created_by: tag(EXECUTION_TAG),

@@ -5,6 +5,7 @@ use crate::readiness::checks::{self, Check};
 use crate::readiness::{Clients, MAX_PAGES};
 use pilot_light_core::config::PilotLightConfig;
 use pilot_light_core::db_instances::describe_instance;
+use pilot_light_core::db_instances::{instance_status, replication_source};
 use pilot_light_core::PilotLightError;
 use std::time::SystemTime;
 
@@ -17,11 +18,8 @@ pub(crate) async fn observe_replica(
     Ok(describe_instance(&rds, instance_id)
         .await?
         .map(|i| checks::ReplicaObservation {
-            status: i.db_instance_status().unwrap_or("unknown").to_string(),
-            replication_source: i
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            status: instance_status(&i),
+            replication_source: replication_source(&i),
             encrypted: i.storage_encrypted().unwrap_or(false),
         }))
 }
