@@ -1,6 +1,14 @@
 //! The `pilot-light` operator CLI: the parts worth testing without a terminal. `main.rs` parses the
-//! command line and prints; this library names executions, reads histories, follows executions and
-//! turns every error into one line and an exit code scripts can rely on ([`exit`]).
+//! command line and its `commands` carry it out and print; this library names executions, reads
+//! histories, follows executions and turns every error into one line and an exit code scripts can
+//! rely on ([`exit`]).
+//!
+//! Layout: this file holds the exit codes, the errors, the names, the execution reports and their
+//! timelines; following an execution live is in `follow`.
+
+mod follow;
+
+pub use follow::{follow, Progress};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::execution_history::{
@@ -9,8 +17,7 @@ use pilot_light_core::execution_history::{
 use pilot_light_core::PilotLightError;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 /// Exit codes. Scripts may rely on these.
 pub mod exit {
@@ -376,149 +383,6 @@ pub fn clock(offset_millis: i64) -> String {
     }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Following an execution live
-
-/// Turns the history, as it grows, into progress lines: a line when a long state (Task, Map,
-/// Parallel) is entered, a line when any state finishes (with its duration), a line for every
-/// failure event. Each line is printed once.
-#[derive(Debug, Default)]
-pub struct Progress {
-    seen_events: HashSet<i64>,
-    printed_steps: HashSet<(String, Option<String>, i64)>,
-}
-
-impl Progress {
-    /// The new lines for this read of the history (the whole history so far).
-    pub fn lines(
-        &mut self,
-        history: &[aws_sdk_sfn::types::HistoryEvent],
-        execution_started_millis: i64,
-    ) -> Vec<String> {
-        let events: Vec<HistoryEvent> = history.iter().map(HistoryEvent::from_sfn).collect();
-        // (when, rank, line): at the same instant a step's end comes before the next step's start.
-        let mut lines: Vec<(i64, u8, String)> = Vec::new();
-        for (raw, event) in history.iter().zip(&events) {
-            if !self.seen_events.insert(event.id) {
-                continue;
-            }
-            let at = clock(event.timestamp_millis - execution_started_millis);
-            let kind = event.event_type.as_str();
-            if matches!(
-                kind,
-                "TaskStateEntered" | "MapStateEntered" | "ParallelStateEntered"
-            ) {
-                let item = event
-                    .input
-                    .as_ref()
-                    .and_then(pilot_light_core::execution_history::item_label)
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default();
-                lines.push((
-                    event.timestamp_millis,
-                    1,
-                    format!(
-                        "[{at}] → {}{item}",
-                        event.state_name.as_deref().unwrap_or("?")
-                    ),
-                ));
-            } else if let Some(failure) = failure_text(raw) {
-                lines.push((event.timestamp_millis, 1, format!("[{at}] ! {failure}")));
-            }
-        }
-        for step in build_timeline(&events) {
-            let key = (step.state.clone(), step.item.clone(), step.entered_millis);
-            if self.printed_steps.insert(key) {
-                let item = step
-                    .item
-                    .as_deref()
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default();
-                lines.push((
-                    step.exited_millis,
-                    0,
-                    format!(
-                        "[{}] ✓ {}{item} ({:.1}s)",
-                        clock(step.exited_millis - execution_started_millis),
-                        step.state,
-                        step.duration_seconds
-                    ),
-                ));
-            }
-        }
-        lines.sort_by_key(|(at, rank, _)| (*at, *rank));
-        lines.into_iter().map(|(_, _, line)| line).collect()
-    }
-}
-
-/// The error of a failure event (`LambdaFunctionFailed`, `TaskFailed`, `ExecutionFailed`, …).
-fn failure_text(event: &aws_sdk_sfn::types::HistoryEvent) -> Option<String> {
-    let (error, cause) = if let Some(d) = event.lambda_function_failed_event_details() {
-        (d.error(), d.cause())
-    } else if let Some(d) = event.task_failed_event_details() {
-        (d.error(), d.cause())
-    } else if let Some(d) = event.execution_failed_event_details() {
-        (d.error(), d.cause())
-    } else if let Some(d) = event.lambda_function_timed_out_event_details() {
-        (d.error(), d.cause())
-    } else if let Some(d) = event.task_timed_out_event_details() {
-        (d.error(), d.cause())
-    } else if let Some(d) = event.execution_timed_out_event_details() {
-        (d.error(), d.cause())
-    } else {
-        return None;
-    };
-    Some(format!(
-        "{}: {}{}",
-        event.r#type().as_str(),
-        error.unwrap_or("error"),
-        cause
-            .map(|c| format!(
-                " — {}",
-                one_line(&pilot_light_core::execution_history::summarise_cause(c))
-            ))
-            .unwrap_or_default()
-    ))
-}
-
-/// Follows an execution until it stops (or `timeout` passes), handing each new progress line to
-/// `print`; then describes it. Following never changes the execution: stopping the CLI (Ctrl-C)
-/// leaves it running.
-pub async fn follow(
-    sfn: &aws_sdk_sfn::Client,
-    execution_arn: &str,
-    region: &str,
-    poll: Duration,
-    timeout: Duration,
-    mut print: impl FnMut(&str),
-) -> Result<ExecutionReport, PilotLightError> {
-    let began = Instant::now();
-    let mut progress = Progress::default();
-    loop {
-        let described = describe_execution(sfn, execution_arn, region, "execution").await?;
-        let started = described.start_date().to_millis().unwrap_or_default();
-        let running = *described.status() == ExecutionStatus::Running;
-        let history = fetch_history(sfn, execution_arn, region).await?;
-        for line in progress.lines(&history, started) {
-            print(&line);
-        }
-        if !running {
-            return describe(sfn, execution_arn, region).await;
-        }
-        if began.elapsed() >= timeout {
-            return Err(PilotLightError::InvalidState {
-                resource: execution_arn.to_string(),
-                state: "RUNNING".into(),
-                reason: format!(
-                    "still running after {}: stopped following (the execution goes on; follow again with `pilot-light report --follow {execution_arn}`)",
-                    format_duration(timeout.as_secs_f64())
-                ),
-            });
-        }
-        tokio::time::sleep(poll).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -538,7 +402,7 @@ mod tests {
     }
 
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn execution_names_are_deterministic() {
