@@ -4,6 +4,7 @@
 
 use crate::{PROMOTED_BY_TAG, PROMOTED_FROM_TAG};
 use aws_sdk_rds::types::DbInstance;
+use pilot_light_core::db_instances::{instance_status, instance_tag, replication_source};
 use pilot_light_core::{PilotLightError, StepStatus};
 
 /// What a describe call tells about the standby instance, reduced to what the decisions need.
@@ -21,25 +22,12 @@ pub struct ReplicaObservation {
 
 impl ReplicaObservation {
     pub(crate) fn from_instance(instance: &DbInstance) -> Self {
-        let tag = |key: &str| {
-            instance
-                .tag_list()
-                .iter()
-                .find(|t| t.key() == Some(key))
-                .and_then(|t| t.value().map(str::to_string))
-        };
         Self {
             arn: instance.db_instance_arn().unwrap_or_default().to_string(),
-            status: instance
-                .db_instance_status()
-                .unwrap_or("unknown")
-                .to_string(),
-            replication_source: instance
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            promoted_from: tag(PROMOTED_FROM_TAG),
-            promoted_by: tag(PROMOTED_BY_TAG),
+            status: instance_status(instance),
+            replication_source: replication_source(instance),
+            promoted_from: instance_tag(instance, PROMOTED_FROM_TAG),
+            promoted_by: instance_tag(instance, PROMOTED_BY_TAG),
         }
     }
 }

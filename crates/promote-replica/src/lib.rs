@@ -44,10 +44,7 @@ use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, 
 use promote::promote_once;
 use serde::{Deserialize, Serialize};
 
-/// Tag written on the replica just before promotion; its value is the replication source's ARN.
-pub const PROMOTED_FROM_TAG: &str = "pilot-light:promoted-from";
-/// Tag written beside it: the execution that asked for the promotion.
-pub const PROMOTED_BY_TAG: &str = "pilot-light:promoted-by";
+pub use pilot_light_core::tags::{PROMOTED_BY_TAG, PROMOTED_FROM_TAG};
 
 /// The actions of this handler.
 pub const ACTIONS: &[&str] = &["promote", "status", "lag"];
