@@ -44,7 +44,7 @@ pub use status::status;
 
 use pilot_light_core::config::{AmiPolicy, AmiSource, ComputeGroupConfig, PollPolicy, Side};
 use pilot_light_core::converge::observe_again_if_landed;
-use pilot_light_core::step::to_json_value as to_json;
+use pilot_light_core::step::{to_json_value as to_json, ActionOnly};
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -271,42 +271,46 @@ pub async fn handler(
     event: serde_json::Value,
     clients: &Clients,
 ) -> Result<serde_json::Value, PilotLightError> {
-    let action = match event.get("action") {
-        Some(serde_json::Value::String(a)) => a.clone(),
-        Some(_) => {
-            return Err(PilotLightError::InvalidInput {
-                field: "action".into(),
-                reason: "must be a string".into(),
-            })
-        }
-        None => {
-            return Err(PilotLightError::InvalidInput {
-                field: "action".into(),
-                reason: "missing field `action`".into(),
-            })
-        }
-    };
-    match action.as_str() {
-        "plan" => to_json(plan(parse_step_input(event, ACTIONS)?, clients).await?),
+    let ActionOnly::<CopyAmiAction> { action } = parse_step_input(event.clone(), ACTIONS)?;
+    match action {
+        CopyAmiAction::Plan => to_json(plan(parse_step_input(event, ACTIONS)?, clients).await?),
         // Create and copy observe first (by this run's tags): when AWS refuses the image the way it
         // refuses a retry whose first attempt landed, they look again and find it.
-        "create" => to_json(
+        CopyAmiAction::Create => to_json(
             observe_again_if_landed("create", || async {
                 create(parse_step_input(event.clone(), ACTIONS)?, clients).await
             })
             .await?,
         ),
-        "status" => to_json(status(parse_step_input(event, ACTIONS)?, clients).await?),
-        "copy" => to_json(
+        CopyAmiAction::Status => to_json(status(parse_step_input(event, ACTIONS)?, clients).await?),
+        CopyAmiAction::Copy => to_json(
             observe_again_if_landed("copy", || async {
                 copy(parse_step_input(event.clone(), ACTIONS)?, clients).await
             })
             .await?,
         ),
-        "prune" => to_json(prune(parse_step_input(event, ACTIONS)?, clients).await?),
-        other => Err(PilotLightError::UnknownAction {
-            action: other.to_string(),
-            expected: ACTIONS.join(", "),
-        }),
+        CopyAmiAction::Prune => to_json(prune(parse_step_input(event, ACTIONS)?, clients).await?),
+    }
+}
+
+#[cfg(test)]
+mod action_list {
+    use super::{CopyAmiAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`CopyAmiAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<CopyAmiAction>(ACTIONS).unwrap();
+        let index = |action: &CopyAmiAction| match action {
+            CopyAmiAction::Plan => 0,
+            CopyAmiAction::Create => 1,
+            CopyAmiAction::Status => 2,
+            CopyAmiAction::Copy => 3,
+            CopyAmiAction::Prune => 4,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5).collect::<Vec<_>>());
     }
 }

@@ -15,6 +15,8 @@
 //! * [`metrics`]: CloudWatch Embedded Metric Format lines, in the one `PilotLight` namespace.
 //! * [`parameters`]: reading pilot-light's own SSM parameters.
 //! * [`run_state`]: the run-state and lock documents, typed once for every reader.
+//! * [`lock`]: the lock as the scheduled work reads it (stand aside while a run holds it).
+//! * [`converge`]: observe again when AWS refuses a retry whose first attempt landed.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.

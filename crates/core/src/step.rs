@@ -109,6 +109,39 @@ pub fn execution_token(execution_id: &str) -> String {
     format!("{:08x}", (hash >> 32) as u32 ^ hash as u32)
 }
 
+/// Only the `action` of an event: how a handler with one input type per action learns which one it
+/// got (`parse_step_input::<ActionOnly<MyAction>>(event.clone(), ACTIONS)`), before it decodes the
+/// whole event as that action's input. Every multi-action handler dispatches this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct ActionOnly<A> {
+    pub action: A,
+}
+
+/// Checks a handler's `ACTIONS` list against its action enum `A`: every listed name decodes into an
+/// `A` and encodes back to the same name, and no name is listed twice. Each handler's tests call
+/// it, so the list the state machines and `UnknownAction` quote cannot drift from the code.
+pub fn check_action_list<A>(actions: &[&str]) -> Result<Vec<A>, String>
+where
+    A: serde::Serialize + DeserializeOwned,
+{
+    let mut decoded = Vec::with_capacity(actions.len());
+    for (i, name) in actions.iter().enumerate() {
+        if actions[..i].contains(name) {
+            return Err(format!("{name} is listed twice"));
+        }
+        let action: A = serde_json::from_value(serde_json::Value::String(name.to_string()))
+            .map_err(|err| format!("{name} is not an action: {err}"))?;
+        let back = serde_json::to_value(&action).map_err(|err| err.to_string())?;
+        if back != serde_json::Value::String(name.to_string()) {
+            return Err(format!(
+                "{name} decodes to an action that encodes as {back}"
+            ));
+        }
+        decoded.push(action);
+    }
+    Ok(decoded)
+}
+
 /// Decodes a raw JSON event into `T`. An `action` that is a string but not one of `actions` is an
 /// `UnknownAction` (pass `&[]` for handlers with one action); any other wrong shape is an
 /// `InvalidInput` naming the JSON path of the bad field (`database.replicaInstanceId`). Never a panic.
@@ -152,6 +185,35 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum TwoActions {
+        Plan,
+        CopyBack,
+    }
+
+    #[test]
+    fn an_action_list_must_name_each_action_once_by_its_wire_name() {
+        assert_eq!(
+            check_action_list::<TwoActions>(&["plan", "copyBack"]).unwrap(),
+            vec![TwoActions::Plan, TwoActions::CopyBack]
+        );
+        for (list, why) in [
+            (&["plan", "copy_back"][..], "not an action"),
+            (&["plan", "plan"][..], "listed twice"),
+            (&["Plan"][..], "not an action"),
+        ] {
+            let err = check_action_list::<TwoActions>(list).unwrap_err();
+            assert!(err.contains(why), "{list:?}: {err}");
+        }
+        let only: ActionOnly<TwoActions> = parse_step_input(
+            json!({"action": "copyBack", "other": 1}),
+            &["plan", "copyBack"],
+        )
+        .unwrap();
+        assert_eq!(only.action, TwoActions::CopyBack);
+    }
     use serde_json::json;
 
     #[test]

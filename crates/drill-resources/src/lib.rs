@@ -38,6 +38,7 @@ use pilot_light_core::config::{
     ComputeGroupConfig, DatabaseConfig, DrillConfig, DrillDatabaseSource, PollConfig,
 };
 use pilot_light_core::converge::observe_again_if_landed;
+use pilot_light_core::step::ActionOnly;
 use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,11 +94,6 @@ pub enum DrillAction {
     CreateGroup,
     Sweep,
     Measure,
-}
-
-#[derive(Deserialize)]
-struct ActionOnly {
-    action: DrillAction,
 }
 
 /// `plan`: which environment; the configuration is read in `region` (default: this one).
@@ -252,7 +248,7 @@ pub(crate) fn detail<T: Serialize>(value: &T) -> serde_json::Map<String, Value> 
 /// The Lambda handler: decode, validate, observe, act.
 pub async fn handler(event: Value, clients: &Clients) -> Result<DrillOutput, PilotLightError> {
     let started_at = Timestamp::now();
-    let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
+    let ActionOnly::<DrillAction> { action } = parse_step_input(event.clone(), ACTIONS)?;
     let (status, detail, resources) = match action {
         DrillAction::Plan => plan::plan(parse_step_input(event, ACTIONS)?, clients).await?,
         // The creates and the sweep's deletes observe first: when AWS refuses one the way it
@@ -292,3 +288,26 @@ pub(crate) type Answer = (StepStatus, serde_json::Map<String, Value>, Vec<String
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_list {
+    use super::{DrillAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`DrillAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<DrillAction>(ACTIONS).unwrap();
+        let index = |action: &DrillAction| match action {
+            DrillAction::Plan => 0,
+            DrillAction::CreateDatabase => 1,
+            DrillAction::DatabaseStatus => 2,
+            DrillAction::CreateGroup => 3,
+            DrillAction::Sweep => 4,
+            DrillAction::Measure => 5,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+}

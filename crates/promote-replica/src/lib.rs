@@ -233,3 +233,23 @@ pub async fn handler(
         resources: vec![obs.arn],
     })
 }
+
+#[cfg(test)]
+mod action_list {
+    use super::{PromoteAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`PromoteAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<PromoteAction>(ACTIONS).unwrap();
+        let index = |action: &PromoteAction| match action {
+            PromoteAction::Promote => 0,
+            PromoteAction::Status => 1,
+            PromoteAction::Lag => 2,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..3).collect::<Vec<_>>());
+    }
+}

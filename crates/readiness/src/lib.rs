@@ -4,6 +4,8 @@
 //! only the schedule needs: an EMF line (`ReadinessFailures`, `ReadinessWarnings`), the last overall
 //! result kept in `/pilot-light/<env>/readiness`, and an SNS message only when the overall result
 //! changed.
+//!
+//! Layout: one file, the handler around the domain layer's checks.
 
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
 use pilot_light_core::{PilotLightError, StepStatus, Timestamp};

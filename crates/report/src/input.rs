@@ -5,19 +5,14 @@ use crate::approval;
 use crate::{NotifyFailureInput, PublishInput, ReportAction, ReportInput, ACTIONS};
 use pilot_light_core::clients::validate_region;
 use pilot_light_core::execution_history::arn_region;
+use pilot_light_core::step::ActionOnly;
 use pilot_light_core::{parse_step_input, PilotLightError};
-use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-struct ActionOnly {
-    action: ReportAction,
-}
 
 /// Decodes and validates an event without calling AWS: `UnknownAction`, or `InvalidInput` naming the
 /// field (`executionArn`, `topicArn`, `outcome`, …).
 pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
-    let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
+    let ActionOnly::<ReportAction> { action } = parse_step_input(event.clone(), ACTIONS)?;
     match action {
         ReportAction::Publish => {
             let input: PublishInput = parse_step_input(event, ACTIONS)?;

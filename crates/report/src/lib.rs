@@ -19,6 +19,10 @@
 //! Each says since when its writes never reached the standby (`unreplicatedWritesSince`: when the
 //! failover that cut replication from it asked RDS to promote, read from that execution's history,
 //! [`promotion_requested_at`]) and whether it may hold writes the serving database lacks.
+//!
+//! Layout: decoding in `input`, the SDK calls in `aws`, one module per action (`publish`,
+//! `notify_failure`, `approval`), and the parts of a report each in its own module (`render`,
+//! `alert`, `changes`, `capacity`, `hooks`, `kept`); fixtures that span modules in `tests`.
 
 pub mod alert;
 pub mod approval;
@@ -297,5 +301,25 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<ReportOutput, Pi
         ReportInput::NotifyApproval(input) => approval::notify_approval(input, clients)
             .await
             .map(ReportOutput::NotifyApproval),
+    }
+}
+
+#[cfg(test)]
+mod action_list {
+    use super::{ReportAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`ReportAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<ReportAction>(ACTIONS).unwrap();
+        let index = |action: &ReportAction| match action {
+            ReportAction::Publish => 0,
+            ReportAction::NotifyFailure => 1,
+            ReportAction::NotifyApproval => 2,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..3).collect::<Vec<_>>());
     }
 }

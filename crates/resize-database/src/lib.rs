@@ -19,6 +19,9 @@
 //!
 //! Nothing is ever deleted or rebooted: static parameters of a new parameter group wait for the
 //! next reboot (`parameterApplyStatus: pending-reboot` in the answer).
+//!
+//! Layout: one action, so one file: the input, the observation ([`InstanceShape`]), the pure
+//! decision and the SDK calls in `lib.rs`; its tests in `tests`.
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, ProductionShape, Side};
@@ -524,3 +527,21 @@ fn parse_number(text: &str) -> Result<i32, PilotLightError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_list {
+    use super::{ResizeAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`ResizeAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<ResizeAction>(ACTIONS).unwrap();
+        let index = |action: &ResizeAction| match action {
+            ResizeAction::Resize => 0,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1).collect::<Vec<_>>());
+    }
+}

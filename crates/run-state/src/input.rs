@@ -3,15 +3,9 @@
 
 use crate::{RunStateAction, RunStateInput, ACTIONS};
 use pilot_light_core::clients::validate_region;
+use pilot_light_core::step::ActionOnly;
 use pilot_light_core::{parse_step_input, PilotLightError};
-use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Only the action, to pick the input type.
-#[derive(Deserialize)]
-struct ActionOnly {
-    action: RunStateAction,
-}
 
 impl RunStateInput {
     pub fn action(&self) -> RunStateAction {
@@ -70,7 +64,7 @@ impl RunStateInput {
 /// Decodes and validates an event without calling AWS: `UnknownAction`, or `InvalidInput` naming the
 /// field (`executionId`, `capacities.web`, …).
 pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLightError> {
-    let ActionOnly { action } = parse_step_input(event.clone(), ACTIONS)?;
+    let ActionOnly::<RunStateAction> { action } = parse_step_input(event.clone(), ACTIONS)?;
     let input = match action {
         RunStateAction::BeginFailover => {
             RunStateInput::BeginFailover(parse_step_input(event, ACTIONS)?)

@@ -19,6 +19,11 @@
 //! tested on tables. A lock held by the same execution is re-entrant, so a `Retry` of a step that
 //! timed out after taking the lock goes on; a lock held by another execution is `FailoverInProgress`
 //! and nothing is changed; `release` never deletes another execution's lock.
+//!
+//! Layout: decoding in `input`, the pure decisions in `decide`, the Parameter Store calls in
+//! `aws`, and the actions by what they do: `begin` (begin a run), `record` (what runs and
+//! schedules record), `capacity` (the capacity record), `approval` (the approval window) and
+//! `finish` (mark active, release).
 
 pub mod approval;
 mod aws;
@@ -533,4 +538,33 @@ pub async fn handler(
         finished_at: Timestamp::now(),
         resources: touched.names,
     })
+}
+
+#[cfg(test)]
+mod action_list {
+    use super::{RunStateAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`RunStateAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<RunStateAction>(ACTIONS).unwrap();
+        let index = |action: &RunStateAction| match action {
+            RunStateAction::BeginFailover => 0,
+            RunStateAction::BeginFailback => 1,
+            RunStateAction::MarkActive => 2,
+            RunStateAction::Release => 3,
+            RunStateAction::RecordCapacity => 4,
+            RunStateAction::RecordPrimaryCapacity => 5,
+            RunStateAction::RecordDatabases => 6,
+            RunStateAction::PromotionRequested => 7,
+            RunStateAction::ReversePromotionRequested => 8,
+            RunStateAction::StandbyUnfenced => 9,
+            RunStateAction::RequestApproval => 10,
+            RunStateAction::CheckApproval => 11,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    }
 }

@@ -335,3 +335,23 @@ pub async fn handler(
     out.finished_at = Timestamp::now();
     Ok(out)
 }
+
+#[cfg(test)]
+mod action_list {
+    use super::{ScaleAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`ScaleAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<ScaleAction>(ACTIONS).unwrap();
+        let index = |action: &ScaleAction| match action {
+            ScaleAction::Scale => 0,
+            ScaleAction::Status => 1,
+            ScaleAction::Fence => 2,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..3).collect::<Vec<_>>());
+    }
+}

@@ -393,3 +393,28 @@ pub(crate) fn tags(input: &SnapshotRestoreInput) -> Vec<Tag> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_list {
+    use super::{SnapshotRestoreAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`SnapshotRestoreAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed =
+            pilot_light_core::step::check_action_list::<SnapshotRestoreAction>(ACTIONS).unwrap();
+        let index = |action: &SnapshotRestoreAction| match action {
+            SnapshotRestoreAction::Describe => 0,
+            SnapshotRestoreAction::Snapshot => 1,
+            SnapshotRestoreAction::Copy => 2,
+            SnapshotRestoreAction::ClearWay => 3,
+            SnapshotRestoreAction::Restore => 4,
+            SnapshotRestoreAction::Replicate => 5,
+            SnapshotRestoreAction::Retire => 6,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..7).collect::<Vec<_>>());
+    }
+}

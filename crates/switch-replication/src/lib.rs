@@ -22,6 +22,10 @@
 //! standby ETag in its `pilot-light-source-etag` metadata (what `copyBack` writes: a copy of a
 //! multipart or KMS-encrypted object gets a new ETag). A primary object newer than the standby's is
 //! never overwritten: it is reported as `primaryNewer` and left alone.
+//!
+//! Layout: the pure decisions in `decide`, the S3 calls in `aws`, one module per action
+//! (`failover`, `failback`, `unreplicated`, `copy_back`), the shared rule-making in
+//! `replication_rule`; the handler on mocked S3 in `tests`.
 
 pub mod aws;
 pub mod copy_back;
@@ -377,3 +381,24 @@ fn base_output(input: &SwitchReplicationInput) -> SwitchReplicationOutput {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_list {
+    use super::{Action, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`Action`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<Action>(ACTIONS).unwrap();
+        let index = |action: &Action| match action {
+            Action::Failover => 0,
+            Action::Failback => 1,
+            Action::ListUnreplicated => 2,
+            Action::CopyBack => 3,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..4).collect::<Vec<_>>());
+    }
+}

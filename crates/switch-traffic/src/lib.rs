@@ -296,3 +296,22 @@ pub async fn handler(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_list {
+    use super::{SwitchAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`SwitchAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<SwitchAction>(ACTIONS).unwrap();
+        let index = |action: &SwitchAction| match action {
+            SwitchAction::Switch => 0,
+            SwitchAction::Status => 1,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..2).collect::<Vec<_>>());
+    }
+}

@@ -324,3 +324,23 @@ mod tests {
         assert!(seen > 0, "no sample event in {}", dir.display());
     }
 }
+
+#[cfg(test)]
+mod action_list {
+    use super::{ToggleAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`ToggleAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<ToggleAction>(ACTIONS).unwrap();
+        let index = |action: &ToggleAction| match action {
+            ToggleAction::Enable => 0,
+            ToggleAction::Disable => 1,
+            ToggleAction::Status => 2,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..3).collect::<Vec<_>>());
+    }
+}

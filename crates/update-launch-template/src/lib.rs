@@ -9,6 +9,9 @@
 //! the latest version is reused instead of creating a second one. Before any change, the image's
 //! architecture is checked against the instance type of the version that becomes the default.
 //! Nothing here waits.
+//!
+//! Layout: one action, so one file: the input, the observation, the pure decision (with its table
+//! tests) and the SDK calls in `lib.rs`.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
@@ -685,5 +688,23 @@ mod tests {
         assert!(!same_but_image(Some(&a), Some(&data("ami-2", "t3.small"))));
         assert!(same_but_image(None, None));
         assert!(!same_but_image(Some(&a), None));
+    }
+}
+
+#[cfg(test)]
+mod action_list {
+    use super::{UpdateAction, ACTIONS};
+
+    /// `ACTIONS` (what `UnknownAction` quotes and the state machines may send) names every action
+    /// of [`UpdateAction`] once, by its wire name. A new action does not compile here until it is counted.
+    #[test]
+    fn the_action_list_names_every_action_once() {
+        let listed = pilot_light_core::step::check_action_list::<UpdateAction>(ACTIONS).unwrap();
+        let index = |action: &UpdateAction| match action {
+            UpdateAction::Update => 0,
+        };
+        let mut seen: Vec<usize> = listed.iter().map(index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1).collect::<Vec<_>>());
     }
 }
