@@ -7,7 +7,8 @@ use crate::{Clients, CopyAmiAction, PlanInput, PlanOutput};
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::direction::active_region_in_state;
 use pilot_light_core::lock::{held_lock, standing_aside};
-use pilot_light_core::{PilotLightConfig, PilotLightError, StepStatus, Timestamp};
+use pilot_light_core::parameters::load_config;
+use pilot_light_core::{PilotLightError, StepStatus, Timestamp};
 
 /// `plan`: the direction from the run state, and the configuration slice.
 pub async fn plan(input: PlanInput, clients: &Clients) -> Result<PlanOutput, PilotLightError> {
@@ -25,22 +26,7 @@ pub async fn plan(input: PlanInput, clients: &Clients) -> Result<PlanOutput, Pil
     let ssm = clients.ssm.get(&region)?;
     let config_name = config_parameter_name(&input.env);
     let state_name = state_parameter_name(&input.env);
-    let text = get_parameter(&ssm, &config_name).await?.ok_or_else(|| {
-        PilotLightError::config(
-            config_name.clone(),
-            format!("no configuration document for `{}` in {region}", input.env),
-        )
-    })?;
-    let config = PilotLightConfig::from_json_str(&text)?;
-    if config.env != input.env {
-        return Err(PilotLightError::config(
-            "env",
-            format!(
-                "the document at {config_name} is for `{}`, not `{}`",
-                config.env, input.env
-            ),
-        ));
-    }
+    let config = load_config(&ssm, &input.env, &region).await?;
     let state = get_parameter(&ssm, &state_name).await?;
     let active_region = active_region_in_state(state.as_deref())?;
     let (direction, kms_key_id) = plan_copies(&config, active_region.as_deref())?;

@@ -5,7 +5,7 @@
 use crate::capacity::{capacity_parameter_name, CapacityRecord};
 use crate::{Clients, LockView, RunState, Touched};
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
-use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
+use pilot_light_core::config::{lock_parameter_name, state_parameter_name};
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
 use pilot_light_core::{PilotLightConfig, PilotLightError, ENV_TAG_KEY};
 
@@ -50,27 +50,7 @@ impl Target {
 /// Loads and validates the configuration document. Missing → `ConfigInvalid` naming the parameter;
 /// invalid → `ConfigInvalid` naming the field; written for another env → `ConfigInvalid` at `env`.
 pub(crate) async fn load_config(target: &Target) -> Result<PilotLightConfig, PilotLightError> {
-    let name = config_parameter_name(&target.env);
-    let text = get_parameter(&target.ssm, &name).await?.ok_or_else(|| {
-        PilotLightError::config(
-            name.clone(),
-            format!(
-                "no configuration document for `{}` in {}",
-                target.env, target.region
-            ),
-        )
-    })?;
-    let config = PilotLightConfig::from_json_str(&text)?;
-    if config.env != target.env {
-        return Err(PilotLightError::config(
-            "env",
-            format!(
-                "the document at {name} is for `{}`, not `{}`",
-                config.env, target.env
-            ),
-        ));
-    }
-    Ok(config)
+    pilot_light_core::parameters::load_config(&target.ssm, &target.env, &target.region).await
 }
 
 pub(crate) async fn read_state(target: &Target) -> Result<Option<RunState>, PilotLightError> {

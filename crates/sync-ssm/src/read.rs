@@ -10,8 +10,6 @@ use crate::NAMES_PER_GET;
 use crate::VALUES_PAGE_SIZE;
 use crate::VALUES_PER_FILTER;
 use aws_sdk_ssm::types::ParameterStringFilter;
-use pilot_light_core::config::config_parameter_name;
-use pilot_light_core::parameters::get_parameter_value as get_value;
 use pilot_light_core::{PilotLightConfig, PilotLightError};
 use std::collections::BTreeMap;
 
@@ -20,24 +18,7 @@ pub(crate) async fn load_config(
     env: &str,
     region: &str,
 ) -> Result<PilotLightConfig, PilotLightError> {
-    let name = config_parameter_name(env);
-    let text = get_value(ssm, &name).await?.ok_or_else(|| {
-        PilotLightError::config(
-            name.clone(),
-            format!("no configuration document for `{env}` in {region}"),
-        )
-    })?;
-    let config = PilotLightConfig::from_json_str(&text)?;
-    if config.env != env {
-        return Err(PilotLightError::config(
-            "env",
-            format!(
-                "the document at {name} is for `{}`, not `{env}`",
-                config.env
-            ),
-        ));
-    }
-    Ok(config)
+    pilot_light_core::parameters::load_config(ssm, env, region).await
 }
 
 /// The metadata `DescribeParameters` gives and `GetParametersByPath` does not.

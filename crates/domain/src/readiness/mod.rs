@@ -13,6 +13,7 @@ use aws_config::SdkConfig;
 use pilot_light_core::capacity_record::{capacity_parameter_name, CapacityRecord};
 use pilot_light_core::config::{config_parameter_name, state_parameter_name, PilotLightConfig};
 use pilot_light_core::images::find_own_tagged_images;
+use pilot_light_core::parameters::config_of_env;
 use pilot_light_core::run_state::parse_run_state;
 use pilot_light_core::{PilotLightError, Regional, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -226,16 +227,7 @@ pub async fn load_config(
                 id: name.clone(),
                 region: region.to_string(),
             })?;
-    let config = PilotLightConfig::from_json_str(&text)?;
-    if config.env != env {
-        return Err(PilotLightError::config(
-            "env",
-            format!(
-                "the document at {name} is for `{}`, not `{env}`",
-                config.env
-            ),
-        ));
-    }
+    let config = config_of_env(&text, env, &name)?;
     if config.regions.standby != region {
         return Err(PilotLightError::config(
             "regions.standby",
