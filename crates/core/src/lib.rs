@@ -19,6 +19,7 @@
 //! * [`converge`]: observe again when AWS refuses a retry whose first attempt landed.
 //! * [`production_shape`]: what a pilot-light database is resized to when it becomes production.
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
+//! * [`ssm_read`]: a region's parameters under a path, values and metadata, as the sync reads them.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
 //! * [`env_name`]: the one rule for an environment name (config, handler input, CLI `--env`).
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
@@ -47,6 +48,7 @@ pub mod parameters;
 pub mod production_shape;
 pub mod run_state;
 pub mod ssm_plan;
+pub mod ssm_read;
 pub mod step;
 pub mod tags;
 

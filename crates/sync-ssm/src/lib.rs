@@ -69,16 +69,10 @@ pub const ACTIONS: &[&str] = &["sync"];
 /// Attempts per SSM call (adaptive retry mode: the SDK also slows its own request rate down).
 pub const SSM_MAX_ATTEMPTS: u32 = 8;
 
-/// `GetParametersByPath` answers at most 10 parameters a page.
-const VALUES_PAGE_SIZE: i32 = 10;
-/// `DescribeParameters` answers at most 50 a page.
-const METADATA_PAGE_SIZE: i32 = 50;
 /// `GetParameters` takes at most 10 names.
 const NAMES_PER_GET: usize = 10;
 /// A `DescribeParameters` filter takes at most 50 values.
 const VALUES_PER_FILTER: usize = 50;
-/// A bound on pages of one path, so a service that always answers a next token cannot loop forever.
-const MAX_PAGES: usize = 20_000;
 
 /// The clients this handler uses, built once per Lambda instance.
 pub struct Clients {

@@ -2,12 +2,10 @@
 //! the KMS keys the copies use.
 
 use crate::readiness::checks::{self, Check};
-use crate::readiness::{Clients, MAX_PAGES};
+use crate::readiness::Clients;
 use pilot_light_core::config::PilotLightConfig;
 use pilot_light_core::direction::copy_direction;
-use pilot_light_core::ssm_plan::{
-    plan_sync, ParameterCopy, ParameterKind, ParameterValue, Scope, Tier, TEXT_DATA_TYPE,
-};
+use pilot_light_core::ssm_plan::{plan_sync, ParameterCopy, Scope};
 use pilot_light_core::PilotLightError;
 use std::collections::BTreeMap;
 
@@ -57,107 +55,8 @@ pub(crate) async fn read_scope(
     region: &str,
     scope: &Scope,
 ) -> Result<BTreeMap<String, ParameterCopy>, PilotLightError> {
-    use aws_sdk_ssm::types::ParameterStringFilter;
     let ssm = clients.ssm.get(region)?;
-    let mut all = BTreeMap::new();
-    for path in scope.paths() {
-        let mut values: BTreeMap<String, (ParameterKind, ParameterValue, String)> = BTreeMap::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = ssm
-                .get_parameters_by_path()
-                .path(path)
-                .recursive(true)
-                .with_decryption(true)
-                .max_results(10)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| PilotLightError::from_sdk("GetParametersByPath", &e))?;
-            for p in page.parameters() {
-                let (Some(name), Some(kind)) = (
-                    p.name(),
-                    p.r#type().and_then(|t| ParameterKind::from_aws(t.as_str())),
-                ) else {
-                    continue;
-                };
-                let data_type = p
-                    .data_type()
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or(TEXT_DATA_TYPE)
-                    .to_string();
-                values.insert(
-                    name.to_string(),
-                    (
-                        kind,
-                        ParameterValue::new(p.value().unwrap_or_default()),
-                        data_type,
-                    ),
-                );
-            }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
-        let filter = ParameterStringFilter::builder()
-            .key("Path")
-            .option("Recursive")
-            .values(path)
-            .build()
-            .map_err(|e| PilotLightError::config("ssmSync.paths", e.to_string()))?;
-        let mut metadata = BTreeMap::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = ssm
-                .describe_parameters()
-                .parameter_filters(filter.clone())
-                .max_results(50)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| PilotLightError::from_sdk("DescribeParameters", &e))?;
-            for p in page.parameters() {
-                if let Some(name) = p.name() {
-                    metadata.insert(
-                        name.to_string(),
-                        (
-                            p.description().map(str::to_string),
-                            p.tier().map(|t| t.as_str().to_string()),
-                            p.key_id().map(str::to_string),
-                        ),
-                    );
-                }
-            }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
-        for (name, (kind, value, data_type)) in values {
-            let (description, tier, key_id) = metadata.remove(&name).unwrap_or_default();
-            all.insert(
-                name.clone(),
-                ParameterCopy {
-                    name,
-                    kind,
-                    value,
-                    description: description.filter(|d| !d.is_empty()),
-                    tier: Tier::from_aws(tier.as_deref()),
-                    key_id,
-                    data_type,
-                },
-            );
-        }
-    }
-    all.retain(|name, _| scope.contains(name));
-    Ok(all)
+    pilot_light_core::ssm_read::read_scope(&ssm, scope).await
 }
 
 /// Every KMS key the configuration names, described in its region.
