@@ -274,10 +274,7 @@ pub(crate) async fn orphaned_snapshots(
                 snapshots.push((id.to_string(), image.to_string()));
             }
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = pilot_light_core::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }
@@ -334,10 +331,7 @@ pub(crate) async fn launch_template_images(
                 templates.push((id.to_string(), default, latest));
             }
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = pilot_light_core::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }
@@ -451,10 +445,7 @@ pub(crate) async fn observe_group_instances(
                     }
                 }
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = pilot_light_core::step::next_page_token(page.next_token());
             if token.is_none() {
                 break;
             }

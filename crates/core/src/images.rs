@@ -107,10 +107,7 @@ pub async fn describe_own_images(
             .await
             .map_err(|err| crate::PilotLightError::from_sdk(operation, &err))?;
         images.extend(page.images().iter().map(ImageView::from));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = crate::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }

@@ -102,10 +102,7 @@ pub async fn read_path(
             .await
             .map_err(|e| PilotLightError::from_sdk("GetParametersByPath", &e))?;
         values.extend(page.parameters().iter().filter_map(valued));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = crate::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }
@@ -155,10 +152,7 @@ pub async fn describe(
                 );
             }
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = crate::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }

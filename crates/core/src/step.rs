@@ -142,6 +142,12 @@ where
     Ok(decoded)
 }
 
+/// The token of a listing's next page: `None` when there is none (AWS may answer an empty token on
+/// the last page). Every pager in pilot-light stops on it.
+pub fn next_page_token(token: Option<&str>) -> Option<String> {
+    token.filter(|t| !t.is_empty()).map(str::to_string)
+}
+
 /// Decodes a raw JSON event into `T`. An `action` that is a string but not one of `actions` is an
 /// `UnknownAction` (pass `&[]` for handlers with one action); any other wrong shape is an
 /// `InvalidInput` naming the JSON path of the bad field (`database.replicaInstanceId`). Never a panic.
@@ -191,6 +197,13 @@ mod tests {
     enum TwoActions {
         Plan,
         CopyBack,
+    }
+
+    #[test]
+    fn a_listing_ends_on_no_token_or_an_empty_one() {
+        assert_eq!(next_page_token(Some("abc")), Some("abc".to_string()));
+        assert_eq!(next_page_token(Some("")), None);
+        assert_eq!(next_page_token(None), None);
     }
 
     #[test]

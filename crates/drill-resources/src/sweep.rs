@@ -164,10 +164,7 @@ pub(crate) async fn sweep(input: SweepInput, clients: &Clients) -> Result<Answer
                 final_snapshot_id: None,
             });
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = pilot_light_core::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }
@@ -229,10 +226,7 @@ pub(crate) async fn sweep(input: SweepInput, clients: &Clients) -> Result<Answer
                 final_snapshot_id: None,
             });
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = pilot_light_core::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }

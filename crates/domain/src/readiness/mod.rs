@@ -474,10 +474,7 @@ pub async fn find_state_machine(
         if let Some(found) = page.state_machines().iter().find(|m| m.name() == name) {
             return Ok(Some(found.state_machine_arn().to_string()));
         }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = pilot_light_core::step::next_page_token(page.next_token());
         if token.is_none() {
             break;
         }
