@@ -5,6 +5,7 @@
 //! * [`capacity_record`]: the primary groups' sizes while it serves (`/pilot-light/<env>/capacity`).
 //! * [`config`]: the one configuration document (`/pilot-light/<env>/config`), typed and validated.
 //! * [`clients`]: AWS clients per region, built from one `SdkConfig`.
+//! * `replica_lag` (feature `cloudwatch`): a read replica's `ReplicaLag` datapoints.
 //! * `db_instances` (feature `rds`): DB instances as `DescribeDBInstances` lists them, with tags.
 //! * [`direction`]: which way the AMI pipeline and the SSM sync copy (from the active region).
 //! * [`execution_history`]: an execution's events and the timeline of its steps (feature `sfn`:
@@ -46,6 +47,8 @@ pub mod logging;
 pub mod metrics;
 pub mod parameters;
 pub mod production_shape;
+#[cfg(feature = "cloudwatch")]
+pub mod replica_lag;
 pub mod run_state;
 pub mod ssm_plan;
 pub mod ssm_read;

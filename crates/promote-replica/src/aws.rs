@@ -10,42 +10,12 @@ pub(crate) async fn replica_lag_datapoints(
     instance_id: &str,
     fenced_at: Option<f64>,
 ) -> Result<Vec<LagDatapoint>, PilotLightError> {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default();
     let (start, end) = lag_window(now, fenced_at);
-    let out = cloudwatch
-        .get_metric_statistics()
-        .namespace("AWS/RDS")
-        .metric_name("ReplicaLag")
-        .dimensions(
-            Dimension::builder()
-                .name("DBInstanceIdentifier")
-                .value(instance_id)
-                .build(),
-        )
-        .start_time(DateTime::from_secs_f64(start))
-        .end_time(DateTime::from_secs_f64(end))
-        .period(60)
-        .statistics(Statistic::Minimum)
-        .statistics(Statistic::Maximum)
-        .send()
-        .await
-        .map_err(|err| PilotLightError::from_sdk("GetMetricStatistics", &err))?;
-    Ok(out
-        .datapoints()
-        .iter()
-        .filter_map(|d| {
-            Some(LagDatapoint {
-                timestamp: d.timestamp()?.as_secs_f64(),
-                minimum: d.minimum(),
-                maximum: d.maximum(),
-            })
-        })
-        .collect())
+    pilot_light_core::replica_lag::replica_lag_datapoints(cloudwatch, instance_id, start, end).await
 }
 
 /// Describes the standby instance. Not found is `ReplicaNotFound`.

@@ -169,14 +169,7 @@ pub fn decide_status(
     }
 }
 
-/// One `ReplicaLag` datapoint: its timestamp (epoch seconds; with a period, the start of its
-/// period) and its `Minimum` and `Maximum` over the period.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LagDatapoint {
-    pub timestamp: f64,
-    pub minimum: Option<f64>,
-    pub maximum: Option<f64>,
-}
+pub use pilot_light_core::replica_lag::LagDatapoint;
 
 /// Decides `lag`: `(status, lag measured)`.
 ///

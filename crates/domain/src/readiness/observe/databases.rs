@@ -6,6 +6,7 @@ use crate::readiness::{Clients, MAX_PAGES};
 use pilot_light_core::config::PilotLightConfig;
 use pilot_light_core::db_instances::describe_instance;
 use pilot_light_core::db_instances::{instance_status, replication_source};
+use pilot_light_core::replica_lag::{newest_maximum, replica_lag_datapoints};
 use pilot_light_core::PilotLightError;
 use std::time::SystemTime;
 
@@ -39,33 +40,14 @@ pub(crate) async fn latest_replica_lag(
     region: &str,
     instance_id: &str,
 ) -> Result<Option<f64>, PilotLightError> {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
     let cloudwatch = clients.cloudwatch.get(region)?;
-    let now = SystemTime::now();
-    let out = cloudwatch
-        .get_metric_statistics()
-        .namespace("AWS/RDS")
-        .metric_name("ReplicaLag")
-        .dimensions(
-            Dimension::builder()
-                .name("DBInstanceIdentifier")
-                .value(instance_id)
-                .build(),
-        )
-        .start_time(DateTime::from(now - std::time::Duration::from_secs(600)))
-        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
-        .period(60)
-        .statistics(Statistic::Maximum)
-        .send()
-        .await
-        .map_err(|err| PilotLightError::from_sdk("GetMetricStatistics", &err))?;
-    Ok(out
-        .datapoints()
-        .iter()
-        .filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, lag)| lag))
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let datapoints =
+        replica_lag_datapoints(&cloudwatch, instance_id, now - 600.0, now + 60.0).await?;
+    Ok(newest_maximum(&datapoints))
 }
 
 /// The production shape of `db` against its engine: read the replica's engine and version, ask RDS
