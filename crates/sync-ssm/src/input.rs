@@ -30,18 +30,9 @@ pub(crate) struct PlainInput {
     pub(crate) full: bool,
 }
 
-/// The parts of an EventBridge event this handler reads.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct EventBridgeEvent {
-    #[serde(rename = "detail-type")]
-    pub(crate) detail_type: String,
-    #[serde(default)]
-    pub(crate) source: String,
-    #[serde(default)]
-    pub(crate) region: Option<String>,
-    #[serde(default)]
-    pub(crate) detail: Value,
-}
+/// The EventBridge event that started a run (a `Scheduled Event`, or a `Parameter Store Change`
+/// whose `detail` is [`ParameterChangeDetail`]), as the ecosystem's event crate types it.
+pub(crate) use aws_lambda_events::eventbridge::EventBridgeEvent;
 
 /// `detail` of a `Parameter Store Change` event.
 #[derive(Debug, Clone, Deserialize)]

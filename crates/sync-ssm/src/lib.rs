@@ -343,7 +343,7 @@ mod tests {
         assert!(matches!(one.selection, Selection::One { ref name, .. } if name == "/app/x"));
 
         let scheduled = json!({"version": "0", "id": "1", "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "1", "time": "t", "region": "us-west-2",
+            "source": "aws.events", "account": "1", "time": "2026-11-22T02:00:00Z", "region": "us-west-2",
             "resources": [], "detail": {}});
         let got = ok(scheduled, Some("prod"));
         assert_eq!(
