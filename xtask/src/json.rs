@@ -67,6 +67,18 @@ impl Obj {
     pub fn first_key(&self) -> Option<&str> {
         self.0.first().map(|(k, _)| k.as_str())
     }
+
+    /// The value at `key`, if any (for tests that read a definition).
+    #[cfg(test)]
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The keys and values, in order.
+    #[cfg(test)]
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Json)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }
 
 impl From<&str> for Json {

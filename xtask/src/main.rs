@@ -113,4 +113,98 @@ mod tests {
             }
         }
     }
+
+    /// Every state list of a definition (the top level, Parallel branches, Map processors).
+    fn state_lists(definition: &json::Json, out: &mut Vec<json::Obj>) {
+        let json::Json::Obj(machine) = definition else {
+            return;
+        };
+        if let Some(json::Json::Obj(states)) = machine.get("States") {
+            out.push(states.clone());
+            for (_, state) in states.entries() {
+                let json::Json::Obj(state) = state else {
+                    continue;
+                };
+                if let Some(json::Json::Arr(branches)) = state.get("Branches") {
+                    for branch in branches {
+                        state_lists(branch, out);
+                    }
+                }
+                for key in ["Iterator", "ItemProcessor"] {
+                    if let Some(processor) = state.get(key) {
+                        state_lists(processor, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn text<'a>(state: &'a json::Obj, key: &str) -> Option<&'a str> {
+        match state.get(key) {
+            Some(json::Json::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Uniform names: every attempt counter belongs to a loop named after what it polls,
+    /// `Start<X>Polling` -> … `Count<X>Attempt` -> `Is<X>Done` (else `WaitFor<X>`).
+    #[test]
+    fn every_poll_loop_is_named_after_what_it_polls() {
+        let mut loops = 0;
+        for (machine, definition) in machines::GENERATED {
+            let mut lists = Vec::new();
+            state_lists(&definition(), &mut lists);
+            for states in &lists {
+                let has = |name: &str| states.get(name).is_some();
+                for (name, state) in states.entries() {
+                    let json::Json::Obj(state) = state else {
+                        continue;
+                    };
+                    let counts_attempts = text(state, "ResultPath") == Some("$.attempts")
+                        || name.starts_with("Count");
+                    if !counts_attempts || name.starts_with("Start") {
+                        if counts_attempts {
+                            let polled = name
+                                .strip_prefix("Start")
+                                .and_then(|n| n.strip_suffix("Polling"));
+                            assert!(
+                                polled.is_some_and(|x| has(&format!("Count{x}Attempt"))),
+                                "{machine}: {name} starts no loop named after it"
+                            );
+                        }
+                        continue;
+                    }
+                    let polled = name
+                        .strip_prefix("Count")
+                        .and_then(|n| n.strip_suffix("Attempt"))
+                        .unwrap_or_else(|| {
+                            panic!("{machine}: attempt counter {name} is not Count<X>Attempt")
+                        });
+                    let names = shapes::poll::PollNames::of(polled);
+                    assert_eq!(
+                        text(state, "Next"),
+                        Some(names.decide.as_str()),
+                        "{machine}: {name}"
+                    );
+                    let Some(json::Json::Obj(decide)) = states.get(&names.decide) else {
+                        panic!("{machine}: {name} has no {}", names.decide);
+                    };
+                    assert_eq!(
+                        text(decide, "Default"),
+                        Some(names.wait.as_str()),
+                        "{machine}: {}",
+                        names.decide
+                    );
+                    assert!(
+                        has(&names.start) && has(&names.wait),
+                        "{machine}: loop {polled} lacks {} or {}",
+                        names.start,
+                        names.wait
+                    );
+                    loops += 1;
+                }
+            }
+        }
+        assert!(loops >= 38, "found only {loops} poll loops");
+    }
 }

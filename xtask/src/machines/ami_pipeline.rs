@@ -3,7 +3,7 @@
 use crate::asl::{choice, fail, machine, map, pass, rethrow, states, string_equals, task, Retry};
 use crate::json::{obj, strs, Json, Obj};
 use crate::shapes::lock::{lock_is_held, read_lock};
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 use crate::shapes::tail::alert_then_fail;
 
 const COMMENT: &str = "pilot-light AMI pipeline, on a schedule. Input: {\"env\": \"<env>\"}. Copies from the active region (the run state's activeRegion; the primary when none) to the other one, for every compute group: source image (a healthy InService instance imaged, or the newest image carrying the group's AMI tag) -> poll -> copy (KMS-aware, tagged) -> poll -> pre-stage the other region's launch template -> prune both regions. Fails, after alerting, when any group fails.";
@@ -99,19 +99,12 @@ fn poll_image(
     let comment = format!(
         "Is the {noun} available yet? (Its snapshots get the environment's tags once it is.)"
     );
-    let start = format!("Start{what}Polling");
-    let wait = format!("WaitFor{what}");
     let check = format!("Check{what}");
-    let count = format!("Count{what}Attempt");
-    let decide = format!("Is{what}Done");
     let timed_out = format!("{what}TimedOut");
     poll_until(Poll {
         first: First::Check,
-        start: &start,
-        wait: &wait,
+        name: what,
         check: (&check, copy_ami(&comment, status, result_path, 60)),
-        count: &count,
-        decide: &decide,
         done: vec![string_equals(
             &format!("{result_path}.status"),
             "done",
@@ -180,7 +173,7 @@ fn copy_group() -> Obj {
                 "$.source",
                 120,
             )
-            .next("StartSourceImagePolling"),
+            .next(&start_polling("SourceImage")),
         )
         .states(poll_image(
             "SourceImage",
@@ -208,7 +201,7 @@ fn copy_group() -> Obj {
                 "$.copy",
                 120,
             )
-            .next("StartCopyPolling"),
+            .next(&start_polling("Copy")),
         )
         .states(poll_image(
             "Copy",

@@ -5,7 +5,7 @@ use crate::asl::{
     Retry,
 };
 use crate::json::{obj, strs, Json, Obj};
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 use crate::shapes::step::step_or_fail;
 use crate::shapes::tail::{alert_then_fail, publish_report};
 
@@ -65,7 +65,7 @@ pub fn definition() -> Json {
         .state(
             "SweepLeftovers",
             call(DRILL, "Remove what earlier drills left behind (only resources tagged pilot-light:drill of this env whose drill is over).", sweep(false), "$.leftovers")
-                .on_failure("StartTeardown")
+                .on_failure(&start_polling("Teardown"))
                 .next("CreateDrillDatabases"),
         )
         .state(
@@ -86,7 +86,7 @@ pub fn definition() -> Json {
                     "CreateDatabaseFailed",
                 ))
                 .result_path("$.createdDatabases")
-                .on_failure("StartTeardown")
+                .on_failure(&start_polling("Teardown"))
                 .next("CreateDrillGroups"),
         )
         .state(
@@ -117,7 +117,7 @@ pub fn definition() -> Json {
                     "CreateGroupFailed",
                 ))
                 .result_path("$.createdGroups")
-                .on_failure("StartTeardown")
+                .on_failure(&start_polling("Teardown"))
                 .next("WaitUntilReady"),
         )
         .state(
@@ -129,7 +129,7 @@ pub fn definition() -> Json {
             .comment("Databases and groups get ready at once, as in a failover.")
             .result_selector(strs(&[("databases.$", "$[0]"), ("groups.$", "$[1]")]))
             .result_path("$.ready")
-            .on_failure("StartTeardown")
+            .on_failure(&start_polling("Teardown"))
             .next("Measure"),
         )
         .state(
@@ -145,8 +145,8 @@ pub fn definition() -> Json {
                     ("readiness.$", "$.readiness"),
                 ]),
                 "$.measurement")
-            .on_failure("StartTeardown")
-            .next("StartTeardown"),
+            .on_failure(&start_polling("Teardown"))
+            .next(&start_polling("Teardown")),
         )
         .states(teardown())
         .state(
@@ -229,15 +229,12 @@ fn databases_ready() -> Obj {
     let flow = states()
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartDrillDatabasePolling",
-            wait: "WaitForDrillDatabase",
+            name: "DrillDatabase",
             check: (
                 "CheckDrillDatabase",
                 call(DRILL, "done when the drill database is available.", drill_database_call("databaseStatus"), "$.available")
                     .on_failure("DrillDatabaseFailed"),
             ),
-            count: "CountDrillDatabaseAttempt",
-            decide: "IsDrillDatabaseDone",
             done: vec![string_equals("$.available.status", "done", "NeedsPromotion")],
             poll: "$.poll",
             timed_out: (
@@ -263,19 +260,16 @@ fn databases_ready() -> Obj {
                 .timeout(60)
                 .retry(Retry::HandlerBusy)
                 .on_failure("DrillDatabaseFailed")
-                .next("StartDrillPromotionPolling"),
+                .next(&start_polling("DrillPromotion")),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartDrillPromotionPolling",
-            wait: "WaitForDrillPromotion",
+            name: "DrillPromotion",
             check: (
                 "CheckDrillPromotion",
                 call(PROMOTE, "done when the drill database is standalone and available.", drill_promotion_call("status"), "$.promoted")
                     .on_failure("DrillDatabaseFailed"),
             ),
-            count: "CountDrillPromotionAttempt",
-            decide: "IsDrillPromotionDone",
             done: vec![string_equals("$.promoted.status", "done", "DrillDatabasePromoted")],
             poll: "$.poll",
             timed_out: (
@@ -314,8 +308,7 @@ fn groups_healthy() -> Obj {
     let flow = states()
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartDrillGroupPolling",
-            wait: "WaitForDrillGroup",
+            name: "DrillGroup",
             check: (
                 "CheckDrillGroup",
                 call(
@@ -333,8 +326,6 @@ fn groups_healthy() -> Obj {
                 )
                 .on_failure("DrillGroupFailed"),
             ),
-            count: "CountDrillGroupAttempt",
-            decide: "IsDrillGroupDone",
             done: vec![string_equals("$.status.status", "done", "DrillGroupHealthy")],
             poll: "$.poll",
             timed_out: (
@@ -371,16 +362,13 @@ fn groups_healthy() -> Obj {
 fn teardown() -> Obj {
     poll_until(Poll {
         first: First::Check,
-        start: "StartTeardown",
         start_comment: Some("Reached on success and on every failure after the plan: the drill always tears down."),
-        wait: "WaitForTeardown",
+        name: "Teardown",
         check: (
             "Teardown",
             call(DRILL, "Delete this drill's group (ForceDelete), instances and database (no final snapshot unless drill.keepFinalSnapshot), and any other finished drill's leftovers; poll until nothing is left.", sweep(true), "$.teardown")
                 .on_failure("NotifyFailure"),
         ),
-        count: "CountTeardownAttempt",
-        decide: "IsTornDown",
         done: vec![
             string_equals("$.teardown.status", "alreadyDone", "DidTheDrillFail"),
             string_equals("$.teardown.status", "done", "DidTheDrillFail"),

@@ -3,7 +3,7 @@
 use crate::asl::{choice, fail, machine, map, pass, rethrow, states, string_equals, task, Retry};
 use crate::json::{strs, Json};
 use crate::shapes::lock::{load_config, lock_is_held, read_lock};
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 
 const COMMENT: &str = "Promote every configured database's cross-region read replica in the standby region and poll until each is standalone and available. Input: {\"env\": \"<env>\"}. The database branch of failover, runnable on its own. Refused (FailoverInProgress, nothing promoted) while a failover or failback holds the lock.";
 
@@ -84,11 +84,10 @@ fn promote_one() -> crate::json::Obj {
                 .timeout(60)
                 .retry(Retry::HandlerBusy)
                 .on_failure("DatabaseFailed")
-                .next("StartPolling"),
+                .next(&start_polling("Promotion")),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartPolling",
             gate: Some((
                 "PromotionNeedsPolling",
                 choice(
@@ -96,7 +95,7 @@ fn promote_one() -> crate::json::Obj {
                     "WaitForPromotion",
                 ),
             )),
-            wait: "WaitForPromotion",
+            name: "Promotion",
             check: (
                 "CheckPromotion",
                 task(PROMOTE)
@@ -107,8 +106,6 @@ fn promote_one() -> crate::json::Obj {
                     .retry(Retry::Handler)
                     .on_failure("DatabaseFailed"),
             ),
-            count: "CountAttempt",
-            decide: "IsPromoted",
             done: vec![string_equals("$.status.status", "done", "DatabasePromoted")],
             poll: "$.poll",
             timed_out: (

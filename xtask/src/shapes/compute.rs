@@ -3,7 +3,7 @@
 
 use crate::asl::{fail, map, pass, rethrow, states, string_equals, task, Retry};
 use crate::json::{strs, Obj};
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 
 pub const SCALE_ASG: &str = "${ScaleAsgFunctionArn}";
 pub const TOGGLE_FUNCTIONS: &str = "${ToggleFunctionsFunctionArn}";
@@ -65,12 +65,11 @@ pub fn recover_compute(r: RecoverCompute) -> Obj {
                 group_call("scale", ("recordedCapacities.$", "$.recordedCapacities")),
                 "$.scale",
             )
-            .next("StartComputePolling"),
+            .next(&start_polling("Compute")),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartComputePolling",
-            wait: "WaitForCompute",
+            name: "Compute",
             check: (
                 "CheckCompute",
                 handler(
@@ -80,8 +79,6 @@ pub fn recover_compute(r: RecoverCompute) -> Obj {
                     "$.status",
                 ),
             ),
-            count: "CountComputeAttempt",
-            decide: "IsComputeDone",
             done: vec![string_equals("$.status.status", "done", r.ready)],
             poll: "$.poll",
             timed_out: (

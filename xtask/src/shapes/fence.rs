@@ -14,11 +14,9 @@ pub struct FenceGroups<'a> {
     /// The Map over the groups, and the branch's Fail when it fails.
     pub map: &'a str,
     pub map_failed: &'a str,
-    pub start: &'a str,
+    /// The poll loop's name ([`Poll::name`]).
+    pub poll: &'a str,
     pub fence: &'a str,
-    pub count: &'a str,
-    pub decide: &'a str,
-    pub wait: &'a str,
     pub timed_out: &'a str,
     pub fenced: &'a str,
     pub failed: &'a str,
@@ -29,8 +27,7 @@ pub struct FenceGroups<'a> {
 pub fn fence_groups(f: FenceGroups) -> Obj {
     let flow = poll_until(Poll {
         first: First::Check,
-        start: f.start,
-        wait: f.wait,
+        name: f.poll,
         check: (
             f.fence,
             crate::asl::task(SCALE_ASG)
@@ -46,8 +43,6 @@ pub fn fence_groups(f: FenceGroups) -> Obj {
                 .retry(Retry::Handler)
                 .on_failure(f.failed),
         ),
-        count: f.count,
-        decide: f.decide,
         done: vec![done_or_already_done("$.fence.status", f.fenced)],
         poll: "$.poll",
         timed_out: (
@@ -77,11 +72,9 @@ pub fn fence_groups(f: FenceGroups) -> Obj {
 /// The state names of one copy of the consumer fence.
 pub struct DisableFunctions<'a> {
     pub side: &'a str,
-    pub start: &'a str,
+    /// The poll loop's name ([`Poll::name`]).
+    pub poll: &'a str,
     pub disable: &'a str,
-    pub count: &'a str,
-    pub decide: &'a str,
-    pub wait: &'a str,
     pub timed_out: &'a str,
     pub disabled: &'a str,
     pub failed: &'a str,
@@ -92,8 +85,7 @@ pub struct DisableFunctions<'a> {
 pub fn disable_functions(d: DisableFunctions) -> Obj {
     poll_until(Poll {
         first: First::Check,
-        start: d.start,
-        wait: d.wait,
+        name: d.poll,
         check: (
             d.disable,
             toggle_functions("disable", d.side)
@@ -103,8 +95,6 @@ pub fn disable_functions(d: DisableFunctions) -> Obj {
                 .retry(Retry::Handler)
                 .on_failure(d.failed),
         ),
-        count: d.count,
-        decide: d.decide,
         done: vec![done_or_already_done("$.disable.status", d.disabled)],
         poll: "$.begin.config.poll.compute",
         timed_out: (

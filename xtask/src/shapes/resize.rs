@@ -5,7 +5,7 @@ use crate::asl::{
     choice, fail, is_present, map, pass, rethrow, states, string_equals, task, Retry,
 };
 use crate::json::{strs, Json, Obj};
-use crate::shapes::poll::{done_or_already_done, poll_until, First, Poll};
+use crate::shapes::poll::{done_or_already_done, poll_until, start_polling, First, Poll};
 
 /// The resize of one database when its shape says `resize: <when>`, as states named after
 /// `name` (`Has<name>Shape`, `Is<name>Due`, `Start<name>`, `<name>`, `Count<name>Attempt`,
@@ -22,7 +22,7 @@ pub fn resize_when_due(
 ) -> Obj {
     let has_shape = format!("Has{name}Shape");
     let is_due = format!("Is{name}Due");
-    let start = format!("Start{name}");
+    let start = start_polling(name);
     states()
         .state(
             &has_shape,
@@ -40,8 +40,7 @@ pub fn resize_when_due(
         )
         .states(poll_until(Poll {
             first: First::Check,
-            start: &start,
-            wait: &format!("WaitFor{name}"),
+            name,
             check: (
                 name,
                 task("${ResizeDatabaseFunctionArn}")
@@ -59,8 +58,6 @@ pub fn resize_when_due(
                     .retry(Retry::Handler)
                     .on_failure(failed),
             ),
-            count: &format!("Count{name}Attempt"),
-            decide: &format!("Is{name}Finished"),
             done: vec![done_or_already_done("$.resize.status", finished)],
             poll: "$.resizePoll",
             timed_out: (

@@ -6,7 +6,9 @@ use super::RUN_STATE;
 use crate::asl::{fail, handler, map, parallel, pass, rethrow, states, task, Retry};
 use crate::json::{strs, Obj};
 use crate::shapes::fence::{disable_functions, fence_groups, DisableFunctions, FenceGroups};
-use crate::shapes::poll::{done_or_already_done, poll_until, until_finished, First, Poll};
+use crate::shapes::poll::{
+    done_or_already_done, poll_until, start_polling, until_finished, First, Poll,
+};
 use crate::shapes::resize::resize_databases;
 
 const SNAPSHOT_RESTORE: &str = "${SnapshotRestoreFunctionArn}";
@@ -20,22 +22,16 @@ fn fence_standby(suffix: &str) -> Vec<Obj> {
             side: "standby",
             map: &n("FenceStandbyGroups"),
             map_failed: &n("FenceGroupsFailed"),
-            start: &n("StartFence"),
+            poll: &n("StandbyGroupFence"),
             fence: &n("FenceStandbyGroup"),
-            count: &n("CountFence"),
-            decide: &n("IsStandbyGroupFenced"),
-            wait: &n("WaitForStandbyGroupToDrain"),
             timed_out: &n("FenceTimedOut"),
             fenced: &n("StandbyGroupFenced"),
             failed: &n("FenceGroupFailed"),
         }),
         disable_functions(DisableFunctions {
             side: "standby",
-            start: &n("StartDisable"),
+            poll: &n("StandbyFunctionsFence"),
             disable: &n("DisableStandbyFunctions"),
-            count: &n("CountDisable"),
-            decide: &n("AreStandbyFunctionsDisabled"),
-            wait: &n("WaitForStandbyFunctions"),
             timed_out: &n("DisableTimedOut"),
             disabled: &n("StandbyFunctionsDisabled"),
             failed: &n("DisableFunctionsFailed"),
@@ -185,7 +181,7 @@ fn reseed() -> Obj {
             "A snapshot of the fenced standby: everything written is in it.",
             snapshot_call("snapshot", &[]),
             "snapshot",
-            "StartCopySnapshotToPrimary",
+            &start_polling("CopySnapshotToPrimary"),
             "ReseedFailed",
             ("SnapshotTimedOut", "The standby's snapshot was not available within poll.snapshot.maxAttempts polls."),
         ))
@@ -194,7 +190,7 @@ fn reseed() -> Obj {
             "Copied with the primary region's KMS key when encrypted.",
             snapshot_call("copy", &[]),
             "copy",
-            "StartClearPrimaryIdentifier",
+            &start_polling("ClearPrimaryIdentifier"),
             "ReseedFailed",
             ("CopyTimedOut", "The copy in the primary region was not available within poll.snapshot.maxAttempts polls."),
         ))
@@ -203,7 +199,7 @@ fn reseed() -> Obj {
             "An old primary that survived is renamed (and kept), never deleted; its settings are kept for the restore.",
             snapshot_call("clearWay", &[("side", "primary")]),
             "clearWay",
-            "StartRestorePrimary",
+            &start_polling("RestorePrimary"),
             "ReseedFailed",
             ("RenameTimedOut", "The old primary was not renamed within poll.snapshot.maxAttempts polls."),
         ))
@@ -239,7 +235,7 @@ fn prepare_reverse() -> Obj {
             "An old primary that survived is renamed (and kept), never deleted.",
             snapshot_call("clearWay", &[("side", "primary")]),
             "clearWay",
-            "StartCreateReverseReplica",
+            &start_polling("CreateReverseReplica"),
             "PrepareFailed",
             ("RenameTimedOut", "The old primary was not renamed within poll.snapshot.maxAttempts polls."),
         ))
@@ -273,8 +269,7 @@ fn prepare_reverse() -> Obj {
 fn promote_reverse() -> Obj {
     let flow = poll_until(Poll {
         first: First::Check,
-        start: "StartWaitForReverseLag",
-        wait: "WaitForReverseLag",
+        name: "ReverseLag",
         check: (
             "CheckReverseLag",
             handler(
@@ -285,8 +280,6 @@ fn promote_reverse() -> Obj {
             .comment("Writes are fenced: wait until the reverse replica has everything (ReplicaLag 0 in a datapoint newer than the fence).")
             .on_failure("PromoteFailed"),
         ),
-        count: "CountReverseLagAttempt",
-        decide: "IsReverseLagZero",
         done: vec![done_or_already_done("$.lag.status", "PromoteReverseReplica")],
         poll: "$.poll",
         timed_out: (
@@ -303,7 +296,7 @@ fn promote_reverse() -> Obj {
             .timeout(60)
             .retry(Retry::HandlerBusy)
             .on_failure("PromoteFailed")
-            .next("StartCheckReversePromotion"),
+            .next(&start_polling("CheckReversePromotion")),
     )
     .states(until_finished(
         "CheckReversePromotion",

@@ -12,7 +12,9 @@ use crate::shapes::compute::{recover_compute, toggle_functions, RecoverCompute};
 use crate::shapes::hooks::hook_point;
 use crate::shapes::input::{default_to, when_missing};
 use crate::shapes::lock::release_lock;
-use crate::shapes::poll::{done_or_already_done, poll_until, First, Poll};
+use crate::shapes::poll::{
+    done_or_already_done, poll_until, start_polling, First, Poll, PollNames,
+};
 use crate::shapes::resize::resize_databases;
 use crate::shapes::step::step_or_fail;
 use crate::shapes::tail::publish_report;
@@ -190,20 +192,17 @@ fn traffic_back() -> Obj {
             "DnsNeedsPolling",
             choice(
                 vec![string_equals("$.results.traffic.status", "alreadyDone", "MarkPrimaryActive")],
-                "StartDnsPolling",
+                &start_polling("Dns"),
             ),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartDnsPolling",
-            wait: "WaitForDns",
+            name: "Dns",
             check: (
                 "CheckDns",
                 handler(SWITCH_TRAFFIC, records("status", ("changeIds.$", "$.results.traffic.changeIds")), "$.dns")
                     .on_failure("SwitchTrafficToStandby"),
             ),
-            count: "CountDnsAttempt",
-            decide: "IsDnsDone",
             done: vec![string_equals("$.dns.status", "done", "MarkPrimaryActive")],
             poll: "$.begin.config.poll.compute",
             timed_out: (
@@ -221,8 +220,10 @@ fn traffic_back() -> Obj {
 }
 
 /// Per bucket pair: replication primary -> standby back; objects the primary lacks listed,
-/// and copied back in bounded calls when asked.
+/// and copied back in bounded calls when asked. The copy loop pages (its counter carries the
+/// page token), so it is written out, with a poll loop's names.
 fn restore_buckets() -> Obj {
+    let copy_back = PollNames::of("CopyBack");
     let flow = states()
         .state(
             "RestoreReplication",
@@ -251,12 +252,12 @@ fn restore_buckets() -> Obj {
                         condition("$.restore.unreplicated.truncated", "BooleanEquals", true),
                     ]),
                 ])
-                .next("StartCopyBack")],
+                .next(&copy_back.start)],
                 "ReplicationRestored",
             ),
         )
         .state(
-            "StartCopyBack",
+            &copy_back.start,
             pass()
                 .parameters(
                     obj()
@@ -283,10 +284,10 @@ fn restore_buckets() -> Obj {
             )
             .comment("Copies a bounded number of objects per call into the primary bucket (never over a newer primary object); inProgress while more remain.")
             .on_failure("RestoreReplicationFailed")
-            .next("CountCopyBack"),
+            .next(&copy_back.count),
         )
         .state(
-            "CountCopyBack",
+            &copy_back.count,
             pass()
                 .parameters(
                     obj()
@@ -297,19 +298,19 @@ fn restore_buckets() -> Obj {
                         .with("nextStartAfter.$", "$.copy.unreplicated.nextStartAfter"),
                 )
                 .result_path("$.copyState")
-                .next("IsCopyBackFinished"),
+                .next(&copy_back.decide),
         )
         .state(
-            "IsCopyBackFinished",
+            &copy_back.decide,
             choice(
                 vec![
                     done_or_already_done("$.copy.status", "CopiedBack"),
                     rule("$.copyState.attempts.count", "NumericGreaterThanEqualsPath", "$.poll.maxAttempts", "CopyBackTimedOut"),
                 ],
-                "WaitForCopyBack",
+                &copy_back.wait,
             ),
         )
-        .state("WaitForCopyBack", wait("$.poll.intervalSeconds", "CopyBack"))
+        .state(&copy_back.wait, wait("$.poll.intervalSeconds", "CopyBack"))
         .state(
             "CopyBackTimedOut",
             fail("CopyBackTimedOut", "Objects were still left to copy back after poll.compute.maxAttempts calls; run switch-replication copyBack again (it goes on where it stopped)."),
@@ -356,7 +357,7 @@ fn reprotect() -> Obj {
             "The promoted standby (no longer serving) is renamed, kept until its successor is available.",
             snapshot_call("clearWay", &[("side", "standby")]),
             "clearWay",
-            "StartReplicateToStandby",
+            &start_polling("ReplicateToStandby"),
             "ReprotectFailed",
             ("RenameTimedOut", "The promoted standby was not renamed within poll.snapshot.maxAttempts polls."),
         ))
@@ -372,7 +373,7 @@ fn reprotect() -> Obj {
                 ],
             ),
             "replica",
-            "StartRetireOldStandby",
+            &start_polling("RetireOldStandby"),
             "ReprotectFailed",
             ("ReplicaTimedOut", "The new DR replica was not available within poll.snapshot.maxAttempts polls."),
         ))

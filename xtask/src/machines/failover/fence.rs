@@ -54,22 +54,16 @@ pub fn graceful() -> Obj {
                     side: "primary",
                     map: "FencePrimaryGroups",
                     map_failed: "FenceGroupsFailed",
-                    start: "StartFencePolling",
+                    poll: "PrimaryGroupFence",
                     fence: "FencePrimaryGroup",
-                    count: "CountFenceAttempt",
-                    decide: "IsPrimaryGroupFenced",
-                    wait: "WaitForPrimaryGroupToDrain",
                     timed_out: "FenceTimedOut",
                     fenced: "PrimaryGroupFenced",
                     failed: "FenceGroupFailed",
                 }),
                 disable_functions(DisableFunctions {
                     side: "primary",
-                    start: "StartDisablePolling",
+                    poll: "PrimaryFunctionsFence",
                     disable: "DisablePrimaryFunctions",
-                    count: "CountDisableAttempt",
-                    decide: "ArePrimaryFunctionsDisabled",
-                    wait: "WaitForPrimaryFunctionsToDisable",
                     timed_out: "DisableTimedOut",
                     disabled: "PrimaryFunctionsDisabled",
                     failed: "DisableFunctionsFailed",
@@ -159,8 +153,7 @@ fn describe_primary() -> Obj {
 fn catch_up() -> Obj {
     poll_until(Poll {
         first: First::Wait,
-        start: "StartLagPolling",
-        wait: "WaitForLag",
+        name: "Lag",
         check: (
             "CheckReplicaLag",
             handler(
@@ -179,8 +172,6 @@ fn catch_up() -> Obj {
             .comment("done when a ReplicaLag datapoint newer than the fence is 0 (older ones are ignored: lag unknown, poll again); alreadyDone when this failover cycle promoted it already (a re-run after an aborted run): nothing replicates any more.")
             .on_failure("LagCheckFailed"),
         ),
-        count: "CountLagAttempt",
-        decide: "IsLagDone",
         done: vec![done_or_already_done("$.status.status", "ReplicaCaughtUp")],
         poll: "$.poll",
         timed_out: (

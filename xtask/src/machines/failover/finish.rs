@@ -7,7 +7,7 @@ use crate::json::{obj, strs, Json, Obj};
 use crate::shapes::fence::{unfence, Unfence};
 use crate::shapes::hooks::hook_point;
 use crate::shapes::lock::release_lock;
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 use crate::shapes::resize::resize_databases;
 use crate::shapes::tail::{alert, notify_failure, publish_report};
 
@@ -125,22 +125,19 @@ fn traffic() -> Obj {
         .state(
             "DnsNeedsPolling",
             choice(
-                vec![string_equals("$.traffic.status", "started", "StartDnsPolling")],
+                vec![string_equals("$.traffic.status", "started", &start_polling("Dns"))],
                 "MarkStandbyActive",
             ),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartDnsPolling",
-            wait: "WaitForDns",
+            name: "Dns",
             check: (
                 "CheckDns",
                 handler(SWITCH_TRAFFIC, records("status", ("changeIds.$", "$.traffic.changeIds")), "$.dnsStatus")
                     .comment("done when every change is INSYNC and every record points at the standby.")
                     .on_failure("PromotionWasRequested"),
             ),
-            count: "CountDnsAttempt",
-            decide: "IsDnsDone",
             done: vec![string_equals("$.dnsStatus.status", "done", "MarkStandbyActive")],
             poll: "$.begin.config.poll.compute",
             timed_out: (

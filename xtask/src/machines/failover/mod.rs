@@ -9,13 +9,13 @@ mod finish;
 mod recover;
 
 use crate::asl::{
-    boolean_equals, catcher, choice, handler, machine, pass, rethrow, states, string_equals, wait,
+    boolean_equals, catcher, choice, handler, machine, pass, rethrow, states, string_equals,
 };
 use crate::json::{obj, strs, Json, Obj};
 use crate::shapes::hooks::hook_point;
 use crate::shapes::input::{default_to, hook_results_and_env, when_missing};
 pub use crate::shapes::lock::RUN_STATE;
-use crate::shapes::poll::{attempts_exhausted, count_attempt, start_attempts};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 use crate::shapes::tail::{notify_failure, REPORT};
 
 const COMMENT: &str = "pilot-light failover: turn the pilot light in the standby region into production. Input: {\"env\": \"<env>\", \"mode\": \"ungraceful\" (default; no call into the primary region) | \"graceful\" (fence the primary first), \"trigger\": \"manual\" (default) | \"alarm\" | \"health\" (set by the stack's EventBridge rules; automatic triggers are judged against the configuration, held back by the flap guard, and wait in the approval window of automaticFailover)}. A graceful failover fences the primary (polled until drained) and waits for ReplicaLag 0 after the fence; a failure before any promotion un-fences the primary, a failure after never does and the alert says how to complete the failover. Databases, compute and functions recover in parallel; then traffic moves, the standby is marked active, the lock is released and the report is published and returned.";
@@ -252,49 +252,43 @@ fn approval() -> Obj {
         )
         .state(
             "AskForApproval",
-            notify_approval("Ask the on-call: the evidence, the deadline, what silence does, and the approve and deny commands.", "requested", "StartApprovalPolling"),
+            notify_approval("Ask the on-call: the evidence, the deadline, what silence does, and the approve and deny commands.", "requested", &start_polling("Approval")),
         )
-        .state("StartApprovalPolling", start_attempts().next("WaitForApproval"))
-        .state(
-            "WaitForApproval",
-            wait("$.approval.waitSeconds", "CheckApproval")
-                .comment("Bounded: checkApproval answers a closed window once the deadline passed, and the looks are counted (maxChecks)."),
-        )
-        .state(
-            "CheckApproval",
-            handler(
-                RUN_STATE,
-                strs(&[
-                    ("action", "checkApproval"),
-                    ("env.$", "$.env"),
-                    ("executionId.$", "$$.Execution.Id"),
-                ]),
-                "$.approval",
-            )
-            .comment("Where the approval stands: approved, denied, waiting, or the window closed unanswered.")
-            .on_failure("NotifyFailure")
-            .next("CountApprovalCheck"),
-        )
-        .state("CountApprovalCheck", count_attempt("IsApproved"))
-        .state(
-            "IsApproved",
-            choice(
-                vec![
-                    outcome("approved", "RunBeforeFailoverHooks"),
-                    outcome("proceedUnanswered", "NotifyProceedingUnanswered"),
-                    outcome("denied", "ApprovalDenied"),
-                    outcome("abandonUnanswered", "ApprovalUnanswered"),
-                    attempts_exhausted("$.begin.approval.maxChecks", "ApprovalUnanswered"),
-                ],
-                "WaitForApproval",
-            )
-            // Drift: this state's Comment comes last.
-            .with("Comment", "The answer first; then the deadline as checkApproval judged it; then, as a belt, a bound on the looks (maxChecks, a few more than the window holds): without an answer the window always ends."),
-        )
+        .states(poll_until(Poll {
+            first: First::Wait,
+            name: "Approval",
+            check: (
+                "CheckApproval",
+                handler(
+                    RUN_STATE,
+                    strs(&[
+                        ("action", "checkApproval"),
+                        ("env.$", "$.env"),
+                        ("executionId.$", "$$.Execution.Id"),
+                    ]),
+                    "$.approval",
+                )
+                .comment("Where the approval stands: approved, denied, waiting, or the window closed unanswered.")
+                .on_failure("NotifyFailure"),
+            ),
+            done: vec![
+                outcome("approved", "RunBeforeFailoverHooks"),
+                outcome("proceedUnanswered", "NotifyProceedingUnanswered"),
+                outcome("denied", "ApprovalDenied"),
+                outcome("abandonUnanswered", "ApprovalUnanswered"),
+            ],
+            bounds: Some(("$.approval.waitSeconds", "$.begin.approval.maxChecks")),
+            wait_comment: Some("Bounded: checkApproval answers a closed window once the deadline passed, and the looks are counted (maxChecks)."),
+            decide_comment: Some("The answer first; then the deadline as checkApproval judged it; then, as a belt, a bound on the looks (maxChecks, a few more than the window holds): without an answer the window always ends."),
+            timed_out: (
+                "ApprovalUnanswered",
+                unanswered("ApprovalUnanswered", "Nobody answered and automaticFailover.whenUnanswered is abandon: end through the failure path (alert naming the manual failover, release the lock), nothing changed."),
+            ),
+            ..Poll::default()
+        }))
         .state(
             "NotifyProceedingUnanswered",
             notify_approval("Nobody answered and automaticFailover.whenUnanswered is proceed: say so, then fail over.", "proceedingUnanswered", "RunBeforeFailoverHooks"),
         )
         .state("ApprovalDenied", unanswered("FailoverDenied", "A person denied: end through the failure path (alert, release the lock), nothing changed."))
-        .state("ApprovalUnanswered", unanswered("ApprovalUnanswered", "Nobody answered and automaticFailover.whenUnanswered is abandon: end through the failure path (alert naming the manual failover, release the lock), nothing changed."))
 }

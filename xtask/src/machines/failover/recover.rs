@@ -6,7 +6,7 @@ use crate::asl::{
 };
 use crate::json::{strs, Obj};
 use crate::shapes::compute::{recover_compute, toggle_functions, RecoverCompute};
-use crate::shapes::poll::{poll_until, First, Poll};
+use crate::shapes::poll::{poll_until, start_polling, First, Poll};
 use crate::shapes::resize::resize_when_due;
 use crate::shapes::step::step_or_fail;
 
@@ -79,21 +79,18 @@ fn promote_databases() -> Obj {
             "PromotionNeedsPolling",
             choice(
                 vec![string_equals("$.promote.status", "alreadyDone", "HasPromotedResizeShape")],
-                "StartPromotionPolling",
+                &start_polling("Promotion"),
             ),
         )
         .states(poll_until(Poll {
             first: First::Wait,
-            start: "StartPromotionPolling",
-            wait: "WaitForPromotion",
+            name: "Promotion",
             check: (
                 "CheckPromotion",
                 handler(PROMOTE, replica_call("status"), "$.status")
                     .comment("done only when available and with no replication source.")
                     .on_failure("DatabaseFailed"),
             ),
-            count: "CountPromotionAttempt",
-            decide: "IsPromotionDone",
             done: vec![string_equals("$.status.status", "done", "HasPromotedResizeShape")],
             poll: "$.poll",
             timed_out: (
