@@ -10,7 +10,7 @@ use crate::PlanInput;
 use crate::PlannedGroup;
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::lock::{active_region_of, drill_may_start, held_lock};
-use pilot_light_core::parameters::get_parameter_value;
+use pilot_light_core::parameters::{get_parameter_value, load_config};
 use pilot_light_core::{execution_token, PilotLightConfig, PilotLightError, StepStatus};
 
 pub(crate) async fn plan(input: PlanInput, clients: &Clients) -> Result<Answer, PilotLightError> {
@@ -21,28 +21,7 @@ pub(crate) async fn plan(input: PlanInput, clients: &Clients) -> Result<Answer, 
         .ok_or_else(|| invalid("region", "no region given and none configured"))?;
     let ssm = clients.ssm.get(&region)?;
     let name = config_parameter_name(&input.env);
-    let text = ssm
-        .get_parameter()
-        .name(&name)
-        .send()
-        .await
-        .map_err(|err| {
-            PilotLightError::from_sdk_or_missing(
-                "GetParameter",
-                &err,
-                |e| e.is_parameter_not_found(),
-                || PilotLightError::ResourceNotFound {
-                    kind: "Parameter".into(),
-                    id: name.clone(),
-                    region: region.clone(),
-                },
-            )
-        })?
-        .parameter()
-        .and_then(|p| p.value())
-        .map(str::to_string)
-        .unwrap_or_default();
-    let config = PilotLightConfig::from_json_str(&text)?;
+    let config = load_config(&ssm, &input.env, &region).await?;
     let plan = plan_of(&config, &input.env, &input.execution_id, &region)?;
     // Read when the drill acts, not when it was scheduled: a failover may have begun since.
     let lock_name = lock_parameter_name(&input.env);
