@@ -14,7 +14,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::execution_history::{
     build_timeline, describe_execution, fetch_history, format_duration, HistoryEvent, TimelineStep,
 };
-use pilot_light_core::PilotLightError;
+use pilot_light_core::{EnvName, PilotLightError};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::SystemTime;
@@ -216,17 +216,12 @@ pub fn check_region(region: &str) -> Result<(), CliError> {
         .map_err(|reason| CliError::new(format!("--region: {reason}")))
 }
 
-/// Checks an env name given on the command line: the rule the handlers and the configuration
-/// apply ([`pilot_light_core::env_name`]), so a name the CLI accepts is never refused later.
-pub fn check_env(env: &str) -> Result<(), CliError> {
-    if pilot_light_core::env_name::is_env_name(env) {
-        Ok(())
-    } else {
-        Err(CliError::new(format!(
-            "--env `{env}`: {}",
-            pilot_light_core::env_name::ENV_NAME_RULE
-        )))
-    }
+/// Reads `--env` (or `PILOT_LIGHT_ENV`) into an [`EnvName`] (clap's `value_parser`): the rule the
+/// handlers and the configuration apply ([`pilot_light_core::env_name`]), so a name the CLI accepts
+/// is never refused later. A bad name is a usage error whose reason is the rule.
+pub fn parse_env(env: &str) -> Result<EnvName, String> {
+    env.parse()
+        .map_err(|_| pilot_light_core::env_name::ENV_NAME_RULE.to_string())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -474,11 +469,12 @@ mod tests {
     fn regions_and_envs_are_checked() {
         assert!(check_region("us-west-2").is_ok());
         assert!(check_region("uswest2").is_err());
-        assert!(check_env("prod-1").is_ok());
-        assert!(check_env("").is_err());
-        assert!(check_env("a b").is_err());
-        assert!(
-            check_env("Prod_1").is_err(),
+        assert_eq!(parse_env("prod-1").unwrap(), "prod-1");
+        assert!(parse_env("").is_err());
+        assert!(parse_env("a b").is_err());
+        assert_eq!(
+            parse_env("Prod_1").unwrap_err(),
+            pilot_light_core::env_name::ENV_NAME_RULE,
             "refused by the handlers: refused here"
         );
     }

@@ -13,8 +13,9 @@ mod commands;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use commands::{answer_approval, drill, report_command, start_and_follow, status, unlock};
-use pilot_light_cli::{exit, CliError, Kind};
+use pilot_light_cli::{exit, parse_env, CliError, Kind};
 use pilot_light_core::automatic_failover::ApprovalDecision;
+use pilot_light_core::EnvName;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -27,8 +28,8 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// The pilot-light environment (part of every name: /pilot-light/<env>/config).
-    #[arg(long, global = true, env = "PILOT_LIGHT_ENV")]
-    env: Option<String>,
+    #[arg(long, global = true, env = "PILOT_LIGHT_ENV", value_parser = parse_env)]
+    env: Option<EnvName>,
     /// The standby region, where the stack runs (default: AWS_REGION / the profile's region).
     #[arg(long, global = true)]
     region: Option<String>,

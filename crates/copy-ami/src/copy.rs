@@ -16,7 +16,6 @@ use pilot_light_core::{PilotLightError, StepStatus, Timestamp, ENV_TAG_KEY};
 pub async fn copy(input: CopyInput, clients: &Clients) -> Result<CopyOutput, PilotLightError> {
     let started_at = Timestamp::now();
     check_action(input.action, CopyAmiAction::Copy)?;
-    check_not_empty("env", &input.env)?;
     check_not_empty("sourceImageId", &input.source_image_id)?;
     check_group(&input.group)?;
     if input.source_region == input.target_region {

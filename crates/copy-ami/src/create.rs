@@ -19,7 +19,6 @@ pub async fn create(
 ) -> Result<CreateOutput, PilotLightError> {
     let started_at = Timestamp::now();
     check_action(input.action, CopyAmiAction::Create)?;
-    check_not_empty("env", &input.env)?;
     check_not_empty("executionId", &input.execution_id)?;
     check_group(&input.group)?;
     let ec2 = clients.ec2.get(&input.region)?;
@@ -56,7 +55,7 @@ pub async fn create(
                     tag: format!("{}={}", tag.key, tag.value),
                     region: region.to_string(),
                 })?;
-            let wanted = vec![(ENV_TAG_KEY.to_string(), input.env.clone())];
+            let wanted = vec![(ENV_TAG_KEY.to_string(), input.env.to_string())];
             let missing = missing_tags(&image.tags, &wanted);
             let status = if missing.is_empty() {
                 StepStatus::AlreadyDone

@@ -45,7 +45,9 @@ pub use status::status;
 use pilot_light_core::config::{AmiPolicy, AmiSource, ComputeGroupConfig, PollPolicy, Side};
 use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::step::{to_json_value as to_json, ActionOnly};
-use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
+use pilot_light_core::{
+    parse_step_input, EnvName, PilotLightError, Regional, StepStatus, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// The actions of this handler.
@@ -98,7 +100,7 @@ pub enum CopyAmiAction {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanInput {
     pub action: CopyAmiAction,
-    pub env: String,
+    pub env: EnvName,
     #[serde(default)]
     pub execution_id: Option<String>,
     /// Where the configuration and the run state are (default: the handler's own region).
@@ -112,7 +114,7 @@ pub struct PlanInput {
 pub struct PlanOutput {
     pub action: CopyAmiAction,
     pub status: StepStatus,
-    pub env: String,
+    pub env: EnvName,
     /// The active region as the run state says (`null` when never written: the primary).
     pub active_region: Option<String>,
     pub source_region: String,
@@ -137,7 +139,7 @@ pub struct PlanOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInput {
     pub action: CopyAmiAction,
-    pub env: String,
+    pub env: EnvName,
     /// The active region.
     pub region: String,
     /// The active side.
@@ -172,7 +174,7 @@ pub struct CreateOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusInput {
     pub action: CopyAmiAction,
-    pub env: String,
+    pub env: EnvName,
     pub region: String,
     pub image_id: String,
     #[serde(default)]
@@ -197,7 +199,7 @@ pub struct StatusOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CopyInput {
     pub action: CopyAmiAction,
-    pub env: String,
+    pub env: EnvName,
     pub source_region: String,
     pub source_image_id: String,
     pub target_region: String,
@@ -232,7 +234,7 @@ pub struct CopyOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PruneInput {
     pub action: CopyAmiAction,
-    pub env: String,
+    pub env: EnvName,
     pub region: String,
     pub group: ComputeGroupConfig,
     /// Images kept per group in this region (at least 1).

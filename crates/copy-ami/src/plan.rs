@@ -2,7 +2,7 @@
 //! which way the pipeline copies and what it needs for every group.
 
 use crate::aws::get_parameter;
-use crate::decide::{check_action, check_not_empty, plan_copies};
+use crate::decide::{check_action, plan_copies};
 use crate::{Clients, CopyAmiAction, PlanInput, PlanOutput};
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::direction::active_region_in_state;
@@ -14,7 +14,6 @@ use pilot_light_core::{PilotLightError, StepStatus, Timestamp};
 pub async fn plan(input: PlanInput, clients: &Clients) -> Result<PlanOutput, PilotLightError> {
     let started_at = Timestamp::now();
     check_action(input.action, CopyAmiAction::Plan)?;
-    check_not_empty("env", &input.env)?;
     let region = input
         .region
         .clone()

@@ -5,8 +5,7 @@ use crate::aws::{
     delete_snapshot, deregister_image, launch_template_images, orphaned_snapshots, tag_filter,
 };
 use crate::decide::{
-    check_action, check_group, check_not_empty, plan_prune, CREATED_BY_AMI_PIPELINE,
-    CREATED_BY_TAG_KEY,
+    check_action, check_group, plan_prune, CREATED_BY_AMI_PIPELINE, CREATED_BY_TAG_KEY,
 };
 use crate::{Clients, CopyAmiAction, PruneInput, PruneOutput};
 use pilot_light_core::images::describe_own_images;
@@ -17,7 +16,6 @@ use pilot_light_core::{PilotLightError, StepStatus, Timestamp, ENV_TAG_KEY};
 pub async fn prune(input: PruneInput, clients: &Clients) -> Result<PruneOutput, PilotLightError> {
     let started_at = Timestamp::now();
     check_action(input.action, CopyAmiAction::Prune)?;
-    check_not_empty("env", &input.env)?;
     check_group(&input.group)?;
     if input.keep_copies == 0 {
         return Err(PilotLightError::InvalidInput {

@@ -17,7 +17,6 @@ pub async fn status(
 ) -> Result<StatusOutput, PilotLightError> {
     let started_at = Timestamp::now();
     check_action(input.action, CopyAmiAction::Status)?;
-    check_not_empty("env", &input.env)?;
     check_not_empty("imageId", &input.image_id)?;
     let ec2 = clients.ec2.get(&input.region)?;
     let image = describe_image(&ec2, &input.image_id, &input.region).await?;
@@ -25,7 +24,7 @@ pub async fn status(
     if status == StepStatus::Done && image.tag(CREATED_BY_TAG_KEY) == Some(CREATED_BY_AMI_PIPELINE)
     {
         let wanted = vec![
-            (ENV_TAG_KEY.to_string(), input.env.clone()),
+            (ENV_TAG_KEY.to_string(), input.env.to_string()),
             (
                 CREATED_BY_TAG_KEY.to_string(),
                 CREATED_BY_AMI_PIPELINE.to_string(),

@@ -12,7 +12,7 @@
 //! [`WhenUnanswered`] says (by default `abandon`: no failover without a person).
 
 use crate::config::PilotLightConfig;
-use crate::PilotLightError;
+use crate::{EnvName, PilotLightError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -228,7 +228,7 @@ pub fn approval_plan(config: &AutomaticFailoverConfig, automatic: bool) -> Appro
 }
 
 /// Parameter name of an environment's approval request (the newest automatic failover's).
-pub fn approval_parameter_name(env: &str) -> String {
+pub fn approval_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/approval")
 }
 

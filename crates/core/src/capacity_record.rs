@@ -5,11 +5,12 @@
 
 use crate::config::CapacityPolicy;
 use crate::step::Timestamp;
+use crate::EnvName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Parameter name of an environment's capacity record.
-pub fn capacity_parameter_name(env: &str) -> String {
+pub fn capacity_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/capacity")
 }
 

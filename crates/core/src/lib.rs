@@ -22,7 +22,8 @@
 //! * [`images`]: machine images as the decisions see them, and the one rule for the newest.
 //! * [`ssm_read`]: a region's parameters under a path, values and metadata, as the sync reads them.
 //! * [`ssm_plan`]: the SSM sync's pure part: parameters of both regions, scope, and what to write.
-//! * [`env_name`]: the one rule for an environment name (config, handler input, CLI `--env`).
+//! * [`env_name`]: the one rule for an environment name, and [`EnvName`], a name that passed it:
+//!   the type of every `env` (config, handler input and output, CLI `--env`).
 //! * [`hooks`]: the team's own Lambda functions run at fixed points of failover and failback.
 //! * [`tags`]: every tag key pilot-light writes.
 //! * [`kept`]: the instances a failback renamed aside and keeps (old primaries that may hold writes
@@ -57,6 +58,7 @@ pub mod tags;
 
 pub use clients::Regional;
 pub use config::PilotLightConfig;
+pub use env_name::EnvName;
 pub use error::PilotLightError;
 pub use step::{execution_token, parse_step_input, StepStatus, Timestamp};
 

@@ -2,7 +2,7 @@
 //! one place that tells "no such parameter" (`None`) from a failure (a typed error).
 
 use crate::config::config_parameter_name;
-use crate::{PilotLightConfig, PilotLightError};
+use crate::{EnvName, PilotLightConfig, PilotLightError};
 
 /// A parameter's value; `None` when it does not exist. Never used for SecureStrings (pilot-light's
 /// own parameters are plain Strings): no decryption is asked for.
@@ -28,7 +28,7 @@ pub async fn get_parameter_value(
 /// from the configuration loads it here.
 pub async fn load_config(
     ssm: &aws_sdk_ssm::Client,
-    env: &str,
+    env: &EnvName,
     region: &str,
 ) -> Result<PilotLightConfig, PilotLightError> {
     let name = config_parameter_name(env);
@@ -45,11 +45,11 @@ pub async fn load_config(
 /// `env`: one written for another environment is `ConfigInvalid` at `env`.
 pub fn config_of_env(
     text: &str,
-    env: &str,
+    env: &EnvName,
     name: &str,
 ) -> Result<PilotLightConfig, PilotLightError> {
     let config = PilotLightConfig::from_json_str(text)?;
-    if config.env != env {
+    if config.env != *env {
         return Err(PilotLightError::config(
             "env",
             format!(

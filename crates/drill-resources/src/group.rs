@@ -74,7 +74,7 @@ pub(crate) async fn create_group(
     if let Some(existing) = describe_group(&autoscaling, &name).await? {
         let tags = asg_tags(&existing);
         let ours = drill_owner(&tags) == Some(input.execution_id.as_str())
-            && tags.get(ENV_TAG_KEY) == Some(&input.env);
+            && tags.get(ENV_TAG_KEY).map(String::as_str) == Some(input.env.as_str());
         if !ours {
             return Err(PilotLightError::UnsafeOperation {
                 reason: format!(

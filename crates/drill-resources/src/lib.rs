@@ -39,7 +39,9 @@ use pilot_light_core::config::{
 };
 use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::step::ActionOnly;
-use pilot_light_core::{parse_step_input, PilotLightError, Regional, StepStatus, Timestamp};
+use pilot_light_core::{
+    parse_step_input, EnvName, PilotLightError, Regional, StepStatus, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -101,7 +103,7 @@ pub enum DrillAction {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanInput {
     pub action: DrillAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     #[serde(default)]
     pub region: Option<String>,
@@ -112,7 +114,7 @@ pub struct PlanInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DatabaseInput {
     pub action: DrillAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     pub primary_region: String,
     pub standby_region: String,
@@ -126,7 +128,7 @@ pub struct DatabaseInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupInput {
     pub action: DrillAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     /// The standby region.
     pub region: String,
@@ -142,7 +144,7 @@ pub struct GroupInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SweepInput {
     pub action: DrillAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     /// The standby region, where drills build.
     pub region: String,
@@ -162,7 +164,7 @@ pub struct SweepInput {
 pub struct MeasureInput {
     pub action: DrillAction,
     #[serde(default)]
-    pub env: Option<String>,
+    pub env: Option<EnvName>,
     #[serde(default)]
     pub execution_id: Option<String>,
     pub rto_target_seconds: u64,
@@ -202,7 +204,7 @@ pub struct PlannedGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     pub token: String,
     pub primary_region: String,

@@ -11,7 +11,7 @@ use crate::PlannedGroup;
 use pilot_light_core::config::{config_parameter_name, lock_parameter_name, state_parameter_name};
 use pilot_light_core::lock::{active_region_of, drill_may_start, held_lock};
 use pilot_light_core::parameters::{get_parameter_value, load_config};
-use pilot_light_core::{execution_token, PilotLightConfig, PilotLightError, StepStatus};
+use pilot_light_core::{execution_token, EnvName, PilotLightConfig, PilotLightError, StepStatus};
 
 pub(crate) async fn plan(input: PlanInput, clients: &Clients) -> Result<Answer, PilotLightError> {
     let region = input
@@ -44,11 +44,11 @@ pub(crate) async fn plan(input: PlanInput, clients: &Clients) -> Result<Answer, 
 /// The drill's plan from a validated configuration (pure).
 pub fn plan_of(
     config: &PilotLightConfig,
-    env: &str,
+    env: &EnvName,
     execution_id: &str,
     region: &str,
 ) -> Result<Plan, PilotLightError> {
-    if config.env != env {
+    if config.env != *env {
         return Err(PilotLightError::config(
             "env",
             format!("the document is for `{}`, not `{env}`", config.env),
@@ -84,7 +84,7 @@ pub fn plan_of(
         protected.push(group.primary.auto_scaling_group_name.clone());
     }
     Ok(Plan {
-        env: env.to_string(),
+        env: env.clone(),
         execution_id: execution_id.to_string(),
         token: execution_token(execution_id),
         primary_region: config.regions.primary.clone(),

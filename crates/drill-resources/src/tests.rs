@@ -28,7 +28,7 @@ const EXECUTION: &str = "arn:aws:states:us-west-2:1:execution:pilot-light-prod-d
 
 #[test]
 fn the_plan_protects_every_live_resource_and_uses_the_drill_target_group() {
-    let plan = plan_of(&config(), "prod", EXECUTION, "us-west-2").unwrap();
+    let plan = plan_of(&config(), &"prod".parse().unwrap(), EXECUTION, "us-west-2").unwrap();
     assert_eq!(plan.token, execution_token(EXECUTION));
     assert_eq!(plan.drill.group_size, 2);
     assert_eq!(plan.drill.rto_target_seconds, 900);
@@ -50,7 +50,7 @@ fn the_plan_refuses_another_env_another_standby_or_no_execution() {
         ("prod", EXECUTION, "us-east-1", "regions.standby"),
         ("prod", " ", "us-west-2", "executionId"),
     ] {
-        let err = plan_of(&config(), env, execution, region).unwrap_err();
+        let err = plan_of(&config(), &env.parse().unwrap(), execution, region).unwrap_err();
         let text = format!("{err:?}");
         assert!(text.contains(field), "{field}: {text}");
     }

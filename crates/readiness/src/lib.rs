@@ -8,7 +8,7 @@
 //! Layout: one file, the handler around the domain layer's checks.
 
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
-use pilot_light_core::{PilotLightError, StepStatus, Timestamp};
+use pilot_light_core::{EnvName, PilotLightError, StepStatus, Timestamp};
 use pilot_light_domain::readiness::{
     checks, readiness_parameter_name, render_text, run_checks, CheckStatus, Clients,
     ReadinessReport,
@@ -82,15 +82,20 @@ pub fn notification_subject(report: &ReadinessReport, previous: Option<CheckStat
 }
 
 /// Decodes the event: a manual `{env?, region?}` or the EventBridge `Scheduled Event` (whose other
-/// fields are ignored). `env` defaults to the function's `PILOT_LIGHT_ENV`.
-pub fn parse_target(event: &Value, clients: &Clients) -> Result<(String, String), PilotLightError> {
+/// fields are ignored). `env` defaults to the function's `PILOT_LIGHT_ENV`; either must be an
+/// environment name (`InvalidInput` at `env`).
+pub fn parse_target(
+    event: &Value,
+    clients: &Clients,
+) -> Result<(EnvName, String), PilotLightError> {
     let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_string);
-    let env = text("env")
+    let env: EnvName = text("env")
         .or_else(|| clients.default_env.clone())
         .ok_or_else(|| PilotLightError::InvalidInput {
             field: "env".into(),
             reason: "no env in the event and no PILOT_LIGHT_ENV".into(),
-        })?;
+        })?
+        .parse()?;
     let region = text("region")
         .or_else(|| clients.home_region.clone())
         .ok_or_else(|| PilotLightError::InvalidInput {
@@ -238,7 +243,7 @@ mod tests {
             check.status = *status;
         }
         ReadinessReport::new(
-            "prod",
+            &"prod".parse().unwrap(),
             ("us-east-1", "us-west-2"),
             None,
             NextMove::Failover,
@@ -282,7 +287,13 @@ mod tests {
         );
         assert_eq!(
             parse_target(&json!({"env": "prod"}), &clients).unwrap(),
-            ("prod".to_string(), "us-west-2".to_string())
+            ("prod".parse().unwrap(), "us-west-2".to_string())
+        );
+        let err = parse_target(&json!({"env": "Prod_1"}), &clients).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput");
+        assert!(
+            matches!(&err, PilotLightError::InvalidInput { field, .. } if field == "env"),
+            "{err}"
         );
         let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "region": "us-west-2"});
         assert_eq!(

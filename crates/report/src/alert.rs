@@ -205,7 +205,7 @@ mod tests {
     fn the_alert_text_says_where_the_run_stopped_and_what_to_run() {
         let input = NotifyFailureInput {
             action: ReportAction::NotifyFailure,
-            env: "prod".into(),
+            env: "prod".parse().unwrap(),
             kind: "failover".into(),
             execution_arn: "arn:aws:states:us-west-2:1:execution:pilot-light-prod-failover:fo"
                 .into(),

@@ -4,11 +4,11 @@
 //! A denied or abandoned failover ends through `notifyFailure` like every other failure.
 
 use crate::aws::send;
-use crate::input::{check_arn, check_token, topic};
+use crate::input::{check_arn, topic};
 use crate::render::{fit_subject, structured_message};
 use crate::{Clients, Published, ReportAction};
 use pilot_light_core::automatic_failover::{ApprovalRequest, WhenUnanswered};
-use pilot_light_core::{PilotLightError, StepStatus};
+use pilot_light_core::{EnvName, PilotLightError, StepStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -34,7 +34,7 @@ pub struct ApprovalState {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifyApprovalInput {
     pub action: ReportAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_arn: String,
     #[serde(default)]
     pub topic_arn: Option<String>,
@@ -50,7 +50,7 @@ pub struct NotifyApprovalOutput {
     pub action: ReportAction,
     /// `done` when published, `alreadyDone` when no topic was given.
     pub status: StepStatus,
-    pub env: String,
+    pub env: EnvName,
     pub execution_arn: String,
     pub stage: ApprovalStage,
     pub subject: String,
@@ -138,7 +138,6 @@ pub fn approval_text(
 }
 
 pub(crate) fn check(input: &NotifyApprovalInput) -> Result<(), PilotLightError> {
-    check_token("env", &input.env, 32)?;
     check_arn("executionArn", &input.execution_arn, "states")?;
     topic(input.topic_arn.as_deref())?;
     Ok(())

@@ -16,7 +16,6 @@ pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
     match action {
         ReportAction::Publish => {
             let input: PublishInput = parse_step_input(event, ACTIONS)?;
-            check_token("env", &input.env, 32)?;
             check_token("kind", &input.kind, 32)?;
             check_token("outcome", &input.outcome, 32)?;
             check_arn("executionArn", &input.execution_arn, "states")?;
@@ -26,7 +25,6 @@ pub fn parse_input(event: Value) -> Result<ReportInput, PilotLightError> {
         }
         ReportAction::NotifyFailure => {
             let input: NotifyFailureInput = parse_step_input(event, ACTIONS)?;
-            check_token("env", &input.env, 32)?;
             check_token("kind", &input.kind, 32)?;
             check_arn("executionArn", &input.execution_arn, "states")?;
             topic(input.topic_arn.as_deref())?;

@@ -58,7 +58,7 @@ pub use render::{
 
 use pilot_light_core::config::DatabaseConfig;
 use pilot_light_core::execution_history::TimelineStep;
-use pilot_light_core::{PilotLightError, Regional, StepStatus, Timestamp};
+use pilot_light_core::{EnvName, PilotLightError, Regional, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -102,7 +102,7 @@ pub enum ReportAction {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishInput {
     pub action: ReportAction,
-    pub env: String,
+    pub env: EnvName,
     /// `failover`, `failback`, `drill`, …
     pub kind: String,
     /// `succeeded`, `alreadyActive`, `failed`, …
@@ -173,7 +173,7 @@ impl ConfigScope {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifyFailureInput {
     pub action: ReportAction,
-    pub env: String,
+    pub env: EnvName,
     pub kind: String,
     pub execution_arn: String,
     pub error: String,
@@ -196,7 +196,7 @@ pub struct NotifyFailureInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    pub env: String,
+    pub env: EnvName,
     pub kind: String,
     pub outcome: String,
     pub execution_arn: String,
@@ -255,7 +255,7 @@ pub struct NotifyFailureOutput {
     pub action: ReportAction,
     /// `done` when published, `alreadyDone` when no topic was given.
     pub status: StepStatus,
-    pub env: String,
+    pub env: EnvName,
     pub kind: String,
     pub execution_arn: String,
     pub error: String,

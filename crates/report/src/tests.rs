@@ -35,7 +35,7 @@ pub(crate) fn steps() -> Vec<TimelineStep> {
 
 pub(crate) fn report(outcome: &str) -> Report {
     Report {
-        env: "prod".into(),
+        env: "prod".parse().unwrap(),
         kind: "failover".into(),
         outcome: outcome.into(),
         execution_arn: "arn:aws:states:us-west-2:1:execution:m:e".into(),

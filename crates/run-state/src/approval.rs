@@ -15,7 +15,7 @@ use pilot_light_core::automatic_failover::{
 };
 use pilot_light_core::config::lock_parameter_name;
 use pilot_light_core::step::epoch_seconds;
-use pilot_light_core::{PilotLightError, StepStatus, Timestamp};
+use pilot_light_core::{EnvName, PilotLightError, StepStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ use serde_json::Value;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestApprovalInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     /// `alarm` or `health`.
     pub trigger: String,
@@ -40,7 +40,7 @@ pub struct RequestApprovalInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckApprovalInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     #[serde(default)]
     pub region: Option<String>,
@@ -215,7 +215,7 @@ async fn holds_the_lock(target: &Target, execution_id: &str) -> Result<(), Pilot
     match read_lock(target).await? {
         LockView::Held(lock) if lock.execution_id == execution_id => Ok(()),
         held => Err(PilotLightError::FailoverInProgress {
-            env: target.env.clone(),
+            env: target.env.to_string(),
             holder: held
                 .holder()
                 .unwrap_or_else(|| "nobody: this failover does not hold the lock".into()),

@@ -7,11 +7,11 @@ use crate::{Clients, LockView, RunState, Touched};
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use pilot_light_core::config::{lock_parameter_name, state_parameter_name};
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
-use pilot_light_core::{PilotLightConfig, PilotLightError, ENV_TAG_KEY};
+use pilot_light_core::{EnvName, PilotLightConfig, PilotLightError, ENV_TAG_KEY};
 
 /// Where an action works: the environment, the region and its SSM client.
 pub(crate) struct Target {
-    pub(crate) env: String,
+    pub(crate) env: EnvName,
     pub(crate) region: String,
     pub(crate) ssm: aws_sdk_ssm::Client,
 }
@@ -19,7 +19,7 @@ pub(crate) struct Target {
 impl Target {
     pub(crate) fn new(
         clients: &Clients,
-        env: &str,
+        env: &EnvName,
         region: Option<&str>,
     ) -> Result<Self, PilotLightError> {
         let region = region
@@ -32,7 +32,7 @@ impl Target {
             })?;
         let ssm = clients.ssm.get(&region)?;
         Ok(Self {
-            env: env.to_string(),
+            env: env.clone(),
             region,
             ssm,
         })

@@ -80,7 +80,7 @@ pub(crate) async fn begin_failover(
         }
         BeginDecision::Refuse { holder } => {
             return Err(PilotLightError::FailoverInProgress {
-                env: env.clone(),
+                env: env.to_string(),
                 holder,
             })
         }
@@ -88,7 +88,9 @@ pub(crate) async fn begin_failover(
             if release_own_lock {
                 delete_parameter(&target.ssm, &lock_name).await?;
             }
-            return Err(PilotLightError::ReprotectPending { env: env.clone() });
+            return Err(PilotLightError::ReprotectPending {
+                env: env.to_string(),
+            });
         }
         BeginDecision::Reenter => StepStatus::AlreadyDone,
         BeginDecision::TakeLock => {
@@ -110,7 +112,7 @@ pub(crate) async fn begin_failover(
     let held = read_lock(target).await?;
     let LockView::Held(lock) = held.clone() else {
         return Err(PilotLightError::FailoverInProgress {
-            env: env.clone(),
+            env: env.to_string(),
             holder: held
                 .holder()
                 .unwrap_or_else(|| "nobody: the lock vanished after we took it".into()),
@@ -118,7 +120,7 @@ pub(crate) async fn begin_failover(
     };
     if lock.execution_id != execution_id {
         return Err(PilotLightError::FailoverInProgress {
-            env: env.clone(),
+            env: env.to_string(),
             holder: held.holder().unwrap_or_default(),
         });
     }
@@ -133,7 +135,9 @@ pub(crate) async fn begin_failover(
     }
     if state.as_ref().is_some_and(|s| s.reprotect_pending) {
         delete_parameter(&target.ssm, &lock_name).await?;
-        return Err(PilotLightError::ReprotectPending { env: env.clone() });
+        return Err(PilotLightError::ReprotectPending {
+            env: env.to_string(),
+        });
     }
     // The first failover of the cycle records its identity; re-runs reuse it.
     let state = if failover_identity(state.as_ref(), execution_id).1 {
@@ -218,7 +222,7 @@ pub(crate) async fn begin_failback(
     let held = read_lock(target).await?;
     let LockView::Held(lock) = held else {
         return Err(PilotLightError::FailoverInProgress {
-            env: env.clone(),
+            env: env.to_string(),
             holder: "nobody: the lock vanished after we took it".into(),
         });
     };
@@ -248,7 +252,7 @@ async fn take_lock(
 ) -> Result<StepStatus, PilotLightError> {
     let env = &target.env;
     let refuse = |holder: String| PilotLightError::FailoverInProgress {
-        env: env.clone(),
+        env: env.to_string(),
         holder,
     };
     match decide_lock(lock, execution_id) {

@@ -4,7 +4,7 @@
 use crate::{RunStateAction, RunStateInput, ACTIONS};
 use pilot_light_core::clients::validate_region;
 use pilot_light_core::step::ActionOnly;
-use pilot_light_core::{parse_step_input, PilotLightError};
+use pilot_light_core::{parse_step_input, EnvName, PilotLightError};
 use std::collections::BTreeMap;
 
 impl RunStateInput {
@@ -25,7 +25,7 @@ impl RunStateInput {
         }
     }
 
-    pub fn env(&self) -> &str {
+    pub fn env(&self) -> &EnvName {
         match self {
             Self::BeginFailover(i) => &i.env,
             Self::BeginFailback(i) => &i.env,
@@ -99,7 +99,6 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
             RunStateInput::CheckApproval(parse_step_input(event, ACTIONS)?)
         }
     };
-    check_env(input.env())?;
     if let Some(region) = input.region() {
         check_region("region", region)?;
     }
@@ -121,9 +120,6 @@ pub fn parse_input(event: serde_json::Value) -> Result<RunStateInput, PilotLight
     }
     Ok(input)
 }
-
-/// The env rule is core's ([`pilot_light_core::env_name`]).
-pub use pilot_light_core::env_name::check_env;
 
 fn check_execution_id(execution_id: &str) -> Result<(), PilotLightError> {
     if execution_id.trim().is_empty() || execution_id.len() > 1024 {
@@ -163,15 +159,23 @@ fn check_group_names(capacities: &BTreeMap<String, u32>) -> Result<(), PilotLigh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
+    /// The env rule is core's ([`pilot_light_core::env_name`]): a bad name is refused as the event
+    /// is decoded.
     #[test]
     fn env_names() {
+        let event = |env: &str| json!({"action": "release", "env": env, "executionId": "arn:aws:states:us-west-2:1:execution:m:e"});
         for good in ["prod", "e2e-ab12", "a"] {
-            assert!(check_env(good).is_ok(), "{good}");
+            assert_eq!(parse_input(event(good)).unwrap().env(), good);
         }
         for bad in ["", "Prod", "prod/../x", "-x", "a b", &"x".repeat(33)] {
-            let err = check_env(bad).unwrap_err();
+            let err = parse_input(event(bad)).unwrap_err();
             assert_eq!(err.error_type(), "InvalidInput", "{bad}");
+            assert!(
+                matches!(&err, PilotLightError::InvalidInput { field, .. } if field == "env"),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -40,12 +40,14 @@ pub use decide::{
     failover_identity, flap_guard, judge_trigger, merge_database_shapes, standby_is_active,
     BeginDecision, CycleFields, MarkActiveDecision, MarkerDecision, ReleaseDecision,
 };
-pub use input::{check_env, parse_input};
+pub use input::parse_input;
 pub use pilot_light_core::run_state::{Lock, LockView, RunState};
 
 use aws::Target;
 use capacity::CapacityRecord;
-use pilot_light_core::{PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp};
+use pilot_light_core::{
+    EnvName, PilotLightConfig, PilotLightError, Regional, StepStatus, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -144,7 +146,7 @@ pub enum FailoverMode {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BeginFailoverInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     /// The Step Functions execution (its ARN): the lock's owner.
     pub execution_id: String,
     #[serde(default)]
@@ -197,7 +199,7 @@ pub enum FailbackStrategy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BeginFailbackInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     #[serde(default)]
     pub strategy: FailbackStrategy,
@@ -210,7 +212,7 @@ pub struct BeginFailbackInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MarkActiveInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     /// The configuration's primary or standby region.
     pub active_region: String,
@@ -227,7 +229,7 @@ pub struct MarkActiveInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     pub execution_id: String,
     #[serde(default)]
     pub region: Option<String>,
@@ -238,7 +240,7 @@ pub struct ReleaseInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordCapacityInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     /// Desired capacity of each primary compute group, by group name. Replaces the recorded map.
     pub capacities: BTreeMap<String, u32>,
     #[serde(default)]
@@ -250,7 +252,7 @@ pub struct RecordCapacityInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordPrimaryCapacityInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -260,7 +262,7 @@ pub struct RecordPrimaryCapacityInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MarkerInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     /// The execution that asks: it must hold the lock (or nobody may).
     pub execution_id: String,
     #[serde(default)]
@@ -272,7 +274,7 @@ pub struct MarkerInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordDatabasesInput {
     pub action: RunStateAction,
-    pub env: String,
+    pub env: EnvName,
     /// What `snapshot-restore` `describe` answered, one per database (`database` = the logical name,
     /// `shape` = its settings); merged into the recorded map.
     pub described: Vec<DescribedDatabase>,
@@ -311,7 +313,7 @@ pub enum RunStateInput {
 pub struct RunStateOutput {
     pub action: RunStateAction,
     pub status: StepStatus,
-    pub env: String,
+    pub env: EnvName,
     /// Where the parameters are.
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -468,7 +470,7 @@ pub struct RecordDatabasesResult {
 
 /// The parameters an action looked at or changed.
 pub(crate) struct Touched {
-    pub(crate) env: String,
+    pub(crate) env: EnvName,
     pub(crate) region: String,
     pub(crate) names: Vec<String>,
 }

@@ -48,7 +48,7 @@ use pilot_light_core::config::{check_db_instance_id, DatabaseConfig, Side};
 use pilot_light_core::converge::observe_again_if_landed;
 use pilot_light_core::production_shape::{parse_pilot_light_shape_tag, PILOT_LIGHT_SHAPE_TAG};
 use pilot_light_core::{
-    parse_step_input, PilotLightError, Regional, StepStatus, Timestamp, ENV_TAG_KEY,
+    parse_step_input, EnvName, PilotLightError, Regional, StepStatus, Timestamp, ENV_TAG_KEY,
 };
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +168,7 @@ impl DatabaseShape {
 pub struct SnapshotRestoreInput {
     pub action: SnapshotRestoreAction,
     /// The environment: tagged on everything made here.
-    pub env: String,
+    pub env: EnvName,
     /// The Step Functions execution: names and tags what this run makes.
     pub execution_id: String,
     pub primary_region: String,

@@ -2,8 +2,7 @@
 //! `Scheduled Event`, a `Parameter Store Change`), decoded and checked without calling AWS.
 
 use crate::ACTIONS;
-use pilot_light_core::env_name::check_env;
-use pilot_light_core::{parse_step_input, PilotLightError};
+use pilot_light_core::{parse_step_input, EnvName, PilotLightError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ pub(crate) struct PlainInput {
     #[allow(dead_code)]
     pub(crate) action: Option<String>,
     #[serde(default)]
-    pub(crate) env: Option<String>,
+    pub(crate) env: Option<EnvName>,
     /// Where the configuration and run state are (default: the handler's own region).
     #[serde(default)]
     pub(crate) region: Option<String>,
@@ -69,7 +68,7 @@ pub enum Selection {
 /// A decoded, validated input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRequest {
-    pub env: String,
+    pub env: EnvName,
     pub region: Option<String>,
     pub trigger: Trigger,
     pub selection: Selection,
@@ -144,7 +143,6 @@ pub fn parse_input(
             full: plain.full,
         }
     };
-    check_env(&request.env)?;
     if let Some(region) = &request.region {
         pilot_light_core::clients::validate_region(region).map_err(|reason| {
             PilotLightError::InvalidInput {
@@ -164,14 +162,19 @@ pub fn parse_input(
     Ok(request)
 }
 
+/// The input's `env`, else the function's default (`PILOT_LIGHT_ENV`), which must be an environment
+/// name too (`InvalidInput` at `env`).
 pub(crate) fn env_or_default(
-    env: Option<String>,
+    env: Option<EnvName>,
     default_env: Option<&str>,
-) -> Result<String, PilotLightError> {
-    env.or_else(|| default_env.map(str::to_string))
-        .ok_or_else(|| PilotLightError::InvalidInput {
+) -> Result<EnvName, PilotLightError> {
+    match (env, default_env) {
+        (Some(env), _) => Ok(env),
+        (None, Some(default_env)) => default_env.parse(),
+        (None, None) => Err(PilotLightError::InvalidInput {
             field: "env".into(),
             reason: "no `env` in the input and no PILOT_LIGHT_ENV in the function's environment"
                 .into(),
-        })
+        }),
+    }
 }

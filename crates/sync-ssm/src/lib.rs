@@ -368,6 +368,7 @@ mod tests {
         let bad: Vec<(Value, Option<&str>, &str, &str)> = vec![
             (json!({}), None, "InvalidInput", "env"),
             (json!({"env": "Prod"}), None, "InvalidInput", "env"),
+            (json!({}), Some("Prod"), "InvalidInput", "env"),
             (
                 json!({"env": "p", "extra": 1}),
                 None,
@@ -419,7 +420,7 @@ mod tests {
         let output = SyncOutput {
             action: "sync",
             status: StepStatus::Done,
-            env: "prod".into(),
+            env: "prod".parse().unwrap(),
             trigger: Trigger::Schedule,
             source_region: "us-east-1".into(),
             target_region: "us-west-2".into(),

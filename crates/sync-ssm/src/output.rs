@@ -4,7 +4,7 @@ use crate::plan::{Difference, Skipped};
 use crate::scan::Scan;
 use crate::Trigger;
 use pilot_light_core::config::SsmSyncMode;
-use pilot_light_core::{StepStatus, Timestamp};
+use pilot_light_core::{EnvName, StepStatus, Timestamp};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -39,7 +39,7 @@ pub struct SyncOutput {
     pub action: &'static str,
     /// `done` when something was written, `alreadyDone` when nothing differed.
     pub status: StepStatus,
-    pub env: String,
+    pub env: EnvName,
     pub trigger: Trigger,
     pub source_region: String,
     pub target_region: String,

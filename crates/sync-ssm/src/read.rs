@@ -9,12 +9,12 @@ use aws_sdk_ssm::types::ParameterStringFilter;
 pub(crate) use pilot_light_core::ssm_read::{
     describe, joined, path_filter, read_scope, valued, Valued,
 };
-use pilot_light_core::{PilotLightConfig, PilotLightError};
+use pilot_light_core::{EnvName, PilotLightConfig, PilotLightError};
 use std::collections::BTreeMap;
 
 pub(crate) async fn load_config(
     ssm: &aws_sdk_ssm::Client,
-    env: &str,
+    env: &EnvName,
     region: &str,
 ) -> Result<PilotLightConfig, PilotLightError> {
     pilot_light_core::parameters::load_config(ssm, env, region).await

@@ -19,7 +19,7 @@
 
 use pilot_light_core::config::SsmSyncMode;
 use pilot_light_core::step::epoch_seconds;
-use pilot_light_core::Timestamp;
+use pilot_light_core::{EnvName, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A parameter modified up to this long before the mark is read again: the mark is the handler's
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub const CLOCK_SKEW_SECONDS: f64 = 300.0;
 
 /// The name of the mark (`/pilot-light/<env>/ssm-sync`).
-pub fn mark_parameter_name(env: &str) -> String {
+pub fn mark_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/ssm-sync")
 }
 

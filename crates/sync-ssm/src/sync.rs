@@ -15,7 +15,7 @@ use crate::Change;
 use crate::Failure;
 use crate::SyncOutput;
 use aws_sdk_ssm::types::ParameterType;
-use pilot_light_core::PilotLightError;
+use pilot_light_core::{EnvName, PilotLightError};
 
 /// What a full scan needs.
 pub(crate) struct FullScan<'a> {
@@ -68,7 +68,7 @@ pub(crate) async fn full_plan(
 
 /// Writes the mark for the next sync in the handler's region. A mark that cannot be written is
 /// logged, not fatal: the next sync then reads from the previous mark (more than needed, never less).
-pub(crate) async fn write_mark(home: &aws_sdk_ssm::Client, env: &str, mark: &SyncMark) -> bool {
+pub(crate) async fn write_mark(home: &aws_sdk_ssm::Client, env: &EnvName, mark: &SyncMark) -> bool {
     let value = match serde_json::to_string(mark) {
         Ok(value) => value,
         Err(_) => return false,

@@ -243,7 +243,7 @@ impl World {
             };
             for template in templates.launch_templates() {
                 let name = template.launch_template_name().unwrap_or_default();
-                if !name.starts_with(&self.env) {
+                if !name.starts_with(self.env.as_str()) {
                     continue;
                 }
                 for version in ["$Default", "$Latest"] {
@@ -286,7 +286,7 @@ impl World {
             .iter()
             .filter(|g| {
                 g.auto_scaling_group_name()
-                    .is_some_and(|n| n.starts_with(&self.env))
+                    .is_some_and(|n| n.starts_with(self.env.as_str()))
             })
             .filter(|g| g.desired_capacity().unwrap_or(0) > 0)
             .filter_map(|g| g.auto_scaling_group_name().map(str::to_string))

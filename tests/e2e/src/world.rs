@@ -4,7 +4,7 @@
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sfn::config::Credentials;
 use pilot_light_core::config::config_parameter_name;
-use pilot_light_core::ENV_TAG_KEY;
+use pilot_light_core::{EnvName, ENV_TAG_KEY};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -195,7 +195,7 @@ const REGIONAL_SERVICES: &[&str] = &[
 /// One test's environment. See the crate documentation.
 pub struct World {
     /// The environment name: prefix of every resource and parameter of this test.
-    pub env: String,
+    pub env: EnvName,
     pub aws: &'static LocalAws,
     base: SdkConfig,
     created: Mutex<Created>,
@@ -226,7 +226,8 @@ impl World {
             .unwrap_or(0);
         let unique = (nanos ^ (std::process::id() << 8))
             .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed) << 20);
-        let env = format!("{label}-{:06x}", unique & 0xff_ffff);
+        let env = EnvName::new(format!("{label}-{:06x}", unique & 0xff_ffff))
+            .expect("a world's label makes an environment name");
         let base = aws_config::defaults(BehaviorVersion::latest())
             .app_name(AppName::new(HARNESS_APP_NAME).expect("app name"))
             .endpoint_url(&aws.moto_url)
@@ -746,7 +747,7 @@ impl World {
                 // later one counts the attempts made before it.
                 (format!("{}-restart{}", self.env, earlier.len()), earlier)
             }
-            None => (self.env.clone(), Vec::new()),
+            None => (self.env.to_string(), Vec::new()),
         };
         *running = Some(Arc::new(Application::start(
             &self.base,
@@ -1006,7 +1007,7 @@ impl Drop for World {
         }
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
         let base = self.base.clone();
-        let env = self.env.clone();
+        let env = self.env.to_string();
         let moto_url = self.aws.moto_url.clone();
         // Runs on its own thread and runtime: Drop may be called inside (or outside) a runtime.
         let _ = std::thread::spawn(move || {

@@ -95,7 +95,7 @@ impl World {
             .expect("describe images");
         for image in images.images() {
             let name = image.name().unwrap_or_default();
-            if !name.starts_with(&self.env) {
+            if !name.starts_with(self.env.as_str()) {
                 continue;
             }
             let normalized = normalize(&self.env, name);
@@ -120,7 +120,7 @@ impl World {
         let mut kept = 0;
         for db in instances.db_instances() {
             let id = db.db_instance_identifier().unwrap_or_default();
-            if !id.starts_with(&self.env) {
+            if !id.starts_with(self.env.as_str()) {
                 continue;
             }
             let key = format!("rds/{region}/{}", normalize(&self.env, id));
@@ -147,7 +147,7 @@ impl World {
             .expect("describe DB snapshots");
         for snapshot in snapshots.db_snapshots() {
             let id = snapshot.db_snapshot_identifier().unwrap_or_default();
-            if !id.starts_with(&self.env) {
+            if !id.starts_with(self.env.as_str()) {
                 continue;
             }
             let key = format!("rds-snapshot/{region}/{}", normalize(&self.env, id));
@@ -178,7 +178,7 @@ impl World {
             .expect("describe launch templates");
         for template in templates.launch_templates() {
             let name = template.launch_template_name().unwrap_or_default();
-            if !name.starts_with(&self.env) {
+            if !name.starts_with(self.env.as_str()) {
                 continue;
             }
             let default = ec2
@@ -218,7 +218,7 @@ impl World {
             .expect("describe groups");
         for group in groups.auto_scaling_groups() {
             let name = group.auto_scaling_group_name().unwrap_or_default();
-            if !name.starts_with(&self.env) {
+            if !name.starts_with(self.env.as_str()) {
                 continue;
             }
             let in_service = group
@@ -305,7 +305,7 @@ impl World {
             .expect("list functions");
         for function in functions.functions() {
             let name = function.function_name().unwrap_or_default();
-            if !name.starts_with(&self.env) {
+            if !name.starts_with(self.env.as_str()) {
                 continue;
             }
             let concurrency = lambda
@@ -356,7 +356,7 @@ impl World {
             .await
             .expect("list hosted zones");
         for zone in zones.hosted_zones() {
-            if !zone.name().starts_with(&self.env) {
+            if !zone.name().starts_with(self.env.as_str()) {
                 continue;
             }
             let records = route53

@@ -280,7 +280,7 @@ async fn eight_runs_keep_three_copies_plus_a_referenced_one_and_prestage_the_sta
                     )
                 })
                 .collect();
-            assert_eq!(snapshot_tags.get(ENV_TAG_KEY), Some(&world.env));
+            assert_eq!(snapshot_tags.get(ENV_TAG_KEY), Some(&world.env.to_string()));
             // Someone pins the first copy in a launch template of their own: it must survive.
             world
                 .create_launch_template(STANDBY_REGION, &world.name("web-pinned"), &copy)
@@ -699,7 +699,7 @@ async fn a_run_that_takes_the_lock_mid_pipeline_stops_the_prestage_and_the_prune
     let ours = |r: &pilot_light_e2e::LoggedRequest| {
         r.params
             .values()
-            .any(|v| v.as_str().is_some_and(|s| s.contains(&world.env)))
+            .any(|v| v.as_str().is_some_and(|s| s.contains(world.env.as_str())))
     };
     let began = std::time::Instant::now();
     while !world

@@ -431,7 +431,7 @@ async fn write_raw_configs(world: &World, pilot: &SeededPilotLight) {
         world
             .put_parameter(
                 STANDBY_REGION,
-                &pilot_light_core::config::config_parameter_name(&env),
+                &pilot_light_core::config::config_parameter_name(&env.parse().unwrap()),
                 &document.to_string(),
             )
             .await;

@@ -51,7 +51,7 @@ async fn snapshot_world(world: &World, pilot: &SeededPilotLight) -> WorldSnapsho
             .db_instances()
         {
             let id = instance.db_instance_identifier().unwrap_or_default();
-            if !id.starts_with(&world.env) {
+            if !id.starts_with(world.env.as_str()) {
                 continue;
             }
             let mut replicas = instance.read_replica_db_instance_identifiers().to_vec();
@@ -79,7 +79,7 @@ async fn snapshot_world(world: &World, pilot: &SeededPilotLight) -> WorldSnapsho
             .iter()
             .filter(|s| {
                 s.db_instance_identifier()
-                    .is_some_and(|i| i.starts_with(&world.env))
+                    .is_some_and(|i| i.starts_with(world.env.as_str()))
             })
             .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
             .collect();
@@ -95,7 +95,7 @@ async fn snapshot_world(world: &World, pilot: &SeededPilotLight) -> WorldSnapsho
             .auto_scaling_groups()
         {
             let name = group.auto_scaling_group_name().unwrap_or_default();
-            if !name.starts_with(&world.env) {
+            if !name.starts_with(world.env.as_str()) {
                 continue;
             }
             groups.insert(

@@ -253,7 +253,7 @@ async fn instances(world: &World, region: &str) -> Vec<aws_sdk_rds::types::DbIns
         .iter()
         .filter(|i| {
             i.db_instance_identifier()
-                .is_some_and(|id| id.starts_with(&world.env))
+                .is_some_and(|id| id.starts_with(world.env.as_str()))
         })
         .cloned()
         .collect()
@@ -270,7 +270,7 @@ async fn snapshot_ids(world: &World, region: &str) -> Vec<String> {
         .db_snapshots()
         .iter()
         .filter_map(|s| s.db_snapshot_identifier())
-        .filter(|id| id.starts_with(&world.env))
+        .filter(|id| id.starts_with(world.env.as_str()))
         .map(str::to_string)
         .collect()
 }

@@ -15,7 +15,7 @@ pub(crate) async fn answer_approval(
     options: &AnswerOptions,
     decision: ApprovalDecision,
 ) -> Result<i32, CliError> {
-    let env = require_env(cli.env.as_deref())?;
+    let env = require_env(cli.env.as_ref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
     let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let explained = |e: PilotLightError| explain(&e, &env, &region);

@@ -16,7 +16,8 @@ pub(crate) use status::status;
 pub(crate) use unlock::unlock;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use pilot_light_cli::{check_env, check_region, CliError};
+use pilot_light_cli::{check_region, CliError};
+use pilot_light_core::EnvName;
 
 /// The AWS configuration: credentials and endpoint from the environment, the region from `--region`
 /// or the environment.
@@ -36,9 +37,8 @@ pub(crate) async fn sdk_config(region: Option<&str>) -> Result<(SdkConfig, Strin
     Ok((config, region))
 }
 
-pub(crate) fn require_env(env: Option<&str>) -> Result<String, CliError> {
-    let env =
-        env.ok_or_else(|| CliError::new("no env: give --env <env> or set PILOT_LIGHT_ENV"))?;
-    check_env(env)?;
-    Ok(env.to_string())
+/// The env the command works on (`--env` or `PILOT_LIGHT_ENV`, checked as clap read it).
+pub(crate) fn require_env(env: Option<&EnvName>) -> Result<EnvName, CliError> {
+    env.cloned()
+        .ok_or_else(|| CliError::new("no env: give --env <env> or set PILOT_LIGHT_ENV"))
 }

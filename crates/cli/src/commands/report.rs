@@ -4,6 +4,7 @@ use crate::commands::start::follow_execution;
 use crate::commands::{require_env, sdk_config};
 use crate::{Cli, Output, StartOptions};
 use pilot_light_cli::{describe, execution_arn, exit, explain, render_timeline, CliError, Kind};
+use pilot_light_core::EnvName;
 
 pub(crate) async fn report_command(
     cli: &Cli,
@@ -18,10 +19,10 @@ pub(crate) async fn report_command(
         (
             execution.to_string(),
             region,
-            cli.env.clone().unwrap_or_default(),
+            cli.env.as_ref().map(EnvName::to_string).unwrap_or_default(),
         )
     } else {
-        let env = require_env(cli.env.as_deref())?;
+        let env = require_env(cli.env.as_ref())?.into();
         let (_, region) = sdk_config(cli.region.as_deref()).await?;
         (String::new(), region, env)
     };

@@ -15,7 +15,7 @@ pub(crate) async fn start_and_follow(
     options: &StartOptions,
     input: impl Fn(&str) -> serde_json::Value,
 ) -> Result<i32, CliError> {
-    let env = require_env(cli.env.as_deref())?;
+    let env = require_env(cli.env.as_ref())?;
     let name = execution_name(kind, &env, options.ticket.as_deref(), SystemTime::now())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
     let clients = pilot_light_domain::readiness::Clients::from_config(config);

@@ -5,7 +5,7 @@ use crate::{Cli, Output};
 use pilot_light_cli::{exit, explain, CliError};
 
 pub(crate) async fn status(cli: &Cli) -> Result<i32, CliError> {
-    let env = require_env(cli.env.as_deref())?;
+    let env = require_env(cli.env.as_ref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
     let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let report = pilot_light_domain::readiness::run_checks(&clients, &env, &region)

@@ -7,7 +7,7 @@ use pilot_light_core::config::lock_parameter_name;
 use pilot_light_core::PilotLightError;
 
 pub(crate) async fn unlock(cli: &Cli) -> Result<i32, CliError> {
-    let env = require_env(cli.env.as_deref())?;
+    let env = require_env(cli.env.as_ref())?;
     let (config, region) = sdk_config(cli.region.as_deref()).await?;
     let clients = pilot_light_domain::readiness::Clients::from_config(config);
     let explained = |e: PilotLightError| explain(&e, &env, &region);

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::EnvName;
+
 use super::{
     AmiPolicy, ComputeGroupConfig, DatabaseConfig, DnsRecordConfig, DrillConfig, FunctionConfig,
     FunctionRef, GroupRef, Hooks, PollConfig, ReadinessConfig, RecordTarget, S3ReplicationConfig,
@@ -14,7 +16,7 @@ use super::{
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PilotLightConfig {
     /// Environment name: part of every parameter name and the value of the `pilot-light:env` tag.
-    pub env: String,
+    pub env: EnvName,
     /// The primary region and the standby (pilot light) region.
     pub regions: RegionPair,
     #[serde(default)]
@@ -120,17 +122,17 @@ impl Side {
 }
 
 /// Parameter name of an environment's configuration document.
-pub fn config_parameter_name(env: &str) -> String {
+pub fn config_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/config")
 }
 
 /// Parameter name of an environment's run state (active region, since, by which execution).
-pub fn state_parameter_name(env: &str) -> String {
+pub fn state_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/state")
 }
 
 /// Parameter name of an environment's failover/failback lock.
-pub fn lock_parameter_name(env: &str) -> String {
+pub fn lock_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/lock")
 }
 
@@ -140,8 +142,9 @@ mod tests {
 
     #[test]
     fn parameter_names() {
-        assert_eq!(config_parameter_name("prod"), "/pilot-light/prod/config");
-        assert_eq!(state_parameter_name("prod"), "/pilot-light/prod/state");
-        assert_eq!(lock_parameter_name("prod"), "/pilot-light/prod/lock");
+        let prod = "prod".parse().unwrap();
+        assert_eq!(config_parameter_name(&prod), "/pilot-light/prod/config");
+        assert_eq!(state_parameter_name(&prod), "/pilot-light/prod/state");
+        assert_eq!(lock_parameter_name(&prod), "/pilot-light/prod/lock");
     }
 }

@@ -1,5 +1,6 @@
-//! Field rules: the checks of one value (non-empty, region, env name, bucket name, role ARN,
-//! logical name, DB instance identifier), each naming the field it rejects.
+//! Field rules: the checks of one value (non-empty, region, bucket name, role ARN, logical name,
+//! DB instance identifier), each naming the field it rejects. The env name is its type's
+//! ([`crate::EnvName`]).
 
 use crate::clients::validate_region;
 use crate::error::PilotLightError;
@@ -14,18 +15,6 @@ pub(super) fn check_non_empty(field: &str, value: &str) -> Result<(), PilotLight
 
 pub(super) fn check_region(field: &str, value: &str) -> Result<(), PilotLightError> {
     validate_region(value).map_err(|reason| PilotLightError::config(field, reason))
-}
-
-/// The configuration's `env` ([`crate::env_name`]).
-pub(super) fn check_env_name(field: &str, value: &str) -> Result<(), PilotLightError> {
-    if crate::env_name::is_env_name(value) {
-        Ok(())
-    } else {
-        Err(PilotLightError::config(
-            field,
-            crate::env_name::ENV_NAME_RULE,
-        ))
-    }
 }
 
 /// S3 bucket names: 3–63 lower-case letters, digits, `.` and `-`; a letter or digit at both ends;

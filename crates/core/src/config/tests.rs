@@ -345,10 +345,11 @@ fn duplicate_database() -> Value {
 fn a_document_is_loaded_only_for_the_environment_it_names() {
     use crate::parameters::config_of_env;
     let text = valid().to_string();
-    let name = config_parameter_name("prod");
-    assert_eq!(config_of_env(&text, "prod", &name).unwrap().env, "prod");
+    let prod = "prod".parse().unwrap();
+    let name = config_parameter_name(&prod);
+    assert_eq!(config_of_env(&text, &prod, &name).unwrap().env, "prod");
     for (text, env, field) in [(text.as_str(), "staging", "env"), ("{", "prod", "config")] {
-        let err = config_of_env(text, env, &name).unwrap_err();
+        let err = config_of_env(text, &env.parse().unwrap(), &name).unwrap_err();
         assert_eq!(err.error_type(), "ConfigInvalid", "{env}");
         if field == "env" {
             assert!(

@@ -7,15 +7,14 @@ use crate::error::PilotLightError;
 
 use super::poll::{MAX_POLL_ATTEMPTS, MAX_POLL_INTERVAL_SECONDS};
 use super::rules::{
-    check_bucket_name, check_db_instance_id, check_env_name, check_name, check_non_empty,
-    check_region, check_role_arn,
+    check_bucket_name, check_db_instance_id, check_name, check_non_empty, check_region,
+    check_role_arn,
 };
 use super::{PilotLightConfig, MAX_SECONDS_BETWEEN_FAILOVERS};
 
 impl PilotLightConfig {
     /// Checks everything a type cannot: names, identifiers, regions, bounds, uniqueness.
     pub fn validate(&self) -> Result<(), PilotLightError> {
-        check_env_name("env", &self.env)?;
         check_region("regions.primary", &self.regions.primary)?;
         check_region("regions.standby", &self.regions.standby)?;
         if self.regions.primary == self.regions.standby {

@@ -15,7 +15,7 @@ use pilot_light_core::config::{config_parameter_name, state_parameter_name, Pilo
 use pilot_light_core::images::find_own_tagged_images;
 use pilot_light_core::parameters::config_of_env;
 use pilot_light_core::run_state::parse_run_state;
-use pilot_light_core::{PilotLightError, Regional, Timestamp};
+use pilot_light_core::{EnvName, PilotLightError, Regional, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -44,7 +44,7 @@ pub fn failback_state_machine_name(env: &str) -> String {
 }
 
 /// Where the scheduled check keeps its last overall result.
-pub fn readiness_parameter_name(env: &str) -> String {
+pub fn readiness_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/readiness")
 }
 
@@ -108,7 +108,7 @@ impl Clients {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadinessReport {
-    pub env: String,
+    pub env: EnvName,
     pub primary_region: String,
     pub standby_region: String,
     /// The run state's active region (`None`: never recorded; the primary serves).
@@ -124,7 +124,7 @@ pub struct ReadinessReport {
 impl ReadinessReport {
     /// The report of `checks`, made now; the overall result is the worst check's.
     pub fn new(
-        env: &str,
+        env: &EnvName,
         regions: (&str, &str),
         active_region: Option<String>,
         next_move: NextMove,
@@ -132,7 +132,7 @@ impl ReadinessReport {
     ) -> Self {
         let (primary, standby) = regions;
         Self {
-            env: env.to_string(),
+            env: env.clone(),
             primary_region: primary.to_string(),
             standby_region: standby.to_string(),
             active_region,
@@ -214,7 +214,7 @@ pub use pilot_light_core::parameters::get_parameter_value as get_parameter;
 /// standby is another region, is `ConfigInvalid`.
 pub async fn load_config(
     clients: &Clients,
-    env: &str,
+    env: &EnvName,
     region: &str,
 ) -> Result<PilotLightConfig, PilotLightError> {
     let name = config_parameter_name(env);
@@ -258,7 +258,7 @@ pub struct RunState {
 /// Reads `/pilot-light/<env>/state` from `region`.
 pub async fn load_run_state(
     clients: &Clients,
-    env: &str,
+    env: &EnvName,
     region: &str,
 ) -> Result<RunState, PilotLightError> {
     let ssm = clients.ssm.get(region)?;
@@ -284,7 +284,7 @@ pub async fn load_run_state(
 /// configuration and the run state can fail the whole run; a check that cannot be made fails alone.
 pub async fn run_checks(
     clients: &Clients,
-    env: &str,
+    env: &EnvName,
     region: &str,
 ) -> Result<ReadinessReport, PilotLightError> {
     let config = load_config(clients, env, region).await?;
@@ -494,7 +494,8 @@ mod tests {
             action: (*s != CheckStatus::Pass).then(|| "do".to_string()),
         });
         let regions = ("us-east-1", "us-west-2");
-        ReadinessReport::new("prod", regions, None, NextMove::Failover, checks.collect())
+        let env = "prod".parse().unwrap();
+        ReadinessReport::new(&env, regions, None, NextMove::Failover, checks.collect())
     }
 
     #[test]

@@ -264,7 +264,7 @@ async fn main() {
             o.db_snapshots()
                 .iter()
                 .filter_map(|s| s.db_snapshot_identifier())
-                .filter(|id| id.starts_with(&world.env) && id.contains("-final-"))
+                .filter(|id| id.starts_with(world.env.as_str()) && id.contains("-final-"))
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         })

@@ -6,10 +6,14 @@ use crate::readiness::{run_lock, NextMove};
 use pilot_light_core::config::lock_parameter_name;
 use pilot_light_core::config::PilotLightConfig;
 use pilot_light_core::lock::held_lock;
-use pilot_light_core::PilotLightError;
+use pilot_light_core::{EnvName, PilotLightError};
 
 /// `run-lock`, when a run holds the lock: whether its execution still runs.
-pub(crate) async fn run_lock_check(clients: &Clients, env: &str, region: &str) -> Option<Check> {
+pub(crate) async fn run_lock_check(
+    clients: &Clients,
+    env: &EnvName,
+    region: &str,
+) -> Option<Check> {
     let ssm = match clients.ssm.get(region) {
         Ok(ssm) => ssm,
         Err(err) => return Some(Check::unknown(run_lock::CHECK_NAME, err)),
