@@ -8,7 +8,7 @@
 //! Layout: one file, the handler around the domain layer's checks.
 
 use pilot_light_core::parameters::get_parameter_value as get_parameter;
-use pilot_light_core::{EnvName, PilotLightError, StepStatus, Timestamp};
+use pilot_light_core::{parse_step_input, EnvName, PilotLightError, StepStatus, Timestamp};
 use pilot_light_domain::readiness::{
     checks, readiness_parameter_name, render_text, run_checks, CheckStatus, Clients,
     ReadinessReport,
@@ -81,22 +81,69 @@ pub fn notification_subject(report: &ReadinessReport, previous: Option<CheckStat
     subject.chars().take(99).collect()
 }
 
-/// Decodes the event: a manual `{env?, region?}` or the EventBridge `Scheduled Event` (whose other
-/// fields are ignored). `env` defaults to the function's `PILOT_LIGHT_ENV`; either must be an
-/// environment name (`InvalidInput` at `env`).
-pub fn parse_target(
-    event: &Value,
-    clients: &Clients,
-) -> Result<(EnvName, String), PilotLightError> {
-    let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_string);
-    let env: EnvName = text("env")
-        .or_else(|| clients.default_env.clone())
-        .ok_or_else(|| PilotLightError::InvalidInput {
-            field: "env".into(),
-            reason: "no env in the event and no PILOT_LIGHT_ENV".into(),
-        })?
-        .parse()?;
-    let region = text("region")
+/// A person's check (`aws lambda invoke`, the runbook): `{env?, region?}`, each defaulting to the
+/// function's own (`PILOT_LIGHT_ENV`, its region).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckRequest {
+    #[serde(default)]
+    pub env: Option<EnvName>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// The EventBridge event of the schedule (`ReadinessSchedule`), as the ecosystem's event crate
+/// types it.
+pub use aws_lambda_events::eventbridge::EventBridgeEvent;
+
+/// What started a check.
+#[derive(Debug, Clone)]
+pub enum ReadinessTrigger {
+    Manual(CheckRequest),
+    /// An EventBridge `Scheduled Event`: the function's own environment, in the event's region.
+    Schedule(Box<EventBridgeEvent>),
+}
+
+/// Decodes the event without calling AWS: an EventBridge event when it has a `detail-type` (only a
+/// `Scheduled Event` starts a check: another kind is `InvalidInput` at `detail-type`), else a
+/// [`CheckRequest`]; a bad field is `InvalidInput` naming it.
+pub fn parse_trigger(event: Value) -> Result<ReadinessTrigger, PilotLightError> {
+    if event.get("detail-type").is_none() {
+        return parse_step_input(event, &[]).map(ReadinessTrigger::Manual);
+    }
+    let scheduled: EventBridgeEvent = parse_step_input(event, &[])?;
+    if scheduled.detail_type != "Scheduled Event" {
+        return Err(PilotLightError::InvalidInput {
+            field: "detail-type".into(),
+            reason: format!(
+                "`{}` from `{}` is not a trigger of readiness (expected a Scheduled Event)",
+                scheduled.detail_type, scheduled.source
+            ),
+        });
+    }
+    Ok(ReadinessTrigger::Schedule(Box::new(scheduled)))
+}
+
+/// Which environment to check, and where its configuration is: the request's, else the
+/// function's `PILOT_LIGHT_ENV` and region (a schedule always checks the function's own
+/// environment). The env must be an environment name (`InvalidInput` at `env`).
+pub fn parse_target(event: Value, clients: &Clients) -> Result<(EnvName, String), PilotLightError> {
+    let (env, region) = match parse_trigger(event)? {
+        ReadinessTrigger::Manual(request) => (request.env, request.region),
+        ReadinessTrigger::Schedule(scheduled) => (None, scheduled.region),
+    };
+    let env = match env {
+        Some(env) => env,
+        None => clients
+            .default_env
+            .as_deref()
+            .ok_or_else(|| PilotLightError::InvalidInput {
+                field: "env".into(),
+                reason: "no env in the event and no PILOT_LIGHT_ENV".into(),
+            })?
+            .parse()?,
+    };
+    let region = region
         .or_else(|| clients.home_region.clone())
         .ok_or_else(|| PilotLightError::InvalidInput {
             field: "region".into(),
@@ -114,7 +161,7 @@ pub fn parse_target(
 /// The Lambda handler: run the checks, emit the metrics, keep the result, notify on a change.
 pub async fn handler(event: Value, clients: &Clients) -> Result<ReadinessOutput, PilotLightError> {
     let started_at = Timestamp::now();
-    let (env, region) = parse_target(&event, clients)?;
+    let (env, region) = parse_target(event, clients)?;
     let report = run_checks(clients, &env, &region).await?;
     println!(
         "{}",
@@ -279,32 +326,60 @@ mod tests {
 
     #[test]
     fn the_event_names_env_and_region() {
-        let clients = Clients::from_config(
+        let mut clients = Clients::from_config(
             aws_config::SdkConfig::builder()
                 .region(aws_config::Region::new("us-west-2"))
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .build(),
         );
-        assert_eq!(
-            parse_target(&json!({"env": "prod"}), &clients).unwrap(),
-            ("prod".parse().unwrap(), "us-west-2".to_string())
-        );
-        let err = parse_target(&json!({"env": "Prod_1"}), &clients).unwrap_err();
-        assert_eq!(err.error_type(), "InvalidInput");
-        assert!(
-            matches!(&err, PilotLightError::InvalidInput { field, .. } if field == "env"),
-            "{err}"
-        );
-        let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "region": "us-west-2"});
-        assert_eq!(
-            parse_target(&scheduled, &clients).unwrap_err().error_type(),
-            "InvalidInput"
-        );
-        assert_eq!(
-            parse_target(&json!({"env": "prod", "region": "nowhere"}), &clients)
-                .unwrap_err()
-                .error_type(),
-            "InvalidInput"
-        );
+        let scheduled: Value = serde_json::from_str(include_str!(
+            "../../../events/readiness/scheduled-event.json"
+        ))
+        .unwrap();
+        let manual: Value =
+            serde_json::from_str(include_str!("../../../events/readiness/check.json")).unwrap();
+        let mut other_kind = scheduled.clone();
+        other_kind["detail-type"] = json!("EC2 Instance State-change Notification");
+        let mut scheduled_elsewhere = scheduled.clone();
+        scheduled_elsewhere["region"] = json!("eu-west-1");
+        // (event, PILOT_LIGHT_ENV, the target or the field an InvalidInput names)
+        type Case<'a> = (Value, Option<&'a str>, Result<(&'a str, &'a str), &'a str>);
+        let cases: Vec<Case> = vec![
+            (manual.clone(), None, Ok(("prod", "us-west-2"))),
+            (json!({"env": "prod"}), None, Ok(("prod", "us-west-2"))),
+            (json!({}), Some("staging"), Ok(("staging", "us-west-2"))),
+            (json!({"env": "Prod_1"}), None, Err("env")),
+            (json!({}), None, Err("env")),
+            (json!({}), Some("Prod_1"), Err("env")),
+            (
+                json!({"env": "prod", "region": "nowhere"}),
+                None,
+                Err("region"),
+            ),
+            (json!({"env": "prod", "mode": "deep"}), None, Err("mode")),
+            (scheduled.clone(), Some("prod"), Ok(("prod", "us-west-2"))),
+            (scheduled_elsewhere, Some("prod"), Ok(("prod", "eu-west-1"))),
+            (scheduled.clone(), None, Err("env")),
+            (other_kind, Some("prod"), Err("detail-type")),
+        ];
+        for (event, default_env, expected) in cases {
+            clients.default_env = default_env.map(str::to_string);
+            let got = parse_target(event.clone(), &clients);
+            match (expected, got) {
+                (Ok((env, region)), Ok((got_env, got_region))) => {
+                    assert_eq!(
+                        (got_env.as_str(), got_region.as_str()),
+                        (env, region),
+                        "{event}"
+                    )
+                }
+                (Err(field), Err(PilotLightError::InvalidInput { field: got, .. })) => {
+                    assert_eq!(got, field, "{event}")
+                }
+                (expected, got) => {
+                    panic!("{event} ({default_env:?}): {got:?}, expected {expected:?}")
+                }
+            }
+        }
     }
 }

@@ -642,7 +642,10 @@ async fn the_scheduled_check_notifies_only_when_the_result_changes() {
     let mut clients =
         pilot_light_domain::readiness::Clients::from_config(world.config(STANDBY_REGION));
     clients.topic_arn = Some(pilot.topic.topic_arn.clone());
-    let event = json!({"env": world.env, "detail-type": "Scheduled Event", "source": "aws.events"});
+    // The schedule checks the function's own environment (PILOT_LIGHT_ENV), as deployed.
+    clients.default_env = Some(world.env.to_string());
+    let event = json!({"version": "0", "id": "cli-schedule", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-22T02:15:00Z", "region": STANDBY_REGION, "resources": [], "detail": {}});
     let parameter = pilot_light_domain::readiness::readiness_parameter_name(&world.env);
 
     // First run, all passing: recorded, nothing published.
