@@ -141,6 +141,8 @@ fn short_cause(text: &str) -> String {
 pub enum Kind {
     Failover,
     Failback,
+    /// The non-disruptive drill: throw-away copies in the standby, measured, torn down.
+    Drill,
 }
 
 impl Kind {
@@ -148,6 +150,7 @@ impl Kind {
         match self {
             Self::Failover => "failover",
             Self::Failback => "failback",
+            Self::Drill => "drill",
         }
     }
 
@@ -155,6 +158,7 @@ impl Kind {
         match self {
             Self::Failover => pilot_light_domain::readiness::failover_state_machine_name(env),
             Self::Failback => pilot_light_domain::readiness::failback_state_machine_name(env),
+            Self::Drill => pilot_light_domain::readiness::drill_state_machine_name(env),
         }
     }
 }

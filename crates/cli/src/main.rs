@@ -5,14 +5,14 @@
 //!
 //! Layout: this file is the command line (its clap types) and the dispatch (`run`); each command
 //! is carried out in its own module under `commands` (`status`, `start` for `failover` and
-//! `failback`, `report`, `drill`, `unlock`, `approval` for `approve` and `deny`), with what they
+//! `failback` and `drill`, `report`, `unlock`, `approval` for `approve` and `deny`), with what they
 //! share (the AWS configuration, the env) in `commands` itself. What is worth testing without a
 //! terminal is in the library (`lib.rs`).
 
 mod commands;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use commands::{answer_approval, drill, report_command, start_and_follow, status, unlock};
+use commands::{answer_approval, report_command, start_and_follow, status, unlock};
 use pilot_light_cli::{exit, parse_env, CliError, Kind};
 use pilot_light_core::automatic_failover::ApprovalDecision;
 use pilot_light_core::EnvName;
@@ -78,9 +78,13 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
-    /// The local drill (failover, checks, failback, checks, both timelines) on the emulator:
-    /// runs `make demo` in a pilot-light checkout.
-    Drill,
+    /// Starts the non-disruptive drill state machine and follows it like `failover`: throw-away
+    /// copies of the databases and groups in the standby region, measured and torn down; production
+    /// is not touched. Refused while a failover or failback holds the lock.
+    Drill {
+        #[command(flatten)]
+        start: StartOptions,
+    },
     /// Removes the env's failover/failback lock when the execution holding it no longer runs (it
     /// failed, was stopped, or crashed). A lock held by a running execution is kept (exit 3).
     Unlock,
@@ -175,7 +179,6 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
-        Command::Drill => drill(),
         Command::Unlock => unlock(&cli).await,
         Command::Approve { ref answer } => {
             answer_approval(&cli, answer, ApprovalDecision::Approved).await
@@ -205,6 +208,9 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                 })
             };
             start_and_follow(&cli, Kind::Failback, start, input).await
+        }
+        Command::Drill { ref start } => {
+            start_and_follow(&cli, Kind::Drill, start, |env: &str| json!({"env": env})).await
         }
         Command::Report {
             ref execution,

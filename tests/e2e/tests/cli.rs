@@ -538,6 +538,106 @@ async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timel
     assert_eq!(executions.executions().len(), 1);
 }
 
+/// `pilot-light drill` starts the stack's drill state machine and follows it like `failover`:
+/// the throw-away copies are built, measured and gone afterwards; production is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_starts_the_drill_state_machine_and_follows_it() {
+    let (world, pilot, _) = healthy_world("clidrill").await;
+    let machine = deploy_as_stack(&world, "drill", &pilot).await;
+    assert!(
+        machine.ends_with(&format!(":pilot-light-{}-drill", world.env)),
+        "{machine}"
+    );
+    for operation in [
+        "rds.create_db_instance_read_replica",
+        "rds.promote_read_replica",
+        "autoscaling.launch_instance",
+    ] {
+        world.set_duration(operation, 1.0);
+    }
+    let replica = pilot.databases[0].replica_id.clone();
+    let standby_group = pilot.groups[0].standby.auto_scaling_group_name.clone();
+    let ticket = "DRILL-12";
+    let run = pilot_light(
+        &world,
+        &[
+            "drill",
+            "--env",
+            &world.env,
+            "--ticket",
+            ticket,
+            "--poll-seconds",
+            "0.5",
+        ],
+        &[],
+    )
+    .await;
+    eprintln!("{}", run.stdout);
+    assert_eq!(run.code, 0, "{run:?}");
+    let name = format!("drill-{}-{ticket}", world.env);
+    let arn = pilot_light_cli_arn(&machine, &name);
+    assert!(
+        run.stdout.contains(&format!("drill started: {name}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&arn), "{}", run.stdout);
+    for entered in ["→ Plan", "→ Teardown"] {
+        assert!(run.stdout.contains(entered), "{entered}:\n{}", run.stdout);
+    }
+    let described = world
+        .sfn()
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("describe the drill");
+    assert_eq!(described.status().as_str(), "SUCCEEDED");
+
+    // The throw-away copies are gone; the replica is still a replica and the standby group at 0.
+    let drill_instances: Vec<String> = world
+        .rds(STANDBY_REGION)
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap()
+        .db_instances()
+        .iter()
+        .filter_map(|db| db.db_instance_identifier())
+        .filter(|id| id.contains("-drill-"))
+        .map(str::to_string)
+        .collect();
+    assert!(drill_instances.is_empty(), "{drill_instances:?}");
+    let db = world
+        .describe_db(STANDBY_REGION, &replica)
+        .await
+        .expect("the replica");
+    assert!(
+        db.read_replica_source_db_instance_identifier().is_some(),
+        "{db:?}"
+    );
+    let group = world.describe_group(STANDBY_REGION, &standby_group).await;
+    assert_eq!(group.desired_capacity(), Some(0));
+    let groups = world
+        .autoscaling(STANDBY_REGION)
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .unwrap();
+    let drill_groups: Vec<&str> = groups
+        .auto_scaling_groups()
+        .iter()
+        .map(|g| g.auto_scaling_group_name().unwrap_or_default())
+        .filter(|n| n.contains("-drill-"))
+        .collect();
+    assert!(drill_groups.is_empty(), "{drill_groups:?}");
+
+    // `report` finds the drill by its name among the env's state machines.
+    let by_name = pilot_light(&world, &["report", &name, "--env", &world.env], &[]).await;
+    assert_eq!(by_name.code, 0, "{by_name:?}");
+    assert!(by_name.stdout.contains("Teardown"), "{}", by_name.stdout);
+}
+
 fn pilot_light_cli_arn(machine: &str, name: &str) -> String {
     format!(
         "{}:{name}",

@@ -2,14 +2,12 @@
 //! configuration (`--region`) and the env (`--env`).
 
 mod approval;
-mod drill;
 mod report;
 mod start;
 mod status;
 mod unlock;
 
 pub(crate) use approval::answer_approval;
-pub(crate) use drill::drill;
 pub(crate) use report::report_command;
 pub(crate) use start::start_and_follow;
 pub(crate) use status::status;

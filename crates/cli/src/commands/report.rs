@@ -34,7 +34,7 @@ pub(crate) async fn report_command(
         .map_err(|e| explain(&e, &env, &region))?;
     let arn = if arn.is_empty() {
         let mut found = None;
-        for kind in [Kind::Failover, Kind::Failback] {
+        for kind in [Kind::Failover, Kind::Failback, Kind::Drill] {
             if let Some(machine) = pilot_light_domain::readiness::find_state_machine(
                 &clients,
                 &region,

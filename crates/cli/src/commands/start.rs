@@ -1,4 +1,4 @@
-//! `failover` / `failback`: start the state machine, follow the execution, print the timeline.
+//! `failover` / `failback` / `drill`: start the state machine, follow the execution, print the timeline.
 
 use crate::commands::{require_env, sdk_config};
 use crate::{Cli, Output, StartOptions};

@@ -43,6 +43,11 @@ pub fn failback_state_machine_name(env: &str) -> String {
     format!("pilot-light-{env}-failback")
 }
 
+/// The drill state machine's name in the stack (`template.yaml`).
+pub fn drill_state_machine_name(env: &str) -> String {
+    format!("pilot-light-{env}-drill")
+}
+
 /// Where the scheduled check keeps its last overall result.
 pub fn readiness_parameter_name(env: &EnvName) -> String {
     format!("/pilot-light/{env}/readiness")
