@@ -20,6 +20,38 @@ async fn pilot_light(world: &World, args: &[&str], env: &[(&str, Option<&str>)])
     run_cli(world, args, env).await
 }
 
+/// `pilot-light <command> --env <env> --ticket <ticket>`: starts the env's state machine and
+/// follows it (every half second) until it stops.
+async fn start_followed(world: &World, command: &str, ticket: &str) -> Run {
+    let env = world.env.to_string();
+    let args = [
+        command,
+        "--env",
+        &env,
+        "--ticket",
+        ticket,
+        "--poll-seconds",
+        "0.5",
+    ];
+    pilot_light(world, &args, &[]).await
+}
+
+/// The execution, described; it must have SUCCEEDED.
+async fn described_success(
+    world: &World,
+    arn: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let described = world
+        .sfn()
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .expect("describe the execution");
+    assert_eq!(described.status().as_str(), "SUCCEEDED", "{arn}");
+    described
+}
+
 /// A healthy pilot light: the seeded world, plus what the checks look at beyond it: an SSM path
 /// equal in both regions, `ReplicaLag` datapoints of 0, a KMS key, and the failover state machine
 /// under the stack's name.
@@ -302,20 +334,7 @@ async fn status_after_a_failover_names_the_active_region_and_checks_the_way_back
     let (world, pilot, failover_machine) = healthy_world("clistandby").await;
     let failback_machine = deploy_as_stack(&world, "failback", &pilot).await;
     let ticket = "INC-9";
-    let run = pilot_light(
-        &world,
-        &[
-            "failover",
-            "--env",
-            &world.env,
-            "--ticket",
-            ticket,
-            "--poll-seconds",
-            "0.5",
-        ],
-        &[],
-    )
-    .await;
+    let run = start_followed(&world, "failover", ticket).await;
     assert_eq!(run.code, 0, "{run:?}");
     let execution = pilot_light_cli_arn(
         &failover_machine,
@@ -428,20 +447,7 @@ async fn status_after_a_failover_names_the_active_region_and_checks_the_way_back
 async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timeline() {
     let (world, _pilot, machine) = healthy_world("clifailover").await;
     let ticket = "INC-7";
-    let run = pilot_light(
-        &world,
-        &[
-            "failover",
-            "--env",
-            &world.env,
-            "--ticket",
-            ticket,
-            "--poll-seconds",
-            "0.5",
-        ],
-        &[],
-    )
-    .await;
+    let run = start_followed(&world, "failover", ticket).await;
     assert_eq!(run.code, 0, "{run:?}");
     eprintln!("{}", run.stdout);
     let name = format!("failover-{}-{ticket}", world.env);
@@ -449,14 +455,7 @@ async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timel
     assert!(run.stdout.contains(&arn), "{}", run.stdout);
 
     // The execution's own output is its report (built by the report step while it ran).
-    let described = world
-        .sfn()
-        .describe_execution()
-        .execution_arn(&arn)
-        .send()
-        .await
-        .expect("describe the execution");
-    assert_eq!(described.status().as_str(), "SUCCEEDED");
+    let described = described_success(&world, &arn).await;
     let output: Value = serde_json::from_str(described.output().unwrap()).unwrap();
     let output_steps = output["steps"].as_array().expect("report steps").clone();
     assert!(output_steps.len() > 5, "{output:#}");
@@ -558,20 +557,7 @@ async fn drill_starts_the_drill_state_machine_and_follows_it() {
     let replica = pilot.databases[0].replica_id.clone();
     let standby_group = pilot.groups[0].standby.auto_scaling_group_name.clone();
     let ticket = "DRILL-12";
-    let run = pilot_light(
-        &world,
-        &[
-            "drill",
-            "--env",
-            &world.env,
-            "--ticket",
-            ticket,
-            "--poll-seconds",
-            "0.5",
-        ],
-        &[],
-    )
-    .await;
+    let run = start_followed(&world, "drill", ticket).await;
     eprintln!("{}", run.stdout);
     assert_eq!(run.code, 0, "{run:?}");
     let name = format!("drill-{}-{ticket}", world.env);
@@ -585,14 +571,7 @@ async fn drill_starts_the_drill_state_machine_and_follows_it() {
     for entered in ["→ Plan", "→ Teardown"] {
         assert!(run.stdout.contains(entered), "{entered}:\n{}", run.stdout);
     }
-    let described = world
-        .sfn()
-        .describe_execution()
-        .execution_arn(&arn)
-        .send()
-        .await
-        .expect("describe the drill");
-    assert_eq!(described.status().as_str(), "SUCCEEDED");
+    described_success(&world, &arn).await;
 
     // The throw-away copies are gone; the replica is still a replica and the standby group at 0.
     let drill_instances: Vec<String> = world
