@@ -1,5 +1,6 @@
 # pilot-light: everything a fresh machine needs is installed from here.
 #   make demo   the local demo: a full failover and failback on the local two-region AWS, with the report
+#               (each timeline's work steps, poll loops folded; make demo VERBOSE=1 for every state)
 #   make test   every test: lint (fmt, clippy -D warnings), static checks, emulator patches (pytest),
 #               unit, mocked-SDK and end-to-end
 #   make lint   cargo fmt --check and cargo clippy -D warnings (part of make test)
@@ -107,7 +108,7 @@ package: $(VENV_STAMP) $(SAM_STAMP)
 	done
 
 demo: build
-	cargo run --quiet -p pilot-light-e2e --bin demo
+	cargo run --quiet -p pilot-light-e2e --bin demo -- $(if $(VERBOSE),--verbose)
 
 # Benchmarks against baselines measured in the same run (docs/benchmarks.md): handler init and peak
 # RSS vs Python/boto3 (release build into BENCH_TARGET_DIR, default ~/.cache/pilot-light/bench-target),

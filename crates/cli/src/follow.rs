@@ -3,22 +3,36 @@
 use crate::{clock, describe, one_line, ExecutionReport};
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::execution_history::{
-    build_timeline, describe_execution, fetch_history, format_duration, HistoryEvent,
+    build_timeline, describe_execution, fetch_history, format_duration, is_poll_loop_state,
+    is_work_state, HistoryEvent,
 };
 use pilot_light_core::PilotLightError;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// Turns the history, as it grows, into progress lines: a line when a long state (Task, Map,
-/// Parallel) is entered, a line when any state finishes (with its duration), a line for every
-/// failure event. Each line is printed once.
+/// Turns the history, as it grows, into progress lines, each printed once, and a line for every
+/// failure event. By default the steps a person follows: a line when a work state (Task, Map,
+/// Parallel; not a poll loop's own states) is first entered for its item, and a line each time one
+/// finishes (a check that polls says which run it was). `verbose`: every state, as it finishes, and
+/// every entry of a long state.
 #[derive(Debug, Default)]
 pub struct Progress {
+    verbose: bool,
     seen_events: HashSet<i64>,
     printed_steps: HashSet<(String, Option<String>, i64)>,
+    entered: HashSet<(String, Option<String>)>,
+    runs: HashMap<(String, Option<String>), usize>,
 }
 
 impl Progress {
+    /// Progress lines for every state (`--verbose`).
+    pub fn verbose() -> Self {
+        Self {
+            verbose: true,
+            ..Self::default()
+        }
+    }
+
     /// The new lines for this read of the history (the whole history so far).
     pub fn lines(
         &mut self,
@@ -38,12 +52,17 @@ impl Progress {
                 kind,
                 "TaskStateEntered" | "MapStateEntered" | "ParallelStateEntered"
             ) {
-                let item = event
+                let state = event.state_name.clone().unwrap_or_default();
+                let label = event
                     .input
                     .as_ref()
-                    .and_then(pilot_light_core::execution_history::item_label)
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default();
+                    .and_then(pilot_light_core::execution_history::item_label);
+                if !self.verbose
+                    && (is_poll_loop_state(&state) || !self.entered.insert((state, label.clone())))
+                {
+                    continue;
+                }
+                let item = label.map(|i| format!(" [{i}]")).unwrap_or_default();
                 lines.push((
                     event.timestamp_millis,
                     1,
@@ -58,23 +77,34 @@ impl Progress {
         }
         for step in build_timeline(&events) {
             let key = (step.state.clone(), step.item.clone(), step.entered_millis);
-            if self.printed_steps.insert(key) {
-                let item = step
-                    .item
-                    .as_deref()
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default();
-                lines.push((
-                    step.exited_millis,
-                    0,
-                    format!(
-                        "[{}] ✓ {}{item} ({:.1}s)",
-                        clock(step.exited_millis - execution_started_millis),
-                        step.state,
-                        step.duration_seconds
-                    ),
-                ));
+            if !(self.verbose || is_work_state(&step)) || !self.printed_steps.insert(key) {
+                continue;
             }
+            let runs = self
+                .runs
+                .entry((step.state.clone(), step.item.clone()))
+                .or_default();
+            *runs += 1;
+            let run = if *runs > 1 && !self.verbose {
+                format!(", run {runs}")
+            } else {
+                String::new()
+            };
+            let item = step
+                .item
+                .as_deref()
+                .map(|i| format!(" [{i}]"))
+                .unwrap_or_default();
+            lines.push((
+                step.exited_millis,
+                0,
+                format!(
+                    "[{}] ✓ {}{item} ({:.1}s{run})",
+                    clock(step.exited_millis - execution_started_millis),
+                    step.state,
+                    step.duration_seconds
+                ),
+            ));
         }
         lines.sort_by_key(|(at, rank, _)| (*at, *rank));
         lines.into_iter().map(|(_, _, line)| line).collect()
@@ -120,10 +150,15 @@ pub async fn follow(
     region: &str,
     poll: Duration,
     timeout: Duration,
+    verbose: bool,
     mut print: impl FnMut(&str),
 ) -> Result<ExecutionReport, PilotLightError> {
     let began = Instant::now();
-    let mut progress = Progress::default();
+    let mut progress = if verbose {
+        Progress::verbose()
+    } else {
+        Progress::default()
+    };
     loop {
         let described = describe_execution(sfn, execution_arn, region, "execution").await?;
         let started = described.start_date().to_millis().unwrap_or_default();

@@ -300,7 +300,7 @@ pub async fn describe(
 }
 
 /// The timeline as a table: offset from the execution start, duration, state and item.
-pub fn render_timeline(report: &ExecutionReport) -> String {
+pub fn render_timeline(report: &ExecutionReport, verbose: bool) -> String {
     let start = report
         .steps
         .iter()
@@ -308,6 +308,7 @@ pub fn render_timeline(report: &ExecutionReport) -> String {
         .min()
         .unwrap_or_default();
     let start = parse_millis(&report.started_at.0).unwrap_or(start);
+    let folded = pilot_light_core::execution_history::fold_steps(&report.steps);
     let mut text = format!(
         "{}  {}\n  started {}{}\n\n  {:>8}  {:>9}  state\n",
         report.name,
@@ -321,16 +322,46 @@ pub fn render_timeline(report: &ExecutionReport) -> String {
         "at",
         "took",
     );
-    for step in &report.steps {
+    // (entered, took, state, item, runs): every state with --verbose, else the folded steps.
+    let rows: Vec<(i64, f64, &str, Option<&str>, usize)> = if verbose {
+        report
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.entered_millis,
+                    s.duration_seconds,
+                    s.state.as_str(),
+                    s.item.as_deref(),
+                    1,
+                )
+            })
+            .collect()
+    } else {
+        folded
+            .iter()
+            .map(|s| {
+                (
+                    s.entered_millis,
+                    s.duration_seconds,
+                    s.state.as_str(),
+                    s.item.as_deref(),
+                    s.runs,
+                )
+            })
+            .collect()
+    };
+    for (entered, took, state, item, runs) in rows {
         text.push_str(&format!(
-            "  {:>8}  {:>8.1}s  {}{}\n",
-            clock(step.entered_millis - start),
-            step.duration_seconds,
-            step.state,
-            step.item
-                .as_deref()
-                .map(|i| format!(" [{i}]"))
-                .unwrap_or_default()
+            "  {:>8}  {:>8.1}s  {state}{}{}\n",
+            clock(entered - start),
+            took,
+            item.map(|i| format!(" [{i}]")).unwrap_or_default(),
+            if runs > 1 {
+                format!(" ({runs} runs)")
+            } else {
+                String::new()
+            }
         ));
     }
     text.push_str(&format!(
@@ -538,7 +569,7 @@ mod tests {
                 1_000,
             ),
         ];
-        let mut progress = Progress::default();
+        let mut progress = Progress::verbose();
         assert_eq!(
             progress.lines(&history, 1_000),
             vec!["[00:00] → BeginFailover".to_string()]
@@ -584,5 +615,88 @@ mod tests {
             ]
         );
         assert!(progress.lines(&history, 1_000).is_empty());
+    }
+
+    #[test]
+    fn progress_folds_a_poll_loop_into_its_check() {
+        use aws_sdk_sfn::types::HistoryEventType as T;
+        let orders = Some(r#"{"database":{"name":"orders"}}"#);
+        // Each state: (entered, exited) events, chained; (kind entered, kind exited, name, t0, t1).
+        let states = [
+            (
+                T::PassStateEntered,
+                T::PassStateExited,
+                "StartPromotionPolling",
+                1_000,
+                1_000,
+            ),
+            (
+                T::TaskStateEntered,
+                T::TaskStateExited,
+                "CheckPromotion",
+                1_000,
+                1_200,
+            ),
+            (
+                T::PassStateEntered,
+                T::PassStateExited,
+                "CountPromotionAttempt",
+                1_200,
+                1_200,
+            ),
+            (
+                T::ChoiceStateEntered,
+                T::ChoiceStateExited,
+                "IsPromotionDone",
+                1_200,
+                1_200,
+            ),
+            (
+                T::WaitStateEntered,
+                T::WaitStateExited,
+                "WaitForPromotion",
+                1_200,
+                2_200,
+            ),
+            (
+                T::TaskStateEntered,
+                T::TaskStateExited,
+                "CheckPromotion",
+                2_200,
+                2_500,
+            ),
+            (
+                T::PassStateEntered,
+                T::PassStateExited,
+                "CountPromotionAttempt",
+                2_500,
+                2_500,
+            ),
+            (
+                T::ChoiceStateEntered,
+                T::ChoiceStateExited,
+                "IsPromotionDone",
+                2_500,
+                2_500,
+            ),
+        ];
+        let mut history = vec![event(1, 0, T::ExecutionStarted, None, None, 1_000)];
+        let count = states.len();
+        for (entered, exited, name, t0, t1) in states {
+            let id = history.len() as i64 + 1;
+            history.push(event(id, id - 1, entered, Some(name), orders, t0));
+            history.push(event(id + 1, id, exited, Some(name), None, t1));
+        }
+        let lines = Progress::default().lines(&history, 1_000);
+        assert_eq!(
+            lines,
+            vec![
+                "[00:00] → CheckPromotion [orders]".to_string(),
+                "[00:00] ✓ CheckPromotion [orders] (0.2s)".to_string(),
+                "[00:01] ✓ CheckPromotion [orders] (0.3s, run 2)".to_string(),
+            ]
+        );
+        let every_state = Progress::verbose().lines(&history, 1_000);
+        assert_eq!(every_state.len(), 2 + count, "{every_state:#?}");
     }
 }

@@ -36,6 +36,10 @@ struct Cli {
     /// `text` for people, `json` for programs.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Show every state of an execution (each poll loop's Wait, Count and Is…Done too), not only
+    /// the steps that do work with their runs folded.
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }

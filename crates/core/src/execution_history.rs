@@ -82,6 +82,10 @@ pub struct TimelineStep {
     pub entered_millis: i64,
     #[serde(skip)]
     pub exited_millis: i64,
+    /// The state's type as its events name it (`Task`, `Pass`, `Choice`, `Wait`, `Map`,
+    /// `Parallel`, …); not in the JSON.
+    #[serde(skip)]
+    pub state_type: String,
 }
 
 /// Pairs every `*StateExited` event with its `*StateEntered` event, walking back the exit's
@@ -114,6 +118,10 @@ pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
                         ),
                         entered_millis: event.timestamp_millis,
                         exited_millis: exit.timestamp_millis,
+                        state_type: event
+                            .event_type
+                            .trim_end_matches("StateEntered")
+                            .to_string(),
                     };
                     steps.push((event.id, step));
                 }
@@ -127,6 +135,74 @@ pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
     }
     steps.sort_by_key(|(entered_id, step)| (step.entered_millis, *entered_id));
     steps.into_iter().map(|(_, step)| step).collect()
+}
+
+/// True for the states of a poll loop around its check (the state machines name them alike:
+/// `Start<X>Polling`, `WaitFor<X>`, `Count<X>Attempt`, `Is<X>Done`).
+pub fn is_poll_loop_state(state: &str) -> bool {
+    let wrapped = |prefix: &str, suffix: &str| {
+        state.len() > prefix.len() + suffix.len()
+            && state.starts_with(prefix)
+            && state.ends_with(suffix)
+    };
+    wrapped("Start", "Polling")
+        || wrapped("Count", "Attempt")
+        || wrapped("Is", "Done")
+        || wrapped("WaitFor", "")
+}
+
+/// True for the states a person follows a run by: the work (`Task`) and what groups it (`Map`,
+/// `Parallel`). Pass, Choice and Wait states, and the poll loops' own states, are how the state
+/// machine gets there.
+pub fn is_work_state(step: &TimelineStep) -> bool {
+    matches!(step.state_type.as_str(), "Task" | "Map" | "Parallel")
+        && !is_poll_loop_state(&step.state)
+}
+
+/// One step as a person reads it: a state that does work, with every run of it on the same item
+/// folded into one line (a poll loop's check runs once a poll).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedStep {
+    pub state: String,
+    pub item: Option<String>,
+    /// The first run's entry and the last run's exit.
+    pub entered_millis: i64,
+    pub exited_millis: i64,
+    pub duration_seconds: f64,
+    /// How many times it ran (a check polled `runs` times).
+    pub runs: usize,
+}
+
+/// The timeline folded for reading: only the work states ([`is_work_state`]), each state and item
+/// once, from its first entry to its last exit, with how many times it ran; in order of first entry.
+pub fn fold_steps(steps: &[TimelineStep]) -> Vec<FoldedStep> {
+    let mut folded: Vec<FoldedStep> = Vec::new();
+    let mut index: HashMap<(String, Option<String>), usize> = HashMap::new();
+    let mut ordered: Vec<&TimelineStep> = steps.iter().filter(|s| is_work_state(s)).collect();
+    ordered.sort_by_key(|s| s.entered_millis);
+    for step in ordered {
+        let key = (step.state.clone(), step.item.clone());
+        match index.get(&key) {
+            Some(&i) => {
+                let f = &mut folded[i];
+                f.exited_millis = f.exited_millis.max(step.exited_millis);
+                f.duration_seconds = seconds_between(f.entered_millis, f.exited_millis);
+                f.runs += 1;
+            }
+            None => {
+                index.insert(key, folded.len());
+                folded.push(FoldedStep {
+                    state: step.state.clone(),
+                    item: step.item.clone(),
+                    entered_millis: step.entered_millis,
+                    exited_millis: step.exited_millis,
+                    duration_seconds: step.duration_seconds,
+                    runs: 1,
+                });
+            }
+        }
+    }
+    folded
 }
 
 /// The fields of a state's input [`item_label`] reads (`database`, `group`, `hook`, `name`), parsed
@@ -436,6 +512,73 @@ mod tests {
                 6_400,
             ),
         ]
+    }
+
+    #[test]
+    fn poll_loop_states_by_name() {
+        for (state, expected) in [
+            ("StartPromotionPolling", true),
+            ("WaitForPromotion", true),
+            ("CountPromotionAttempt", true),
+            ("IsPromotionDone", true),
+            ("CheckPromotion", false),
+            ("IsCopyBackWanted", false),
+            ("WaitFor", false),
+            ("StartPolling", false),
+            ("IsDone", false),
+            ("PromoteReplica", false),
+        ] {
+            assert_eq!(is_poll_loop_state(state), expected, "{state}");
+        }
+    }
+
+    #[test]
+    fn the_folded_timeline_keeps_the_work_and_counts_the_polls() {
+        let step = |state: &str, kind: &str, item: Option<&str>, from: i64, to: i64| TimelineStep {
+            state: state.into(),
+            item: item.map(str::to_string),
+            started_at: timestamp_from_millis(from),
+            finished_at: timestamp_from_millis(to),
+            duration_seconds: seconds_between(from, to),
+            entered_millis: from,
+            exited_millis: to,
+            state_type: kind.into(),
+        };
+        let steps = vec![
+            step("BeginFailover", "Task", None, 0, 100),
+            step("NeedsApproval", "Choice", None, 100, 110),
+            step("PromoteDatabases", "Map", None, 110, 4_000),
+            step("Promote", "Task", Some("orders"), 120, 300),
+            step("StartPromotionPolling", "Pass", Some("orders"), 300, 310),
+            step("CheckPromotion", "Task", Some("orders"), 310, 400),
+            step("CountPromotionAttempt", "Pass", Some("orders"), 400, 410),
+            step("IsPromotionDone", "Choice", Some("orders"), 410, 420),
+            step("WaitForPromotion", "Wait", Some("orders"), 420, 1_420),
+            step("Promote", "Task", Some("billing"), 130, 350),
+            step("CheckPromotion", "Task", Some("billing"), 360, 500),
+            step("CheckPromotion", "Task", Some("orders"), 1_420, 1_500),
+            step("CheckPromotion", "Task", Some("orders"), 2_500, 2_600),
+            step("SwitchTraffic", "Task", None, 4_000, 4_200),
+        ];
+        let folded: Vec<(String, Option<String>, i64, i64, usize)> = fold_steps(&steps)
+            .into_iter()
+            .map(|f| (f.state, f.item, f.entered_millis, f.exited_millis, f.runs))
+            .collect();
+        let row = |state: &str, item: Option<&str>, from: i64, to: i64, runs: usize| {
+            (state.to_string(), item.map(str::to_string), from, to, runs)
+        };
+        assert_eq!(
+            folded,
+            vec![
+                row("BeginFailover", None, 0, 100, 1),
+                row("PromoteDatabases", None, 110, 4_000, 1),
+                row("Promote", Some("orders"), 120, 300, 1),
+                row("Promote", Some("billing"), 130, 350, 1),
+                row("CheckPromotion", Some("orders"), 310, 2_600, 3),
+                row("CheckPromotion", Some("billing"), 360, 500, 1),
+                row("SwitchTraffic", None, 4_000, 4_200, 1),
+            ]
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub(crate) fn steps() -> Vec<TimelineStep> {
         duration_seconds: seconds_between(from, to),
         entered_millis: from,
         exited_millis: to,
+        state_type: "Task".into(),
     };
     vec![
         step("LoadConfig", None, 0, 200),

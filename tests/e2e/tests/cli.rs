@@ -20,11 +20,11 @@ async fn pilot_light(world: &World, args: &[&str], env: &[(&str, Option<&str>)])
     run_cli(world, args, env).await
 }
 
-/// `pilot-light <command> --env <env> --ticket <ticket>`: starts the env's state machine and
-/// follows it (every half second) until it stops.
-async fn start_followed(world: &World, command: &str, ticket: &str) -> Run {
+/// `pilot-light <command> --env <env> --ticket <ticket> [flags]`: starts the env's state machine
+/// and follows it (every half second) until it stops.
+async fn start_followed(world: &World, command: &str, ticket: &str, flags: &[&str]) -> Run {
     let env = world.env.to_string();
-    let args = [
+    let mut args = vec![
         command,
         "--env",
         &env,
@@ -33,6 +33,7 @@ async fn start_followed(world: &World, command: &str, ticket: &str) -> Run {
         "--poll-seconds",
         "0.5",
     ];
+    args.extend_from_slice(flags);
     pilot_light(world, &args, &[]).await
 }
 
@@ -334,8 +335,32 @@ async fn status_after_a_failover_names_the_active_region_and_checks_the_way_back
     let (world, pilot, failover_machine) = healthy_world("clistandby").await;
     let failback_machine = deploy_as_stack(&world, "failback", &pilot).await;
     let ticket = "INC-9";
-    let run = start_followed(&world, "failover", ticket).await;
+    let run = start_followed(&world, "failover", ticket, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
+    // The default view: the steps that do work, a poll loop folded into its check's runs.
+    for shown in [
+        "→ CheckPromotion [orders]",
+        "✓ CheckPromotion [orders]",
+        "→ SwitchTraffic",
+    ] {
+        assert!(run.stdout.contains(shown), "{shown}:\n{}", run.stdout);
+    }
+    for hidden in [
+        "StartPromotionPolling",
+        "CountPromotionAttempt",
+        "IsPromotionDone",
+        "WaitForPromotion",
+        "IsDnsDone",
+        "NeedsApproval",
+    ] {
+        assert!(!run.stdout.contains(hidden), "{hidden}:\n{}", run.stdout);
+    }
+    assert_eq!(
+        run.stdout.matches("→ CheckPromotion [orders]").count(),
+        1,
+        "{}",
+        run.stdout
+    );
     let execution = pilot_light_cli_arn(
         &failover_machine,
         &format!("failover-{}-{ticket}", world.env),
@@ -447,7 +472,7 @@ async fn status_after_a_failover_names_the_active_region_and_checks_the_way_back
 async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timeline() {
     let (world, _pilot, machine) = healthy_world("clifailover").await;
     let ticket = "INC-7";
-    let run = start_followed(&world, "failover", ticket).await;
+    let run = start_followed(&world, "failover", ticket, &["--verbose"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     eprintln!("{}", run.stdout);
     let name = format!("failover-{}-{ticket}", world.env);
@@ -501,12 +526,31 @@ async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timel
     }
     assert!(run.stdout.contains("RTO "), "{}", run.stdout);
 
-    // The table of `report` lists the same steps.
-    let table = pilot_light(&world, &["report", &arn], &[]).await;
+    // The table of `report --verbose` lists the same steps; the default table folds each poll
+    // loop into its check and says how many times it ran.
+    let table = pilot_light(&world, &["report", &arn, "--verbose"], &[]).await;
     assert_eq!(table.code, 0, "{table:?}");
     for step in steps {
         assert!(table.stdout.contains(step["state"].as_str().unwrap()));
     }
+    let folded = pilot_light(&world, &["report", &arn], &[]).await;
+    assert_eq!(folded.code, 0, "{folded:?}");
+    assert!(
+        folded.stdout.contains("CheckPromotion [orders]"),
+        "{}",
+        folded.stdout
+    );
+    assert!(
+        !folded.stdout.contains("CountPromotionAttempt"),
+        "{}",
+        folded.stdout
+    );
+    assert!(
+        folded.stdout.lines().count() < table.stdout.lines().count(),
+        "{}\n{}",
+        folded.stdout,
+        table.stdout
+    );
     // By name, within the env's state machines.
     let by_name = pilot_light(&world, &["report", &name, "--env", &world.env], &[]).await;
     assert_eq!(by_name.code, 0, "{by_name:?}");
@@ -557,7 +601,7 @@ async fn drill_starts_the_drill_state_machine_and_follows_it() {
     let replica = pilot.databases[0].replica_id.clone();
     let standby_group = pilot.groups[0].standby.auto_scaling_group_name.clone();
     let ticket = "DRILL-12";
-    let run = start_followed(&world, "drill", ticket).await;
+    let run = start_followed(&world, "drill", ticket, &[]).await;
     eprintln!("{}", run.stdout);
     assert_eq!(run.code, 0, "{run:?}");
     let name = format!("drill-{}-{ticket}", world.env);

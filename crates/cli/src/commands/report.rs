@@ -80,7 +80,7 @@ pub(crate) async fn report_command(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Output::Text => print!("{}", render_timeline(&report)),
+        Output::Text => print!("{}", render_timeline(&report, cli.verbose)),
     }
     Ok(exit::OK)
 }

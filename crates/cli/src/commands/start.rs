@@ -119,6 +119,7 @@ pub(crate) async fn follow_execution(
         region,
         poll,
         Duration::from_secs(options.timeout_minutes.max(1) * 60),
+        cli.verbose,
         |line| {
             if json {
                 eprintln!("{line}");
@@ -140,7 +141,7 @@ fn finish(cli: &Cli, report: &ExecutionReport) -> i32 {
         ),
         Output::Text => {
             println!();
-            print!("{}", render_timeline(report));
+            print!("{}", render_timeline(report, cli.verbose));
         }
     }
     if report.succeeded() {

@@ -10,6 +10,7 @@
 //! that timeline and report, checks the original topology is back with nothing deleted without a
 //! final snapshot, and fails back again to show that changes nothing either.
 
+use pilot_light_core::execution_history::{build_timeline, fold_steps, HistoryEvent};
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::json;
 use std::time::SystemTime;
@@ -370,26 +371,60 @@ fn check(run: &Execution) {
 /// One line per state: when it was entered (seconds after the start), how long it took, and the
 /// database or group it worked on.
 fn print_timeline(execution: &Execution) {
-    let Some(start) = execution.history.first().map(|e| e.timestamp) else {
+    let millis = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    };
+    let events: Vec<HistoryEvent> = execution
+        .history
+        .iter()
+        .map(|e| HistoryEvent {
+            id: e.id,
+            previous_event_id: e.previous_id,
+            event_type: e.kind.clone(),
+            state_name: e.state.clone(),
+            input: e.input.clone(),
+            timestamp_millis: millis(e.timestamp),
+        })
+        .collect();
+    let Some(start) = events.first().map(|e| e.timestamp_millis) else {
         return;
     };
-    let secs = |t: SystemTime| {
-        t.duration_since(start)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
+    let steps = build_timeline(&events);
+    // (entered, took, state, item, runs): the work steps with each poll loop folded, or every
+    // state with --verbose (`make demo VERBOSE=1`).
+    let rows: Vec<(i64, f64, String, Option<String>, usize)> = if verbose() {
+        steps
+            .into_iter()
+            .map(|s| (s.entered_millis, s.duration_seconds, s.state, s.item, 1))
+            .collect()
+    } else {
+        fold_steps(&steps)
+            .into_iter()
+            .map(|s| {
+                (
+                    s.entered_millis,
+                    s.duration_seconds,
+                    s.state,
+                    s.item,
+                    s.runs,
+                )
+            })
+            .collect()
     };
-    for span in execution.spans() {
-        let took = span
-            .exited
-            .duration_since(span.entered)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let item = span.item.map(|i| format!("[{i}]")).unwrap_or_default();
+    for (entered, took, state, item, runs) in rows {
+        let item = item.map(|i| format!("[{i}]")).unwrap_or_default();
+        let runs = if runs > 1 {
+            format!("  {runs} runs")
+        } else {
+            String::new()
+        };
         println!(
-            "  {:>7.2} s  {:<11} {:<26} {:>6.2} s",
-            secs(span.entered),
+            "  {:>7.2} s  {:<11} {:<34} {:>6.2} s{runs}",
+            (entered - start) as f64 / 1000.0,
             item,
-            span.state,
+            state,
             took
         );
     }
@@ -398,4 +433,9 @@ fn print_timeline(execution: &Execution) {
         execution.status,
         execution.elapsed.as_secs_f64()
     );
+}
+
+/// `--verbose`: every state of each timeline, not only the work steps.
+fn verbose() -> bool {
+    std::env::args().any(|a| a == "--verbose")
 }
