@@ -379,6 +379,17 @@ pub fn render_timeline(report: &ExecutionReport, verbose: bool) -> String {
             ""
         }
     ));
+    if let Some(traffic) = report
+        .output
+        .as_ref()
+        .and_then(|o| o.get("trafficSwitchedSeconds"))
+        .and_then(serde_json::Value::as_f64)
+    {
+        text.push_str(&format!(
+            "  traffic on the recovered region after {} ({traffic:.1} s)\n",
+            format_duration(traffic)
+        ));
+    }
     if let Some(error) = &report.error {
         text.push_str(&format!(
             "  error {error}: {}\n",

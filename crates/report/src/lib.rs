@@ -206,7 +206,12 @@ pub struct Report {
     pub started_at: Timestamp,
     /// Now (or the execution's stop, when it already stopped).
     pub finished_at: Timestamp,
+    /// Execution start → this report (everything the run did before it, background work included).
     pub rto_seconds: f64,
+    /// Execution start → traffic on the recovered region: the DNS change confirmed (the last DNS
+    /// check), or made when nothing was left to wait for. `None`: the run moved no traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_switched_seconds: Option<f64>,
     pub steps: Vec<TimelineStep>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
@@ -276,7 +281,7 @@ pub struct NotifyFailureOutput {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ReportOutput {
-    Publish(PublishOutput),
+    Publish(Box<PublishOutput>),
     NotifyFailure(NotifyFailureOutput),
     NotifyApproval(approval::NotifyApprovalOutput),
 }
@@ -294,7 +299,7 @@ pub async fn handler(event: Value, clients: &Clients) -> Result<ReportOutput, Pi
     match parse_input(event)? {
         ReportInput::Publish(input) => publish::publish(input, clients)
             .await
-            .map(ReportOutput::Publish),
+            .map(|output| ReportOutput::Publish(Box::new(output))),
         ReportInput::NotifyFailure(input) => notify_failure::notify_failure(input, clients)
             .await
             .map(ReportOutput::NotifyFailure),

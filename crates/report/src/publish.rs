@@ -6,7 +6,9 @@ use crate::changes::summarise_changes;
 use crate::hooks::hook_outcomes;
 use crate::input::{check_arn, topic};
 use crate::kept::{kept_old_primary, promotion_requested_at, KeptOldPrimary, OutputEvent};
-use crate::render::{emf_lines, recovery_time_seconds, report_message, report_subject};
+use crate::render::{
+    emf_lines, recovery_time_seconds, report_message, report_subject, traffic_switched_seconds,
+};
 use crate::{capacity, Clients, ConfigScope, PublishInput, PublishOutput, Report, ReportAction};
 use aws_sdk_sfn::types::ExecutionStatus;
 use pilot_light_core::config::Side;
@@ -38,6 +40,7 @@ pub(crate) async fn publish(
         Some(config) => Some(find_kept_old_primaries(clients, &input.env, config).await?),
         None => None,
     };
+    let steps = build_timeline(&events);
     let report = Report {
         env: input.env.clone(),
         kind: input.kind.clone(),
@@ -47,7 +50,8 @@ pub(crate) async fn publish(
         started_at: timestamp_from_millis(started),
         finished_at: timestamp_from_millis(finished),
         rto_seconds: recovery_time_seconds(started, finished),
-        steps: build_timeline(&events),
+        traffic_switched_seconds: traffic_switched_seconds(started, &steps),
+        steps,
         changes: input
             .results
             .as_ref()

@@ -3,7 +3,7 @@
 
 use crate::kept::render_kept_old_primaries;
 use crate::{capacity, Report};
-use pilot_light_core::execution_history::{format_duration, seconds_between};
+use pilot_light_core::execution_history::{format_duration, seconds_between, TimelineStep};
 use pilot_light_core::PilotLightError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -24,6 +24,23 @@ const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 /// The RTO: execution start → finish of the report.
 pub fn recovery_time_seconds(execution_started_millis: i64, report_finished_millis: i64) -> f64 {
     seconds_between(execution_started_millis, report_finished_millis)
+}
+
+/// The states that move traffic: the switch (either way) and its poll until Route 53 says INSYNC.
+pub const TRAFFIC_STATES: &[&str] = &["SwitchTraffic", "SwitchTrafficBack", "CheckDns"];
+
+/// Seconds from the execution's start until traffic was on the recovered region: the last exit of
+/// a [`TRAFFIC_STATES`] state (`None` when none ran to its end).
+pub fn traffic_switched_seconds(
+    execution_started_millis: i64,
+    steps: &[TimelineStep],
+) -> Option<f64> {
+    steps
+        .iter()
+        .filter(|s| TRAFFIC_STATES.contains(&s.state.as_str()))
+        .map(|s| s.exited_millis)
+        .max()
+        .map(|exited| seconds_between(execution_started_millis, exited))
 }
 
 /// `pilot-light prod failover succeeded in 6m 12s`.
@@ -123,6 +140,12 @@ pub fn render_text(report: &Report) -> String {
         report.rto_seconds,
         format_duration(report.rto_seconds),
     );
+    if let Some(traffic) = report.traffic_switched_seconds {
+        text.push_str(&format!(
+            "Traffic:   on the recovered region {traffic:.1} s after the start ({})\n",
+            format_duration(traffic)
+        ));
+    }
     if !report.steps.is_empty() {
         text.push_str("\nSteps:\n");
         for step in &report.steps {
@@ -271,6 +294,41 @@ pub(crate) fn report_message(report: &Report) -> Result<String, PilotLightError>
 mod tests {
     use super::*;
     use crate::tests::report;
+
+    #[test]
+    fn traffic_is_switched_when_the_last_dns_step_ends() {
+        let mut steps = crate::tests::steps();
+        assert_eq!(traffic_switched_seconds(0, &steps), None);
+        let template = steps[0].clone();
+        let step = |state: &str, from: i64, to: i64| TimelineStep {
+            state: state.into(),
+            exited_millis: to,
+            entered_millis: from,
+            ..template.clone()
+        };
+        let switch = step("SwitchTraffic", 6_400, 6_700);
+        let polls = [
+            step("CheckDns", 6_800, 6_900),
+            step("CheckDns", 8_900, 9_000),
+        ];
+        steps.push(switch.clone());
+        assert_eq!(traffic_switched_seconds(0, &steps), Some(6.7));
+        steps.extend(polls);
+        assert_eq!(traffic_switched_seconds(0, &steps), Some(9.0));
+        assert_eq!(traffic_switched_seconds(1_000, &steps), Some(8.0));
+        let back = [step("SwitchTrafficBack", 100, 2_500)];
+        assert_eq!(traffic_switched_seconds(0, &back), Some(2.5));
+        let mut r = report("succeeded");
+        r.traffic_switched_seconds = Some(301.5);
+        assert!(
+            render_text(&r)
+                .contains("Traffic:   on the recovered region 301.5 s after the start (5m 2s)"),
+            "{}",
+            render_text(&r)
+        );
+        r.traffic_switched_seconds = None;
+        assert!(!render_text(&r).contains("Traffic:"));
+    }
 
     #[test]
     fn rto_is_start_to_finish_and_never_negative() {

@@ -44,6 +44,7 @@ pub(crate) fn report(outcome: &str) -> Report {
         started_at: timestamp_from_millis(0),
         finished_at: timestamp_from_millis(372_100),
         rto_seconds: 372.1,
+        traffic_switched_seconds: Some(301.5),
         steps: steps(),
         changes: vec![],
         steps_omitted: None,

@@ -484,6 +484,22 @@ async fn failover_followed_live_shows_every_step_and_report_gives_the_same_timel
     let output: Value = serde_json::from_str(described.output().unwrap()).unwrap();
     let output_steps = output["steps"].as_array().expect("report steps").clone();
     assert!(output_steps.len() > 5, "{output:#}");
+    // Traffic moved before the report was made: the two RTOs say different things.
+    let traffic = output["trafficSwitchedSeconds"]
+        .as_f64()
+        .expect("traffic switched");
+    let rto = output["rtoSeconds"].as_f64().unwrap();
+    assert!(traffic > 0.0 && traffic < rto, "{output:#}");
+    // Every change the run made is listed, the DNS switch and the run state's mark among them.
+    let changed: Vec<&str> = output["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    for action in ["promote", "scale", "switch", "markActive"] {
+        assert!(changed.contains(&action), "{action} in {changed:?}");
+    }
 
     // `report` afterwards: the same timeline, plus the report step itself (which was still
     // running when the execution's report was made).

@@ -333,10 +333,13 @@ async fn main() {
 fn print_report(run: &Execution) {
     if let Some(report) = &run.output {
         println!(
-            "report: {} {} — RTO {:.1} s, {} steps, published to {}",
+            "report: {} {} — RTO {:.1} s (traffic on the recovered region after {}), {} steps, published to {}",
             report["kind"].as_str().unwrap_or("?"),
             report["outcome"].as_str().unwrap_or("?"),
             report["rtoSeconds"].as_f64().unwrap_or(0.0),
+            report["trafficSwitchedSeconds"]
+                .as_f64()
+                .map_or("-".to_string(), |s| format!("{s:.1} s")),
             report["steps"].as_array().map(|s| s.len()).unwrap_or(0),
             report["published"]["topicArn"]
                 .as_str()

@@ -78,6 +78,8 @@ pub fn finish() -> Obj {
                         strs(&[
                             ("capacityRecordedAt.$", "$.begin.capacityRecordedAt"),
                             ("recovery.$", "$.recovery"),
+                            ("traffic.$", "$.traffic"),
+                            ("markActive.$", "$.marked"),
                             ("backgroundResize.$", "$.backgroundResize"),
                         ]),
                     )
