@@ -308,7 +308,6 @@ pub fn render_timeline(report: &ExecutionReport, verbose: bool) -> String {
         .min()
         .unwrap_or_default();
     let start = parse_millis(&report.started_at.0).unwrap_or(start);
-    let folded = pilot_light_core::execution_history::fold_steps(&report.steps);
     let mut text = format!(
         "{}  {}\n  started {}{}\n\n  {:>8}  {:>9}  state\n",
         report.name,
@@ -322,43 +321,15 @@ pub fn render_timeline(report: &ExecutionReport, verbose: bool) -> String {
         "at",
         "took",
     );
-    // (entered, took, state, item, runs): every state with --verbose, else the folded steps.
-    let rows: Vec<(i64, f64, &str, Option<&str>, usize)> = if verbose {
-        report
-            .steps
-            .iter()
-            .map(|s| {
-                (
-                    s.entered_millis,
-                    s.duration_seconds,
-                    s.state.as_str(),
-                    s.item.as_deref(),
-                    1,
-                )
-            })
-            .collect()
-    } else {
-        folded
-            .iter()
-            .map(|s| {
-                (
-                    s.entered_millis,
-                    s.duration_seconds,
-                    s.state.as_str(),
-                    s.item.as_deref(),
-                    s.runs,
-                )
-            })
-            .collect()
-    };
-    for (entered, took, state, item, runs) in rows {
+    for row in pilot_light_core::execution_history::steps_to_show(&report.steps, verbose) {
         text.push_str(&format!(
-            "  {:>8}  {:>8.1}s  {state}{}{}\n",
-            clock(entered - start),
-            took,
-            item.map(|i| format!(" [{i}]")).unwrap_or_default(),
-            if runs > 1 {
-                format!(" ({runs} runs)")
+            "  {:>8}  {:>8.1}s  {}{}{}\n",
+            clock(row.entered_millis - start),
+            row.duration_seconds,
+            row.state,
+            row.item.map(|i| format!(" [{i}]")).unwrap_or_default(),
+            if row.runs > 1 {
+                format!(" ({} runs)", row.runs)
             } else {
                 String::new()
             }

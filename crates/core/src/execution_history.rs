@@ -88,6 +88,29 @@ pub struct TimelineStep {
     pub state_type: String,
 }
 
+impl TimelineStep {
+    /// The run of `state` (of type `state_type`: `Task`, `Pass`, …) on `item`, entered and exited
+    /// at these epoch milliseconds.
+    pub fn ran(
+        state: &str,
+        state_type: &str,
+        item: Option<String>,
+        entered_millis: i64,
+        exited_millis: i64,
+    ) -> Self {
+        Self {
+            state: state.to_string(),
+            item,
+            started_at: timestamp_from_millis(entered_millis),
+            finished_at: timestamp_from_millis(exited_millis),
+            duration_seconds: seconds_between(entered_millis, exited_millis),
+            entered_millis,
+            exited_millis,
+            state_type: state_type.to_string(),
+        }
+    }
+}
+
 /// Pairs every `*StateExited` event with its `*StateEntered` event, walking back the exit's
 /// `previousEventId` chain to the nearest entry of the same state. Each branch of a Parallel and each
 /// Map iteration has its own chain, so interleaved iterations of the same state are never mixed.
@@ -107,22 +130,13 @@ pub fn build_timeline(events: &[HistoryEvent]) -> Vec<TimelineStep> {
             let Some(event) = cursor else { break };
             if event.is_entered() && event.state_name.as_deref() == Some(state) {
                 if used.insert(event.id) {
-                    let step = TimelineStep {
-                        state: state.to_string(),
-                        item: event.input.as_ref().and_then(item_label),
-                        started_at: timestamp_from_millis(event.timestamp_millis),
-                        finished_at: timestamp_from_millis(exit.timestamp_millis),
-                        duration_seconds: seconds_between(
-                            event.timestamp_millis,
-                            exit.timestamp_millis,
-                        ),
-                        entered_millis: event.timestamp_millis,
-                        exited_millis: exit.timestamp_millis,
-                        state_type: event
-                            .event_type
-                            .trim_end_matches("StateEntered")
-                            .to_string(),
-                    };
+                    let step = TimelineStep::ran(
+                        state,
+                        event.event_type.trim_end_matches("StateEntered"),
+                        event.input.as_ref().and_then(item_label),
+                        event.timestamp_millis,
+                        exit.timestamp_millis,
+                    );
                     steps.push((event.id, step));
                 }
                 break;
@@ -171,6 +185,25 @@ pub struct FoldedStep {
     pub duration_seconds: f64,
     /// How many times it ran (a check polled `runs` times).
     pub runs: usize,
+}
+
+/// The rows a person reads: with `every_state`, each state's run as it is (one run each); else
+/// [`fold_steps`].
+pub fn steps_to_show(steps: &[TimelineStep], every_state: bool) -> Vec<FoldedStep> {
+    if !every_state {
+        return fold_steps(steps);
+    }
+    steps
+        .iter()
+        .map(|s| FoldedStep {
+            state: s.state.clone(),
+            item: s.item.clone(),
+            entered_millis: s.entered_millis,
+            exited_millis: s.exited_millis,
+            duration_seconds: s.duration_seconds,
+            runs: 1,
+        })
+        .collect()
 }
 
 /// The timeline folded for reading: only the work states ([`is_work_state`]), each state and item
@@ -534,15 +567,8 @@ mod tests {
 
     #[test]
     fn the_folded_timeline_keeps_the_work_and_counts_the_polls() {
-        let step = |state: &str, kind: &str, item: Option<&str>, from: i64, to: i64| TimelineStep {
-            state: state.into(),
-            item: item.map(str::to_string),
-            started_at: timestamp_from_millis(from),
-            finished_at: timestamp_from_millis(to),
-            duration_seconds: seconds_between(from, to),
-            entered_millis: from,
-            exited_millis: to,
-            state_type: kind.into(),
+        let step = |state: &str, kind: &str, item: Option<&str>, from: i64, to: i64| {
+            TimelineStep::ran(state, kind, item.map(str::to_string), from, to)
         };
         let steps = vec![
             step("BeginFailover", "Task", None, 0, 100),

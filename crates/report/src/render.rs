@@ -299,13 +299,8 @@ mod tests {
     fn traffic_is_switched_when_the_last_dns_step_ends() {
         let mut steps = crate::tests::steps();
         assert_eq!(traffic_switched_seconds(0, &steps), None);
-        let template = steps[0].clone();
-        let step = |state: &str, from: i64, to: i64| TimelineStep {
-            state: state.into(),
-            exited_millis: to,
-            entered_millis: from,
-            ..template.clone()
-        };
+        let step =
+            |state: &str, from: i64, to: i64| TimelineStep::ran(state, "Task", None, from, to);
         let switch = step("SwitchTraffic", 6_400, 6_700);
         let polls = [
             step("CheckDns", 6_800, 6_900),

@@ -6,7 +6,7 @@ use crate::kept::kept_old_primary;
 use crate::render::render_text;
 use crate::Report;
 use pilot_light_core::config::Side;
-use pilot_light_core::execution_history::{seconds_between, timestamp_from_millis, TimelineStep};
+use pilot_light_core::execution_history::{timestamp_from_millis, TimelineStep};
 use pilot_light_core::kept::KeptInstance;
 use pilot_light_core::Timestamp;
 use serde_json::json;
@@ -14,15 +14,8 @@ use serde_json::json;
 /// A failover's steps over two databases whose iterations interleave, as `build_timeline`
 /// pairs them (its own tests are in `pilot_light_core::execution_history`).
 pub(crate) fn steps() -> Vec<TimelineStep> {
-    let step = |state: &str, item: Option<&str>, from: i64, to: i64| TimelineStep {
-        state: state.into(),
-        item: item.map(str::to_string),
-        started_at: timestamp_from_millis(from),
-        finished_at: timestamp_from_millis(to),
-        duration_seconds: seconds_between(from, to),
-        entered_millis: from,
-        exited_millis: to,
-        state_type: "Task".into(),
+    let step = |state: &str, item: Option<&str>, from: i64, to: i64| {
+        TimelineStep::ran(state, "Task", item.map(str::to_string), from, to)
     };
     vec![
         step("LoadConfig", None, 0, 200),

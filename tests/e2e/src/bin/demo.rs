@@ -10,7 +10,7 @@
 //! that timeline and report, checks the original topology is back with nothing deleted without a
 //! final snapshot, and fails back again to show that changes nothing either.
 
-use pilot_light_core::execution_history::{build_timeline, fold_steps, HistoryEvent};
+use pilot_light_core::execution_history::{build_timeline, steps_to_show, HistoryEvent};
 use pilot_light_e2e::{Execution, World, PRIMARY_REGION, STANDBY_REGION};
 use serde_json::json;
 use std::time::SystemTime;
@@ -394,41 +394,20 @@ fn print_timeline(execution: &Execution) {
     let Some(start) = events.first().map(|e| e.timestamp_millis) else {
         return;
     };
-    let steps = build_timeline(&events);
-    // (entered, took, state, item, runs): the work steps with each poll loop folded, or every
-    // state with --verbose (`make demo VERBOSE=1`).
-    let rows: Vec<(i64, f64, String, Option<String>, usize)> = if verbose() {
-        steps
-            .into_iter()
-            .map(|s| (s.entered_millis, s.duration_seconds, s.state, s.item, 1))
-            .collect()
-    } else {
-        fold_steps(&steps)
-            .into_iter()
-            .map(|s| {
-                (
-                    s.entered_millis,
-                    s.duration_seconds,
-                    s.state,
-                    s.item,
-                    s.runs,
-                )
-            })
-            .collect()
-    };
-    for (entered, took, state, item, runs) in rows {
-        let item = item.map(|i| format!("[{i}]")).unwrap_or_default();
-        let runs = if runs > 1 {
-            format!("  {runs} runs")
+    // The work steps with each poll loop folded, or every state (`make demo VERBOSE=1`).
+    for row in steps_to_show(&build_timeline(&events), verbose()) {
+        let item = row.item.map(|i| format!("[{i}]")).unwrap_or_default();
+        let runs = if row.runs > 1 {
+            format!("  {} runs", row.runs)
         } else {
             String::new()
         };
         println!(
-            "  {:>7.2} s  {:<11} {:<34} {:>6.2} s{runs}",
-            (entered - start) as f64 / 1000.0,
+            "  {:>7.2} s  {:<11} {:<40} {:>6.2} s{runs}",
+            (row.entered_millis - start) as f64 / 1000.0,
             item,
-            state,
-            took
+            row.state,
+            row.duration_seconds
         );
     }
     println!(
